@@ -1,0 +1,135 @@
+# vdi — one Makefile for everything.
+#   make          build everything into build/ (binaries in build/bin/)
+#   make deps     install the Debian packages the build, the server and the tests need
+#   make test     unit tests (ASan+UBSan) and integration tests; ends "N passed, N failed"
+#   make run      start vdi on its embedded default
+#   make bench    print performance figures beside their anchors
+#   make fuzz     run every fuzz target for FUZZ_SECONDS each
+#   make format   clang-format every source file
+
+BUILD := build
+BIN := $(BUILD)/bin
+CC := gcc
+CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -fno-strict-aliasing
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDLIBS_VMM := -lpthread -lz -llzma -lzstd -llz4
+
+# Debian packages: build, server and tests.
+DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-format \
+	libcmocka-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
+	xz-utils zstd lz4 gzip python3 procps apt dpkg
+
+COMMON_SRC := $(wildcard common/*.c)
+VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
+VMM_MAIN_SRC := hypervisor/main.c
+GUEST_SRC := $(wildcard hypervisor/guest/*.c hypervisor/guest/*.S)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC := $(wildcard tests/bench/*.c)
+
+LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
+FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
+BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/bench/%)
+
+GUEST_ELF := $(BUILD)/guest/vdi-guest.elf
+GUEST_OBJ := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRC)))
+# The in-tree guest is freestanding: no libc, no red zone (interrupts use the
+# stack), no SSE in kernel code, linked at its physical address.
+GUEST_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
+	-fcf-protection=none -mno-red-zone -mgeneral-regs-only -fno-asynchronous-unwind-tables -nostdinc \
+	-isystem $(shell $(CC) -print-file-name=include) -MMD -MP
+GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack \
+	-T hypervisor/guest/guest.ld
+
+.PHONY: all deps test unit integration run bench fuzz format clean
+all: $(BIN)/vdi-vmm
+
+deps:
+	@missing=""; for p in $(DEPS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (or: sudo make deps)"; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/asan/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+
+$(BUILD)/fuzzobj/%.o: %.c | deps
+	@mkdir -p $(@D)
+	clang $(filter-out -Werror,$(CFLAGS)) -Werror -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+
+$(BUILD)/guest/%.o: %.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(BUILD)/guest/%.o: %.S | deps
+	@mkdir -p $(@D)
+	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+$(GUEST_ELF): $(GUEST_OBJ) hypervisor/guest/guest.ld
+	$(CC) $(GUEST_LDFLAGS) $(GUEST_OBJ) -o $@
+
+$(BUILD)/obj/guest_image.o: hypervisor/guest_image.S $(GUEST_ELF) | deps
+	@mkdir -p $(@D)
+	$(CC) -c -DVDI_GUEST_ELF='"$(GUEST_ELF)"' $< -o $@
+
+$(BUILD)/libvdi.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libvdi-asan.a: $(ASAN_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libvdi-fuzz.a: $(FUZZ_OBJ)
+	ar rcs $@ $^
+
+$(BIN)/vdi-vmm: $(BUILD)/obj/hypervisor/main.o $(BUILD)/obj/guest_image.o $(BUILD)/libvdi.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_VMM)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvdi-asan.a | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) $< -o $@ $(BUILD)/libvdi-asan.a -lcmocka $(LDLIBS_VMM)
+
+$(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(BUILD)/libvdi-fuzz.a | deps
+	@mkdir -p $(@D)
+	clang $(filter-out -Werror,$(CFLAGS)) -Werror -fsanitize=fuzzer,address,undefined $< -o $@ \
+		$(BUILD)/libvdi-fuzz.a $(LDLIBS_VMM)
+
+$(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libvdi.a | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_VMM)
+
+test: all $(UNIT_BIN) $(FUZZ_BIN)
+	@tests/run.sh
+
+run: all
+	$(BIN)/vdi-vmm --mem 256 --cpus 2 --guest desktop
+
+bench: all $(BENCH_BIN)
+	@tests/bench/run.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
+	  mkdir -p $(BUILD)/corpus/$$(basename $$f); \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f) || exit 1; done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,350 @@
+/* main.c — vdi-vmm: one KVM virtual machine per process. Parses the command
+ * line, builds the VM and its devices, boots the guest, waits for it to end. */
+#include "../common/log.h"
+#include "boot/boot.h"
+#include "control.h"
+#include "devices/devices.h"
+#include "vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Exit statuses (documented in --help). */
+enum {
+	EXIT_POWEROFF = 0,
+	EXIT_VMM_ERROR = 1,
+	EXIT_GUEST_CRASH = 2,
+	EXIT_GUEST_RESET = 3,
+	EXIT_GUEST_FAILURE = 4,
+};
+
+#define VMM_DEFAULT_LINUX_CMDLINE "console=ttyS0 earlyprintk=serial,ttyS0,115200 reboot=k panic=-1"
+
+static const char vmm_usage[] =
+    "usage: vdi-vmm [--mem MIB] [--cpus N] (--guest desktop | --kernel FILE [--initrd FILE])\n"
+    "               [--cmdline STRING] [--serial stdout|file:PATH|none] [--control PATH]\n"
+    "       vdi-vmm ctl SOCKET status|pause|resume|poweroff|stats\n"
+    "\n"
+    "Runs one virtual machine on /dev/kvm until its guest powers off.\n"
+    "\n"
+    "  --mem MIB         guest RAM in MiB (default 256)\n"
+    "  --cpus N          vCPUs, 1 to 64 (default 1)\n"
+    "  --guest desktop   boot the in-tree desktop guest built into vdi-vmm\n"
+    "  --kernel FILE     boot a Linux kernel: bzImage (64-bit boot protocol) or vmlinux ELF\n"
+    "  --initrd FILE     initial ramdisk for --kernel\n"
+    "  --cmdline STRING  guest command line (Linux default: \"" VMM_DEFAULT_LINUX_CMDLINE "\";\n"
+    "                    in-tree guest: words such as selftest, test=smp)\n"
+    "  --serial WHERE    the guest's COM1: stdout (default), file:PATH, or none\n"
+    "  --control PATH    serve the control socket at PATH (see vmm_control.h)\n"
+    "  --help            this text\n"
+    "\n"
+    "Exit status: 0 the guest powered off; 1 vdi-vmm could not run the VM; 2 the guest crashed\n"
+    "(triple fault, or something the VMM cannot serve; a report names the exit and RIP);\n"
+    "3 the guest reset the machine; 4 the in-tree guest reported a failure; 128+N killed by signal N.\n";
+
+struct vmm_options {
+	uint64_t mem_mib;
+	int cpus;
+	const char *guest;
+	const char *kernel;
+	const char *initrd;
+	const char *cmdline;
+	const char *serial;
+	const char *control;
+};
+
+static int vmm_parse_number(const char *flag, const char *text, long long min, long long max, long long *out)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	if (errno || end == text || *end || v < min || v > max) {
+		log_error("%s '%s': expected a whole number from %lld to %lld", flag, text, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
+{
+	static const struct option longopts[] = {
+	    {"mem", required_argument, NULL, 'm'},    {"cpus", required_argument, NULL, 'c'},
+	    {"guest", required_argument, NULL, 'g'},  {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'}, {"cmdline", required_argument, NULL, 'l'},
+	    {"serial", required_argument, NULL, 's'}, {"control", required_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	};
+	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout"};
+	opterr = 0;
+	int c;
+	long long v;
+	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'm':
+			/* 2^40 MiB: far past any host; the real bound is checked against the host. */
+			if (vmm_parse_number("--mem", optarg, 2, 1ll << 40, &v) < 0)
+				return -EINVAL;
+			o->mem_mib = (uint64_t)v;
+			break;
+		case 'c':
+			if (vmm_parse_number("--cpus", optarg, 1, VM_MAX_CPUS, &v) < 0)
+				return -EINVAL;
+			o->cpus = (int)v;
+			break;
+		case 'g':
+			o->guest = optarg;
+			break;
+		case 'k':
+			o->kernel = optarg;
+			break;
+		case 'i':
+			o->initrd = optarg;
+			break;
+		case 'l':
+			o->cmdline = optarg;
+			break;
+		case 's':
+			o->serial = optarg;
+			break;
+		case 'C':
+			o->control = optarg;
+			break;
+		case 'h':
+			fputs(vmm_usage, stdout);
+			exit(0);
+		case ':':
+			log_error("%s needs a value (see vdi-vmm --help)", argv[optind - 1]);
+			return -EINVAL;
+		default:
+			log_error("unknown option '%s' (see vdi-vmm --help)", argv[optind - 1]);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see vdi-vmm --help)", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->guest == !o->kernel) {
+		log_error("give exactly one of --guest desktop or --kernel FILE (see vdi-vmm --help)");
+		return -EINVAL;
+	}
+	if (o->guest && strcmp(o->guest, "desktop")) {
+		log_error("--guest '%s': the built-in guest is 'desktop'", o->guest);
+		return -EINVAL;
+	}
+	if (o->initrd && !o->kernel) {
+		log_error("--initrd needs --kernel");
+		return -EINVAL;
+	}
+	if (strcmp(o->serial, "stdout") && strcmp(o->serial, "none") && strncmp(o->serial, "file:", 5)) {
+		log_error("--serial '%s': expected stdout, file:PATH or none", o->serial);
+		return -EINVAL;
+	}
+	if (!strcmp(o->serial, "file:")) {
+		log_error("--serial file: needs a path");
+		return -EINVAL;
+	}
+	if (!o->cmdline)
+		o->cmdline = o->kernel ? VMM_DEFAULT_LINUX_CMDLINE : "";
+	return 0;
+}
+
+static int vmm_open_serial(const char *serial)
+{
+	if (!strcmp(serial, "stdout"))
+		return dup(STDOUT_FILENO);
+	if (!strcmp(serial, "none"))
+		return -1;
+	const char *path = serial + 5;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		log_error("--serial file:%s: %s", path, strerror(errno));
+	return fd < 0 ? -2 : fd;
+}
+
+static void vmm_on_reset(void *opaque)
+{
+	vm_stop(opaque, VM_STOP_RESET, 0, "guest reset the machine (i8042 reset line)");
+}
+
+static void vmm_on_poweroff(void *opaque, uint32_t code)
+{
+	if (code == 0)
+		vm_stop(opaque, VM_STOP_POWEROFF, 0, "guest powered off");
+	else
+		vm_stop(opaque, VM_STOP_GUEST_FAILURE, (int)code, "guest powered off reporting failure code %u", code);
+}
+
+struct vmm_devices {
+	struct uart *uart;
+	struct rtc *rtc;
+	struct i8042 *i8042;
+	struct poweroff *poweroff;
+	struct pci_bus *pci;
+};
+
+static int vmm_create_devices(struct vm *vm, int serial_fd, struct vmm_devices *d)
+{
+	d->uart = uart_create(&vm->pio, UART_COM1_BASE, UART_COM1_IRQ, vm->irq, serial_fd);
+	d->rtc = rtc_create(&vm->pio);
+	d->i8042 = i8042_create(&vm->pio, vmm_on_reset, vm);
+	d->poweroff = poweroff_create(&vm->pio, vmm_on_poweroff, vm);
+	d->pci = pci_create(&vm->pio);
+	if (!d->uart || !d->rtc || !d->i8042 || !d->poweroff || !d->pci) {
+		log_error("cannot create the platform devices");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void vmm_destroy_devices(struct vmm_devices *d)
+{
+	if (d->pci)
+		pci_destroy(d->pci);
+	if (d->poweroff)
+		poweroff_destroy(d->poweroff);
+	if (d->i8042)
+		i8042_destroy(d->i8042);
+	if (d->rtc)
+		rtc_destroy(d->rtc);
+	if (d->uart)
+		uart_destroy(d->uart);
+}
+
+static int vmm_boot(struct vm *vm, const struct vmm_options *o)
+{
+	struct boot_entry entry;
+	int r;
+	if (o->kernel)
+		r = boot_load_linux(vm, o->kernel, o->initrd, o->cmdline, &entry);
+	else
+		r = boot_load_vdi_guest(vm, vdi_guest_image, (size_t)(vdi_guest_image_end - vdi_guest_image),
+					o->cmdline, &entry);
+	if (r < 0)
+		return r;
+	/* Only Linux needs the host probed: the in-tree guest never uses the
+	 * features that some hosts advertise but cannot run. */
+	if ((r = cpuid_init(vm, o->kernel != NULL)) < 0)
+		return r;
+	if ((r = boot_write_long_mode_tables(vm)) < 0) {
+		log_error("no room for the boot page tables in guest RAM");
+		return r;
+	}
+	for (int i = 0; i < vm->ncpus; i++)
+		if ((r = boot_setup_vcpu(&vm->vcpus[i], &entry)) < 0)
+			return r;
+	return 0;
+}
+
+/* Waits until the VM stops or a termination signal arrives. */
+static void vmm_wait(struct vm *vm, int sig_fd)
+{
+	struct pollfd p[2] = {{.fd = vm->stop_eventfd, .events = POLLIN}, {.fd = sig_fd, .events = POLLIN}};
+	while (!vm_stopped(vm)) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (p[1].revents & POLLIN) {
+			struct signalfd_siginfo si;
+			if (read(sig_fd, &si, sizeof(si)) == sizeof(si))
+				vm_stop(vm, VM_STOP_SIGNAL, (int)si.ssi_signo, "stopped by signal %u (%s)",
+					si.ssi_signo, strsignal((int)si.ssi_signo));
+		}
+	}
+}
+
+static int vmm_exit_status(struct vm *vm)
+{
+	switch ((enum vm_stop_reason)atomic_load(&vm->stop_reason)) {
+	case VM_STOP_POWEROFF:
+		log_info("%s", vm->stop_message);
+		return EXIT_POWEROFF;
+	case VM_STOP_GUEST_FAILURE:
+		log_error("%s", vm->stop_message);
+		return EXIT_GUEST_FAILURE;
+	case VM_STOP_RESET:
+		log_info("%s", vm->stop_message);
+		return EXIT_GUEST_RESET;
+	case VM_STOP_CRASH:
+		log_error("guest crashed: %s", vm->stop_message);
+		return EXIT_GUEST_CRASH;
+	case VM_STOP_SIGNAL:
+		log_info("%s", vm->stop_message);
+		return 128 + vm->stop_code;
+	case VM_STOP_ERROR:
+	case VM_RUNNING:
+	default:
+		log_error("%s", vm->stop_message[0] ? vm->stop_message : "the VM stopped unexpectedly");
+		return EXIT_VMM_ERROR;
+	}
+}
+
+int main(int argc, char **argv)
+{
+	log_set_program("vdi-vmm");
+	log_init_from_env();
+	if (argc >= 2 && !strcmp(argv[1], "ctl"))
+		return control_client_main(argc - 1, argv + 1);
+
+	struct vmm_options o;
+	if (vmm_parse_options(argc, argv, &o) < 0)
+		return EXIT_VMM_ERROR;
+	if (o.kernel && access(o.kernel, R_OK) < 0) {
+		log_error("--kernel %s: %s", o.kernel, strerror(errno));
+		return EXIT_VMM_ERROR;
+	}
+	if (o.initrd && access(o.initrd, R_OK) < 0) {
+		log_error("--initrd %s: %s", o.initrd, strerror(errno));
+		return EXIT_VMM_ERROR;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	/* Termination signals are read from a signalfd by this thread only. */
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	int sig_fd = signalfd(-1, &term, SFD_CLOEXEC);
+
+	int serial_fd = vmm_open_serial(o.serial);
+	if (serial_fd == -2)
+		return EXIT_VMM_ERROR;
+
+	static struct vm vm;
+	struct vmm_devices devices = {0};
+	struct control *control = NULL;
+	int status = EXIT_VMM_ERROR;
+	struct vm_config cfg = {.mem_bytes = o.mem_mib << 20, .cpus = o.cpus};
+	if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, serial_fd, &devices) < 0 || vmm_boot(&vm, &o) < 0)
+		goto out;
+	if (o.control && !(control = control_start(&vm, o.control)))
+		goto out;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	vm.start_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	if (vcpus_start(&vm) == 0)
+		vmm_wait(&vm, sig_fd);
+	vcpus_join(&vm);
+	status = vmm_exit_status(&vm);
+out:
+	control_stop(control);
+	vmm_destroy_devices(&devices);
+	vm_destroy(&vm);
+	if (serial_fd >= 0)
+		close(serial_fd);
+	if (sig_fd >= 0)
+		close(sig_fd);
+	return status;
+}

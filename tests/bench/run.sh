@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# run.sh — `make bench`: performance figures beside the anchors the issues name.
+# Not a test: nothing here passes or fails on time.
+cd "$(dirname "$0")/../.."
+echo "== vdi-vmm ($(nproc) cores, $(uname -r))"
+build/tests/bench/vmm_boot build/bin/vdi-vmm

@@ -1,0 +1,40 @@
+# lib.sh — shared helpers for integration tests (sourced). A test exits 0 to
+# pass, 77 to skip (its last line saying why), anything else to fail.
+set -u
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+VMM=$PWD/build/bin/vdi-vmm
+WORK=$(mktemp -d /tmp/vdi-test.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$WORK"' EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+skip() { echo "skip: $*"; exit 77; }
+
+need_kvm() {
+	[ -e /dev/kvm ] || skip "/dev/kvm is absent on this machine"
+	[ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "no permission on /dev/kvm"
+}
+
+# run_vmm NAME ARGS...: runs vdi-vmm (bounded by a timeout), serial to
+# $WORK/NAME.out, diagnostics to $WORK/NAME.err, status in $WORK/NAME.rc.
+run_vmm() {
+	local name=$1; shift
+	timeout -k 5 ${VMM_TIMEOUT:-60} "$VMM" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err"
+	echo $? >"$WORK/$name.rc"
+	echo "--- $name: exit $(cat "$WORK/$name.rc")"; cat "$WORK/$name.out" "$WORK/$name.err"
+}
+rc_of() { cat "$WORK/$1.rc"; }
+
+# expect FILE REGEX: the file has a line matching the extended regex.
+expect() { grep -Eq -- "$2" "$1" || fail "$(basename "$1") lacks /$2/"; }
+expect_not() { ! grep -Eq -- "$2" "$1" || fail "$(basename "$1") has /$2/"; }
+expect_rc() { [ "$(rc_of "$1")" = "$2" ] || fail "$1 exited $(rc_of "$1"), expected $2"; }
+
+# wait_for FILE REGEX SECONDS
+wait_for() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
