@@ -30,6 +30,8 @@ static pid_t start_vm(const char *cmdline, const char *control, int *out_fd)
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(p[1], STDOUT_FILENO);
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, STDERR_FILENO); /* "guest powered off" twenty times is noise here */
 		if (control)
 			execl(vmm, vmm, "--mem", "128", "--guest", "desktop", "--cmdline", cmdline, "--control",
 			      control, (char *)NULL);
