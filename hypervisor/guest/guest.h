@@ -74,6 +74,7 @@ bool pci_test(void);
 
 /* unassigned.c — accesses nothing answers must read as all ones. */
 bool pio_unassigned_test(void);
+_Noreturn void mmio_exec_test(void);
 bool mmio_unassigned_test(void);
 
 /* selftest.c — the tests selectable by "test=NAME" that pass or fail. */

@@ -123,6 +123,6 @@ _Noreturn void idt_triple_fault(void)
 	__asm__ volatile("ud2" : : : "memory");
 	/* Only reached if the VMM failed to stop on the shutdown. */
 	serial_unlock();
-	guest_log("triple fault FAILED: still running after int3 with an empty IDT");
+	guest_log("triple fault FAILED: still running after ud2 with an empty IDT");
 	power_off(GUEST_EXIT_TEST_FAILED);
 }

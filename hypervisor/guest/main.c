@@ -90,6 +90,8 @@ static bool run_word(const char *word, size_t len, bool failed_so_far)
 		finish(failed_so_far ? GUEST_EXIT_TEST_FAILED : GUEST_EXIT_OK);
 	if (word_is(name, name_len, "triplefault"))
 		idt_triple_fault();
+	if (word_is(name, name_len, "mmioexec"))
+		mmio_exec_test();
 	const struct guest_test *test = selftest_find(name, name_len);
 	if (!test) {
 		guest_log("unknown test \"%.*s\" ignored", (int)name_len, name);

@@ -56,3 +56,17 @@ bool mmio_unassigned_test(void)
 	guest_log("mmio unassigned ok");
 	return true;
 }
+
+/* test=mmioexec: jump to where nothing is. There is no instruction to fetch,
+ * so the vCPU cannot go on: vdi-vmm must end the VM with a report instead of
+ * hanging or crashing. The serial lock is held so the output ends whole. */
+_Noreturn void mmio_exec_test(void)
+{
+	guest_log("executing from unassigned memory now");
+	serial_lock();
+	void (*nowhere)(void) = (void (*)(void))(uintptr_t)UNASSIGNED_MMIO;
+	nowhere();
+	serial_unlock();
+	guest_log("mmioexec FAILED: came back from unassigned memory");
+	power_off(GUEST_EXIT_TEST_FAILED);
+}
