@@ -46,7 +46,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 	-T hypervisor/guest/guest.ld
 
 .PHONY: all deps test unit integration run bench fuzz format clean
-all: $(BIN)/vdi-vmm
+all: $(BIN)/vdi-vmm $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -114,10 +114,10 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libvdi.a | deps
 test: all $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run.sh
 
-run: all
+run: $(BIN)/vdi-vmm
 	$(BIN)/vdi-vmm --mem 256 --cpus 2 --guest desktop
 
-bench: all $(BENCH_BIN)
+bench: $(BIN)/vdi-vmm $(BENCH_BIN)
 	@tests/bench/run.sh
 
 FUZZ_SECONDS ?= 60

@@ -84,10 +84,13 @@ static void vcpu_report_unhandled(struct vcpu *v, const char *space, bool write,
 	unsigned n = atomic_fetch_add(&vm->unhandled_reported, 1);
 	if (n >= VCPU_UNHANDLED_REPORTS)
 		return;
+	/* KVM has already stepped past a port write when it exits for it, so
+	 * RIP names the next instruction there. */
+	bool stepped = write && !strcmp(space, "port");
 	if (write)
 		log_warn("guest %s write at 0x%" PRIx64 " (%u byte%s, 0x%" PRIx64
-			 "): nothing there, dropped (vCPU %d, RIP 0x%" PRIx64 ")",
-			 space, addr, size, size == 1 ? "" : "s", value, v->index, vcpu_rip(v));
+			 "): nothing there, dropped (vCPU %d, %sRIP 0x%" PRIx64 ")",
+			 space, addr, size, size == 1 ? "" : "s", value, v->index, stepped ? "next " : "", vcpu_rip(v));
 	else
 		log_warn("guest %s read at 0x%" PRIx64
 			 " (%u byte%s): nothing there, reads all-ones (vCPU %d, RIP 0x%" PRIx64 ")",
