@@ -23,6 +23,8 @@ struct control {
 	int wake_fd; /* eventfd: control_stop() */
 	int clients[CONTROL_MAX_CLIENTS];
 	pthread_t thread;
+	uint8_t in[VMM_MSG_MAX]; /* one request and its reply at a time */
+	uint8_t out[VMM_MSG_MAX];
 };
 
 static uint64_t control_now_ns(void)
@@ -101,9 +103,8 @@ size_t control_handle_request(struct vm *vm, const uint8_t *msg, size_t len, uin
 
 static void control_serve_client(struct control *ctl, int slot)
 {
-	static _Thread_local uint8_t in[VMM_MSG_MAX], out[VMM_MSG_MAX];
 	int fd = ctl->clients[slot];
-	ssize_t n = ipc_recv(fd, in, sizeof(in), NULL, NULL);
+	ssize_t n = ipc_recv(fd, ctl->in, sizeof(ctl->in), NULL, NULL);
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0 && n != -EMSGSIZE) {
@@ -112,8 +113,8 @@ static void control_serve_client(struct control *ctl, int slot)
 		return;
 	}
 	size_t len = n == -EMSGSIZE ? 0 : (size_t)n;
-	size_t reply = control_handle_request(ctl->vm, in, len, out, sizeof(out));
-	if (ipc_send(fd, out, reply, NULL, 0) < 0) {
+	size_t reply = control_handle_request(ctl->vm, ctl->in, len, ctl->out, sizeof(ctl->out));
+	if (ipc_send(fd, ctl->out, reply, NULL, 0) < 0) {
 		close(fd);
 		ctl->clients[slot] = -1;
 	}

@@ -77,16 +77,14 @@ static void vcpu_describe_code(struct vcpu *v, uint64_t rip, char *out, size_t c
 		n += (size_t)snprintf(out + n, cap - n, " %02x", code[i]);
 }
 
-static void vcpu_report_unhandled(struct vcpu *v, const char *space, bool write, uint64_t addr, uint32_t size,
-				  uint64_t value)
+/* `stepped`: KVM has already moved RIP past the instruction (port writes). */
+static void vcpu_report_unhandled(struct vcpu *v, const char *space, bool write, bool stepped, uint64_t addr,
+				  uint32_t size, uint64_t value)
 {
 	struct vm *vm = v->vm;
 	unsigned n = atomic_fetch_add(&vm->unhandled_reported, 1);
 	if (n >= VCPU_UNHANDLED_REPORTS)
 		return;
-	/* KVM has already stepped past a port write when it exits for it, so
-	 * RIP names the next instruction there. */
-	bool stepped = write && !strcmp(space, "port");
 	if (write)
 		log_warn("guest %s write at 0x%" PRIx64 " (%u byte%s, 0x%" PRIx64
 			 "): nothing there, dropped (vCPU %d, %sRIP 0x%" PRIx64 ")",
@@ -120,8 +118,8 @@ static void vcpu_handle_io(struct vcpu *v)
 			handled = bus_read(&v->vm->pio, run->io.port, data, size);
 		if (!handled) {
 			atomic_fetch_add(&v->vm->unhandled_pio, 1);
-			vcpu_report_unhandled(v, "port", run->io.direction == KVM_EXIT_IO_OUT, run->io.port, size,
-					      vcpu_bytes_value(data, size));
+			bool out = run->io.direction == KVM_EXIT_IO_OUT;
+			vcpu_report_unhandled(v, "port", out, out, run->io.port, size, vcpu_bytes_value(data, size));
 		}
 	}
 }
@@ -137,7 +135,7 @@ static void vcpu_handle_mmio(struct vcpu *v)
 		handled = bus_read(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len);
 	if (!handled) {
 		atomic_fetch_add(&v->vm->unhandled_mmio, 1);
-		vcpu_report_unhandled(v, "MMIO", run->mmio.is_write, run->mmio.phys_addr, len,
+		vcpu_report_unhandled(v, "MMIO", run->mmio.is_write, false, run->mmio.phys_addr, len,
 				      vcpu_bytes_value(run->mmio.data, len));
 	}
 }
