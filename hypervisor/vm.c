@@ -204,6 +204,21 @@ int vm_irq_set(void *opaque, uint32_t gsi, int level)
 	return 0;
 }
 
+int vm_msi_signal(void *opaque, uint64_t address, uint32_t data)
+{
+	struct vm *vm = opaque;
+	struct kvm_msi msi = {.address_lo = (uint32_t)address, .address_hi = (uint32_t)(address >> 32), .data = data};
+	/* KVM returns 0 when the interrupt was blocked (e.g. no LAPIC accepts it). */
+	if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+		return -errno;
+	return 0;
+}
+
+static void *vm_gpa_callback(void *opaque, uint64_t gpa, uint64_t len)
+{
+	return vm_gpa(opaque, gpa, len);
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	memset(vm, 0, sizeof(*vm));
@@ -215,6 +230,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	pthread_mutex_init(&vm->lock, NULL);
 	pthread_cond_init(&vm->cond, NULL);
 	vm->irq = (struct irq_line){vm_irq_set, vm};
+	vm->msi = (struct msi_line){vm_msi_signal, vm};
+	vm->memory = (struct guest_memory){vm_gpa_callback, vm};
 
 	if (cfg->cpus < 1 || cfg->cpus > VM_MAX_CPUS) {
 		log_error("--cpus %d: must be 1 to %d", cfg->cpus, VM_MAX_CPUS);

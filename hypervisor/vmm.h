@@ -83,6 +83,25 @@ struct irq_line {
 	void *opaque;
 };
 
+/* Message-signalled interrupts (MSI/MSI-X) as devices see them: the address
+ * and data the guest programmed, delivered through the in-kernel LAPICs. */
+struct msi_line {
+	int (*signal)(void *opaque, uint64_t address, uint32_t data);
+	void *opaque;
+};
+
+/* Guest RAM as devices see it: the one checked accessor (vm_gpa) behind a
+ * callback, so device models are testable and fuzzable without a VM. */
+struct guest_memory {
+	void *(*gpa)(void *opaque, uint64_t gpa, uint64_t len);
+	void *opaque;
+};
+
+static inline void *guest_memory_at(const struct guest_memory *mem, uint64_t gpa, uint64_t len)
+{
+	return mem->gpa(mem->opaque, gpa, len);
+}
+
 struct vm_config {
 	uint64_t mem_bytes;
 	int cpus;
@@ -106,6 +125,8 @@ struct vm {
 	struct bus pio;
 	struct bus mmio;
 	struct irq_line irq;
+	struct msi_line msi;
+	struct guest_memory memory;
 
 	/* Run state. `lock` guards paused/stop fields and vcpu->parked. */
 	pthread_mutex_t lock;
@@ -135,6 +156,7 @@ void *vm_gpa(struct vm *vm, uint64_t gpa, uint64_t len);
 /* Guest memory map (RAM and reserved ranges below 1 MiB), sorted; returns count. */
 int vm_memory_map(const struct vm *vm, struct mem_region *out, int max);
 int vm_irq_set(void *vm, uint32_t gsi, int level);
+int vm_msi_signal(void *vm, uint64_t address, uint32_t data);
 /* Ends the VM: the first caller's reason and report stick; vCPUs are kicked out. */
 void vm_stop(struct vm *vm, enum vm_stop_reason reason, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

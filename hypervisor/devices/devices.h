@@ -90,4 +90,82 @@ void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device, u
 int pci_add_device(struct pci_bus *pci, struct pci_device *dev);
 void pci_destroy(struct pci_bus *pci);
 
+/* Virtio devices on the PCI bus (virtio 1.x, modern transport only; the
+ * machinery is in virtio.h). Each takes a slot, a BAR of VIRTIO_PCI_BAR_SIZE
+ * bytes at bar_address (assigned by the VMM as firmware would; the guest may
+ * move it), MSI-X, and INTx pin A on `gsi`. */
+#define VIRTIO_PCI_BAR_SIZE 0x8000u /* a power of two */
+struct virtio_pci_config {
+	struct pci_bus *pci;
+	struct bus *mmio;
+	struct guest_memory memory;
+	struct irq_line irq;
+	uint32_t gsi;
+	struct msi_line msi;
+	uint64_t bar_address;
+};
+
+/* virtio-rng: fills the guest's buffers from getrandom(). */
+struct virtio_rng;
+struct virtio_rng *virtio_rng_create(const struct virtio_pci_config *cfg);
+void virtio_rng_destroy(struct virtio_rng *rng);
+
+/* virtio-input: a keyboard (EV_KEY with Linux evdev key codes, EV_REP,
+ * LEDs on the status queue) or an absolute tablet (EV_ABS X and Y over
+ * 0..VIRTIO_TABLET_ABS_MAX, BTN_LEFT/RIGHT/MIDDLE/SIDE/EXTRA, EV_REL
+ * REL_WHEEL and REL_HWHEEL). */
+#define VIRTIO_TABLET_ABS_MAX 32767
+enum virtio_input_kind {
+	VIRTIO_INPUT_KEYBOARD = 1,
+	VIRTIO_INPUT_TABLET = 2,
+};
+struct virtio_input_event {
+	uint16_t type; /* EV_* */
+	uint16_t code;
+	int32_t value;
+};
+struct virtio_input;
+struct virtio_input *virtio_input_create(const struct virtio_pci_config *cfg, enum virtio_input_kind kind);
+/* Hands events to the guest (the caller ends each batch with EV_SYN
+ * SYN_REPORT). Events the guest has no buffers for yet wait in a bounded
+ * queue (VIRTIO_INPUT_PENDING_MAX); beyond it a batch is dropped whole and
+ * -ENOBUFS returned. Events whose type or code the device does not declare
+ * are refused with -EINVAL. Called from any thread. */
+#define VIRTIO_INPUT_PENDING_MAX 1024
+int virtio_input_send(struct virtio_input *input, const struct virtio_input_event *events, size_t count);
+void virtio_input_destroy(struct virtio_input *input);
+
+/* virtio-gpu, 2D, one scanout. The scanout leaves the device through these
+ * callbacks (hypervisor/scanout.c implements them), called from vCPU
+ * threads with the device's lock held. Pixels are XRGB8888: bytes B, G, R,
+ * unused. */
+struct gpu_scanout_ops {
+	/* The guest set the scanout to width x height (0 x 0: disabled).
+	 * Returns the surface the device copies flushed pixels into, stride
+	 * width * 4, valid until the next resize; NULL if there is none (the
+	 * command then fails with ERR_OUT_OF_MEMORY). */
+	uint8_t *(*resize)(void *opaque, uint32_t width, uint32_t height);
+	/* These pixels of the surface changed (a RESOURCE_FLUSH). */
+	void (*damage)(void *opaque, uint32_t x, uint32_t y, uint32_t width, uint32_t height);
+	/* A new cursor image: width x height ARGB8888 (bytes B, G, R, A), not
+	 * premultiplied; the hotspot is inside it. */
+	void (*cursor_image)(void *opaque, const uint8_t *argb, uint32_t width, uint32_t height, uint32_t hot_x,
+			     uint32_t hot_y);
+	/* The cursor's hotspot is at (x, y) on the scanout; visible false when
+	 * the guest hid it. */
+	void (*cursor_move)(void *opaque, int32_t x, int32_t y, bool visible);
+	void *opaque;
+};
+#define VIRTIO_GPU_MAX_WIDTH  8192
+#define VIRTIO_GPU_MAX_HEIGHT 8192
+struct virtio_gpu;
+/* The display starts at width x height (GET_DISPLAY_INFO, GET_EDID). */
+struct virtio_gpu *virtio_gpu_create(const struct virtio_pci_config *cfg, uint32_t width, uint32_t height,
+				     const struct gpu_scanout_ops *scanout);
+/* A new display size (a client's window): the guest is told through a
+ * display event and picks it up with GET_DISPLAY_INFO. -EINVAL for a size
+ * outside 1..VIRTIO_GPU_MAX_*. Called from any thread. */
+int virtio_gpu_set_display_size(struct virtio_gpu *gpu, uint32_t width, uint32_t height);
+void virtio_gpu_destroy(struct virtio_gpu *gpu);
+
 #endif
