@@ -17,7 +17,7 @@ LDLIBS_VMM := -lpthread -lz -llzma -lzstd -llz4
 # Debian packages: build, server and tests.
 DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-format \
 	libcmocka-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
-	xz-utils zstd lz4 gzip python3 procps apt dpkg
+	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
@@ -36,7 +36,12 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/bench/%)
 
 GUEST_ELF := $(BUILD)/guest/vdi-guest.elf
-GUEST_OBJ := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRC)))
+GUEST_OBJ := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRC))) $(BUILD)/guest/font_data.o
+# The desktop's glyphs are rendered at build time from the installed DejaVu
+# fonts by Debian's python3 (the one python3-pil installs into).
+PYTHON_PIL := /usr/bin/python3
+FONT_DIR := /usr/share/fonts/truetype/dejavu
+FONT_FILES := $(FONT_DIR)/DejaVuSans.ttf $(FONT_DIR)/DejaVuSans-Bold.ttf
 # The in-tree guest is freestanding: no libc, no red zone (interrupts use the
 # stack), no SSE in kernel code, linked at its physical address.
 GUEST_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffreestanding -fno-pic -fno-pie -fno-stack-protector \
@@ -77,6 +82,17 @@ $(BUILD)/guest/%.o: %.c | deps
 $(BUILD)/guest/%.o: %.S | deps
 	@mkdir -p $(@D)
 	$(CC) $(GUEST_CFLAGS) -c $< -o $@
+
+# On a fresh machine the fonts arrive with make deps.
+$(FONT_FILES): | deps
+	@test -f $@
+
+$(BUILD)/guest/font_data.c: hypervisor/guest/fontgen.py $(FONT_FILES) | deps
+	@mkdir -p $(@D)
+	$(PYTHON_PIL) hypervisor/guest/fontgen.py $(FONT_DIR) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/guest/font_data.o: $(BUILD)/guest/font_data.c
+	$(CC) $(GUEST_CFLAGS) -Ihypervisor/guest -c $< -o $@
 
 $(GUEST_ELF): $(GUEST_OBJ) hypervisor/guest/guest.ld
 	$(CC) $(GUEST_LDFLAGS) $(GUEST_OBJ) -o $@

@@ -63,7 +63,7 @@ int ipc_connect(const char *path)
 	return fd;
 }
 
-int ipc_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
+static int ipc_sendmsg(int sock, const void *msg, size_t len, const int *fds, int nfds, int flags)
 {
 	if (nfds < 0 || nfds > IPC_MAX_FDS)
 		return -EINVAL;
@@ -85,11 +85,21 @@ int ipc_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
 	}
 	ssize_t n;
 	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EIO;
+}
+
+int ipc_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
+{
+	return ipc_sendmsg(sock, msg, len, fds, nfds, 0);
+}
+
+int ipc_try_send(int sock, const void *msg, size_t len, const int *fds, int nfds)
+{
+	return ipc_sendmsg(sock, msg, len, fds, nfds, MSG_DONTWAIT);
 }
 
 ssize_t ipc_recv(int sock, void *buf, size_t cap, int *fds, int *nfds)

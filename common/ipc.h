@@ -15,6 +15,9 @@ int ipc_listen(const char *path);
 int ipc_connect(const char *path);
 /* Sends one message; returns 0 or -errno. `fds` may be NULL. */
 int ipc_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
+/* The same without waiting: -EAGAIN when the peer's receive queue is full
+ * (nothing was sent). */
+int ipc_try_send(int sock, const void *msg, size_t len, const int *fds, int nfds);
 /* Receives one message into buf. Returns its length (0: peer closed) or
  * -errno: -EMSGSIZE when the packet was larger than `cap` or carried more fds
  * than `*nfds` (extra descriptors received are closed). On entry *nfds is the

@@ -4,6 +4,7 @@
 #include "boot/boot.h"
 #include "control.h"
 #include "devices/devices.h"
+#include "scanout.h"
 #include "vmm.h"
 
 #include <errno.h>
@@ -34,7 +35,8 @@ enum {
 static const char vmm_usage[] =
     "usage: vdi-vmm [--mem MIB] [--cpus N] (--guest desktop | --kernel FILE [--initrd FILE])\n"
     "               [--cmdline STRING] [--serial stdout|file:PATH|none] [--control PATH]\n"
-    "       vdi-vmm ctl SOCKET status|pause|resume|poweroff|stats\n"
+    "               [--display WxH] [--label TEXT]\n"
+    "       vdi-vmm ctl SOCKET COMMAND (vdi-vmm ctl --help lists them)\n"
     "\n"
     "Runs one virtual machine on /dev/kvm until its guest powers off.\n"
     "\n"
@@ -47,6 +49,8 @@ static const char vmm_usage[] =
     "                    in-tree guest: words such as selftest, test=smp)\n"
     "  --serial WHERE    the guest's COM1: stdout (default), file:PATH, or none\n"
     "  --control PATH    serve the control socket at PATH (see vmm_control.h)\n"
+    "  --display WxH     the virtual display's size (default 1024x768; clients may change it)\n"
+    "  --label TEXT      the label the desktop guest shows on its taskbar (the user's name)\n"
     "  --help            this text\n"
     "\n"
     "Exit status: 0 the guest powered off; 1 vdi-vmm could not run the VM; 2 the guest crashed\n"
@@ -62,6 +66,8 @@ struct vmm_options {
 	const char *cmdline;
 	const char *serial;
 	const char *control;
+	uint32_t width, height;
+	const char *label;
 };
 
 static int vmm_parse_number(const char *flag, const char *text, long long min, long long max, long long *out)
@@ -77,6 +83,20 @@ static int vmm_parse_number(const char *flag, const char *text, long long min, l
 	return 0;
 }
 
+static int vmm_parse_display(const char *text, uint32_t *width, uint32_t *height)
+{
+	unsigned w, h;
+	char extra;
+	if (sscanf(text, "%ux%u%c", &w, &h, &extra) != 2 || w < 1 || h < 1 || w > VIRTIO_GPU_MAX_WIDTH ||
+	    h > VIRTIO_GPU_MAX_HEIGHT) {
+		log_error("--display '%s': expected WIDTHxHEIGHT, each 1 to %d", text, VIRTIO_GPU_MAX_WIDTH);
+		return -EINVAL;
+	}
+	*width = w;
+	*height = h;
+	return 0;
+}
+
 static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 {
 	static const struct option longopts[] = {
@@ -84,9 +104,10 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 	    {"guest", required_argument, NULL, 'g'},  {"kernel", required_argument, NULL, 'k'},
 	    {"initrd", required_argument, NULL, 'i'}, {"cmdline", required_argument, NULL, 'l'},
 	    {"serial", required_argument, NULL, 's'}, {"control", required_argument, NULL, 'C'},
+	    {"display", required_argument, NULL, 'd'}, {"label", required_argument, NULL, 'L'},
 	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
-	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout"};
+	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout", .width = 1024, .height = 768};
 	opterr = 0;
 	int c;
 	long long v;
@@ -120,6 +141,17 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 			break;
 		case 'C':
 			o->control = optarg;
+			break;
+		case 'd':
+			if (vmm_parse_display(optarg, &o->width, &o->height) < 0)
+				return -EINVAL;
+			break;
+		case 'L':
+			if (strlen(optarg) > VMM_LABEL_MAX) {
+				log_error("--label: at most %d bytes", VMM_LABEL_MAX);
+				return -EINVAL;
+			}
+			o->label = optarg;
 			break;
 		case 'h':
 			fputs(vmm_usage, stdout);
@@ -193,24 +225,74 @@ struct vmm_devices {
 	struct i8042 *i8042;
 	struct poweroff *poweroff;
 	struct pci_bus *pci;
+	struct label *label;
+	struct scanout *scanout;
+	struct virtio_gpu *gpu;
+	struct virtio_input *keyboard;
+	struct virtio_input *tablet;
+	struct virtio_rng *rng;
 };
 
-static int vmm_create_devices(struct vm *vm, int serial_fd, struct vmm_devices *d)
+/* PCI INTx lines for the virtio devices: ISA IRQs no platform device uses. */
+static const uint32_t vmm_pci_gsis[] = {10, 11, 5, 9};
+
+static const struct virtio_pci_config *vmm_slot(struct virtio_pci_config *cfg, int n)
+{
+	cfg->gsi = vmm_pci_gsis[n];
+	cfg->bar_address = VM_PCI_MMIO_START + (uint64_t)n * VIRTIO_PCI_BAR_SIZE;
+	return cfg;
+}
+
+/* The virtio devices, in slot order gpu, keyboard, tablet, rng, with BARs
+ * laid out from the bottom of the PCI hole as firmware would. */
+static int vmm_create_virtio(struct vm *vm, const struct vmm_options *o, struct vmm_devices *d)
+{
+	struct virtio_pci_config cfg = {
+	    .pci = d->pci, .mmio = &vm->mmio, .memory = vm->memory, .irq = vm->irq, .msi = vm->msi,
+	};
+	struct gpu_scanout_ops ops = scanout_gpu_ops(d->scanout);
+	d->gpu = virtio_gpu_create(vmm_slot(&cfg, 0), o->width, o->height, &ops);
+	d->keyboard = d->gpu ? virtio_input_create(vmm_slot(&cfg, 1), VIRTIO_INPUT_KEYBOARD) : NULL;
+	d->tablet = d->keyboard ? virtio_input_create(vmm_slot(&cfg, 2), VIRTIO_INPUT_TABLET) : NULL;
+	d->rng = d->tablet ? virtio_rng_create(vmm_slot(&cfg, 3)) : NULL;
+	if (!d->rng)
+		return -ENOMEM;
+	return 0;
+}
+
+static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, int serial_fd, struct vmm_devices *d)
 {
 	d->uart = uart_create(&vm->pio, UART_COM1_BASE, UART_COM1_IRQ, vm->irq, serial_fd);
 	d->rtc = rtc_create(&vm->pio);
 	d->i8042 = i8042_create(&vm->pio, vmm_on_reset, vm);
 	d->poweroff = poweroff_create(&vm->pio, vmm_on_poweroff, vm);
 	d->pci = pci_create(&vm->pio);
-	if (!d->uart || !d->rtc || !d->i8042 || !d->poweroff || !d->pci) {
+	d->label = label_create(&vm->pio);
+	d->scanout = scanout_create();
+	if (!d->uart || !d->rtc || !d->i8042 || !d->poweroff || !d->pci || !d->label || !d->scanout ||
+	    vmm_create_virtio(vm, o, d) < 0) {
 		log_error("cannot create the platform devices");
 		return -ENOMEM;
 	}
+	if (o->label)
+		label_set(d->label, o->label, strlen(o->label));
 	return 0;
 }
 
 static void vmm_destroy_devices(struct vmm_devices *d)
 {
+	if (d->rng)
+		virtio_rng_destroy(d->rng);
+	if (d->tablet)
+		virtio_input_destroy(d->tablet);
+	if (d->keyboard)
+		virtio_input_destroy(d->keyboard);
+	if (d->gpu)
+		virtio_gpu_destroy(d->gpu);
+	if (d->scanout)
+		scanout_destroy(d->scanout);
+	if (d->label)
+		label_destroy(d->label);
 	if (d->pci)
 		pci_destroy(d->pci);
 	if (d->poweroff)
@@ -327,9 +409,16 @@ int main(int argc, char **argv)
 	struct control *control = NULL;
 	int status = EXIT_VMM_ERROR;
 	struct vm_config cfg = {.mem_bytes = o.mem_mib << 20, .cpus = o.cpus};
-	if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, serial_fd, &devices) < 0 || vmm_boot(&vm, &o) < 0)
+	if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, &o, serial_fd, &devices) < 0 || vmm_boot(&vm, &o) < 0)
 		goto out;
-	if (o.control && !(control = control_start(&vm, o.control)))
+	struct control_devices control_devices = {
+	    .scanout = devices.scanout,
+	    .gpu = devices.gpu,
+	    .keyboard = devices.keyboard,
+	    .tablet = devices.tablet,
+	    .label = devices.label,
+	};
+	if (o.control && !(control = control_start(&vm, &control_devices, o.control)))
 		goto out;
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);

@@ -18,9 +18,40 @@
  *   VMM_REQ_RESUME    none                none
  *   VMM_REQ_POWEROFF  none                none  (the VM stops; vdi-vmm exits 0)
  *   VMM_REQ_STATS     none                struct vmm_stats
+ *   VMM_REQ_DISPLAY_SUBSCRIBE
+ *                     none                struct vmm_surface (+ its fd when
+ *                                         the guest has a scanout)
+ *   VMM_REQ_DISPLAY_SIZE
+ *                     struct vmm_display_size  none (-EINVAL out of range)
+ *   VMM_REQ_INPUT     struct vmm_input[n] none (-EINVAL: bad kind or code;
+ *                                         -ENOBUFS: the guest is not taking
+ *                                         input, nothing of it was queued)
+ *   VMM_REQ_SET_LABEL the label's bytes   none (-EINVAL: longer than
+ *                     (no NUL)            VMM_LABEL_MAX or contains a NUL)
  *
  * Requests are idempotent where that makes sense: pausing a paused VM or
  * resuming a running one succeeds and changes nothing.
+ *
+ * The screen. VMM_REQ_DISPLAY_SUBSCRIBE makes the connection a consumer of
+ * the guest's scanout: the reply carries the current surface, a memfd the
+ * consumer maps read-only (PROT_READ, MAP_SHARED; its size is sealed at
+ * stride * height), holding XRGB8888 pixels (bytes B, G, R, unused) that
+ * the VMM updates as the guest flushes. From then on the VMM also sends
+ * events on the connection, between replies, with id 0:
+ *
+ *   VMM_EVENT_SURFACE       struct vmm_surface + fd: the scanout changed
+ *                           size; the old memfd is no longer written
+ *   VMM_EVENT_DAMAGE        struct vmm_damage + rects: these pixels changed
+ *   VMM_EVENT_CURSOR_IMAGE  struct vmm_cursor_image + width*height*4 bytes
+ *                           B, G, R, A (not premultiplied)
+ *   VMM_EVENT_CURSOR_MOVE   struct vmm_cursor_pos
+ *
+ * A consumer that reads slowly never stalls the guest: while its socket is
+ * full, its damage accumulates (merged into at most VMM_DAMAGE_MAX_RECTS
+ * rectangles) and only the latest cursor state is kept, so nothing queues
+ * without bound. Right after subscribing, the current cursor image and
+ * position follow if the guest has set them; the whole surface counts as
+ * new.
  */
 #ifndef VDI_HYPERVISOR_VMM_CONTROL_H
 #define VDI_HYPERVISOR_VMM_CONTROL_H
@@ -29,14 +60,24 @@
 
 #define VMM_PROTOCOL_VERSION 1
 #define VMM_MSG_MAX          65536 /* largest packet either side sends */
+#define VMM_LABEL_MAX        255
+#define VMM_DAMAGE_MAX_RECTS 16
 
 enum vmm_msg_type {
 	VMM_REPLY = 1,
+	VMM_EVENT_SURFACE = 2,
+	VMM_EVENT_DAMAGE = 3,
+	VMM_EVENT_CURSOR_IMAGE = 4,
+	VMM_EVENT_CURSOR_MOVE = 5,
 	VMM_REQ_STATUS = 16,
 	VMM_REQ_PAUSE = 17,
 	VMM_REQ_RESUME = 18,
 	VMM_REQ_POWEROFF = 19,
 	VMM_REQ_STATS = 20,
+	VMM_REQ_DISPLAY_SUBSCRIBE = 21,
+	VMM_REQ_DISPLAY_SIZE = 22,
+	VMM_REQ_INPUT = 23,
+	VMM_REQ_SET_LABEL = 24,
 };
 
 struct vmm_msg {
@@ -88,6 +129,59 @@ struct vmm_stats {
 	uint64_t guest_ram_bytes;         /* configured */
 	uint64_t guest_ram_touched_bytes; /* resident pages of guest RAM */
 	uint64_t vmm_rss_bytes;           /* whole process RSS, guest RAM included */
+};
+
+#define VMM_FORMAT_XRGB8888 1
+
+struct vmm_surface {
+	uint32_t width; /* 0 x 0: the guest has no scanout yet (no fd) */
+	uint32_t height;
+	uint32_t stride; /* bytes per row */
+	uint32_t format; /* VMM_FORMAT_XRGB8888 */
+	uint64_t serial; /* which surface: grows by one with each new one */
+};
+
+struct vmm_rect {
+	uint32_t x, y, width, height;
+};
+
+struct vmm_damage {
+	uint64_t serial;   /* the surface these rectangles are on */
+	uint64_t flush_ns; /* CLOCK_MONOTONIC when the VMM took the latest flush merged in */
+	uint32_t count;    /* struct vmm_rect that follow */
+	uint32_t reserved;
+};
+
+#define VMM_CURSOR_MAX 64 /* width and height */
+struct vmm_cursor_image {
+	uint32_t width, height;
+	uint32_t hot_x, hot_y;
+};
+
+struct vmm_cursor_pos {
+	int32_t x, y; /* the hotspot, in surface pixels */
+	uint32_t visible;
+	uint32_t reserved;
+};
+
+struct vmm_display_size {
+	uint32_t width, height; /* 1..8192 */
+};
+
+/* Input for the guest's virtio-input keyboard and tablet. */
+enum vmm_input_kind {
+	VMM_INPUT_KEY = 1,     /* code: Linux evdev KEY_* (keyboard) or BTN_* (tablet); x: 1 down, 0 up */
+	VMM_INPUT_POINTER = 2, /* x, y: surface pixels (clamped); code: buttons held, VMM_BUTTON_* bits */
+	VMM_INPUT_WHEEL = 3,   /* y: vertical clicks (positive: away from the user); x: horizontal */
+};
+#define VMM_BUTTON_LEFT   0x1u
+#define VMM_BUTTON_RIGHT  0x2u
+#define VMM_BUTTON_MIDDLE 0x4u
+struct vmm_input {
+	uint32_t kind; /* enum vmm_input_kind */
+	uint32_t code;
+	int32_t x;
+	int32_t y;
 };
 
 #endif

@@ -49,6 +49,18 @@ struct poweroff;
 struct poweroff *poweroff_create(struct bus *pio, void (*poweroff)(void *opaque, uint32_t code), void *opaque);
 void poweroff_destroy(struct poweroff *p);
 
+/* The label port: a short text the host sets for the in-tree guest to show
+ * (the session's user name). Registers at LABEL_PORT_BASE (layout: the
+ * guest's drivers.h). The generation starts at 0 and moves with every set. */
+#define LABEL_PORT_BASE 0x520
+#define LABEL_PORT_LEN  16
+#define LABEL_TEXT_MAX  256 /* bytes, including room for the guest's NUL */
+struct label;
+struct label *label_create(struct bus *pio);
+/* -EINVAL when longer than LABEL_TEXT_MAX - 1 bytes or holding a NUL. */
+int label_set(struct label *l, const char *text, size_t len);
+void label_destroy(struct label *l);
+
 /* PCI host bridge, configuration mechanism #1 (address at 0xcf8, data at
  * 0xcfc-0xcff). Bus 0 only. Device 00:00.0 is the host bridge itself. */
 #define PCI_CONFIG_ADDRESS 0xcf8
@@ -88,6 +100,9 @@ void pci_device_init(struct pci_device *dev, uint16_t vendor, uint16_t device, u
 /* Puts `dev` in the first free slot and returns that slot; -ENOSPC when all
  * are taken, -EEXIST when `dev` is already on the bus. */
 int pci_add_device(struct pci_bus *pci, struct pci_device *dev);
+/* Takes `dev` off the bus: once this returns, no configuration cycle or
+ * hook reaches it. -ENOENT when it is not on this bus. */
+int pci_remove_device(struct pci_bus *pci, struct pci_device *dev);
 void pci_destroy(struct pci_bus *pci);
 
 /* Virtio devices on the PCI bus (virtio 1.x, modern transport only; the

@@ -94,6 +94,19 @@ int pci_add_device(struct pci_bus *pci, struct pci_device *dev)
 	return slot;
 }
 
+int pci_remove_device(struct pci_bus *pci, struct pci_device *dev)
+{
+	int err = -ENOENT;
+	pthread_mutex_lock(&pci->lock);
+	if (dev && dev != &pci->host && dev->slot >= 0 && dev->slot < PCI_MAX_SLOTS && pci->slots[dev->slot] == dev) {
+		pci->slots[dev->slot] = NULL;
+		dev->slot = -1;
+		err = 0;
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return err;
+}
+
 /* The device the latched address selects, or NULL: mechanism #1 disabled,
  * another bus, a function other than 0 (nothing is multi-function) or an
  * empty slot all read as no device. */

@@ -22,10 +22,10 @@
 #include <sys/uio.h>
 
 /* Device ids (virtio 1.x section 5); the PCI device id is 0x1040 + id. */
-#define VIRTIO_ID_RNG   4
-#define VIRTIO_ID_GPU   16
-#define VIRTIO_ID_INPUT 18
-#define VIRTIO_PCI_VENDOR     0x1af4
+#define VIRTIO_ID_RNG          4
+#define VIRTIO_ID_GPU          16
+#define VIRTIO_ID_INPUT        18
+#define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 
 /* Device status bits. */
@@ -41,13 +41,13 @@
 #define VIRTIO_F_VERSION_1 32
 
 /* Descriptor flags. Indirect descriptors and event index are not offered. */
-#define VIRTQ_DESC_F_NEXT     1
-#define VIRTQ_DESC_F_WRITE    2
-#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_DESC_F_NEXT          1
+#define VIRTQ_DESC_F_WRITE         2
+#define VIRTQ_DESC_F_INDIRECT      4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
-#define VIRTQ_MAX_SIZE 256 /* queue size offered; also the longest chain */
-#define VIRTIO_MAX_QUEUES 8
+#define VIRTQ_MAX_SIZE       256 /* queue size offered; also the longest chain */
+#define VIRTIO_MAX_QUEUES    8
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 
 /* One split virtqueue. Ring addresses are set by the guest through the
@@ -56,16 +56,16 @@
 struct virtqueue {
 	struct virtio_device *vdev;
 	uint16_t index;
-	uint16_t size;           /* guest-chosen, power of two <= VIRTQ_MAX_SIZE */
-	bool enabled;            /* queue_enable written 1 and rings valid */
-	uint16_t msix_vector;    /* VIRTIO_MSI_NO_VECTOR (0xffff) for none */
+	uint16_t size;        /* guest-chosen, power of two <= VIRTQ_MAX_SIZE */
+	bool enabled;         /* queue_enable written 1 and rings valid */
+	uint16_t msix_vector; /* VIRTIO_MSI_NO_VECTOR (0xffff) for none */
 	uint64_t desc_addr, avail_addr, used_addr;
 	/* Host views of the rings, set when the queue is enabled. */
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
 	struct virtq_used *used;
-	uint16_t last_avail;     /* next avail entry the device will take */
-	uint16_t used_idx;       /* next used entry the device will fill */
+	uint16_t last_avail; /* next avail entry the device will take */
+	uint16_t used_idx;   /* next used entry the device will fill */
 };
 
 struct virtq_desc {
@@ -100,15 +100,28 @@ struct virtq_chain {
 	struct iovec iov[VIRTQ_MAX_SIZE]; /* [0, nreadable) readable, then writable */
 };
 
+/* Checks the ring addresses and size the guest set (size a power of two
+ * up to VIRTQ_MAX_SIZE, rings aligned 16/2/4 and wholly in guest RAM), maps
+ * the rings and enables the queue with both indices at 0. -EINVAL when the
+ * guest broke a rule; the device is then marked broken. The transport calls
+ * it when the guest writes queue_enable; unit tests call it directly. */
+int virtq_enable(struct virtqueue *vq);
+
 /* Takes the next available chain. Returns 1 with *chain filled, 0 when the
  * guest has made nothing more available, -EINVAL when the guest broke a rule
  * (avail index jumped more than the queue size, head or next out of range,
  * a loop or a chain longer than the queue, a buffer not wholly in guest RAM,
  * a readable buffer after a writable one, an indirect descriptor, byte
- * counts that overflow); the device is then already marked broken. */
+ * counts that overflow); the device is then already marked broken. A queue
+ * that is not enabled, or a device that is not live (no DRIVER_OK, or
+ * broken), yields 0: nothing is taken from it. Zero-length descriptors are
+ * validated but get no iovec, so nreadable/nwritable count iovecs. Chains
+ * carry at most UINT32_MAX readable and UINT32_MAX writable bytes. */
 int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain);
 /* Returns a chain to the guest with `written` bytes written into its
- * writable part. Does not interrupt the guest: see virtio_notify_queue. */
+ * writable part (clamped to writable_bytes). Does not interrupt the guest:
+ * see virtio_notify_queue. Does nothing on a disabled queue or a broken
+ * device (the guest must reset it anyway). */
 void virtq_push(struct virtqueue *vq, const struct virtq_chain *chain, uint32_t written);
 /* Copy between a chain's readable (or writable) bytes, seen as one buffer,
  * and host memory, starting `offset` bytes in. Return bytes copied. */
@@ -134,28 +147,30 @@ struct virtio_device_ops {
 
 struct virtio_device {
 	/* Set by the device model before virtio_pci_init(). */
-	const char *name;             /* "virtio-gpu", for log lines */
-	uint16_t device_id;           /* VIRTIO_ID_* */
-	uint64_t device_features;     /* offered; the transport adds VERSION_1 */
-	uint32_t config_size;         /* bytes of device configuration */
-	uint16_t num_queues;          /* at most VIRTIO_MAX_QUEUES */
+	const char *name;         /* "virtio-gpu", for log lines */
+	uint16_t device_id;       /* VIRTIO_ID_* */
+	uint64_t device_features; /* offered; the transport adds VERSION_1 */
+	uint32_t config_size;     /* bytes of device configuration */
+	uint16_t num_queues;      /* at most VIRTIO_MAX_QUEUES */
 	const struct virtio_device_ops *ops;
-	void *opaque;                 /* the device model */
+	void *opaque; /* the device model */
 
 	/* Transport state, under `lock`. */
 	pthread_mutex_t lock;
 	struct guest_memory memory;
-	uint64_t driver_features;     /* accepted by the guest */
+	uint64_t driver_features; /* accepted by the guest */
 	uint8_t status;
 	bool broken;
-	uint8_t isr;                  /* bit 0 queue interrupt, bit 1 configuration change */
+	uint8_t isr; /* bit 0 queue interrupt, bit 1 configuration change */
 	uint8_t config_generation;
 	uint32_t device_feature_select, driver_feature_select;
 	uint16_t queue_select;
 	uint16_t msix_config;
 	struct virtqueue queues[VIRTIO_MAX_QUEUES];
 
-	struct virtio_pci *transport; /* virtio_pci.c's private state; NULL in unit tests */
+	/* virtio_pci.c's private state; NULL in unit tests, where the ISR
+	 * bits still record the interrupts that went nowhere. */
+	struct virtio_pci *transport;
 };
 
 /* Sets up the lock, guest memory and queues (index, vdev, no vector) of a
@@ -163,13 +178,19 @@ struct virtio_device {
  * tests and fuzzers call it to drive a device without a PCI bus, and then
  * interrupts go nowhere. */
 void virtio_device_init(struct virtio_device *vdev, struct guest_memory memory);
-/* Back to the initial state, as when the guest writes status 0. */
+/* Back to the initial state, as when the guest writes status 0: status,
+ * features, ISR, selectors and queues, then ops->reset. Called with the
+ * device lock held (or before the device is shared). */
 void virtio_device_reset(struct virtio_device *vdev);
 
 /* The PCI side (configuration in devices.h): puts `vdev` on the PCI bus
  * with its BAR, capabilities, MSI-X with num_queues + 1 vectors and INTx.
- * Returns 0 or -errno. */
+ * The PCI class code follows device_id (GPU display, input, others
+ * unclassified). Returns 0 or -errno. */
 int virtio_pci_init(struct virtio_device *vdev, const struct virtio_pci_config *cfg);
+/* Takes the device off the PCI and MMIO buses and destroys its lock. Call
+ * it once no vCPU runs: the MMIO bus does not wait for accesses already
+ * dispatched. */
 void virtio_pci_destroy(struct virtio_device *vdev);
 
 /* For host-side entry points of a device model. */
@@ -191,5 +212,18 @@ bool virtio_device_live(const struct virtio_device *vdev);
 /* Guest RAM through the device's checked accessor: NULL unless all of
  * [gpa, gpa+len) is RAM. */
 void *virtio_guest_memory(struct virtio_device *vdev, uint64_t gpa, uint64_t len);
+
+/* virtio_pci.c's side of the interrupt functions above (virtio.c sets the
+ * ISR bits first): with MSI-X enabled it sends `vector` (nothing for
+ * VIRTIO_MSI_NO_VECTOR), else it drives INTx to whether any ISR bit is
+ * set. Device lock held. */
+void virtio_pci_interrupt(struct virtio_device *vdev, uint16_t vector);
+
+/* Helpers for device models. */
+#define EDID_BLOCK_SIZE 128
+/* edid.c: an EDID 1.4 base block for a virtual monitor whose preferred mode
+ * is width x height at 60 Hz with reduced blanking (sizes beyond 4095, what
+ * a detailed timing holds, are clamped to it). */
+void edid_build(uint8_t edid[EDID_BLOCK_SIZE], uint32_t width, uint32_t height);
 
 #endif

@@ -6,6 +6,33 @@
 #define GUEST_MAX_CPUS    64 /* vdi-vmm's VM_MAX_CPUS */
 #define GUEST_STACK_SHIFT 14
 #define GUEST_STACK_SIZE  (1 << GUEST_STACK_SHIFT) /* per vCPU, in .bss */
+#define USER_STACK_SIZE   (256 * 1024)             /* CPL3's one stack (BSP), in .bss */
+
+/* Selectors of user.c's GDT; the kernel pair is where the boot GDT has it. */
+#define KERNEL_SEL_CODE 0x10
+#define KERNEL_SEL_DATA 0x18
+#define USER_SEL_DATA   0x23 /* 0x20 with RPL 3 */
+#define USER_SEL_CODE   0x28 /* with RPL 3 when loaded */
+#define USER_SEL_TSS    0x30
+#define TSS_RSP0_OFFSET 4
+#define USER_RFLAGS     0x3202 /* IF, IOPL 3 (but see user.c on ports), bit 1 */
+
+/* Interrupt vectors: the LAPIC timer, the virtio MSI-X messages, and the
+ * LAPIC's spurious vector. Each handler sets its event bit (drivers.h's
+ * EVENT_*, repeated here for entry.S) in sys_pending. */
+#define VECTOR_TIMER    0x30
+#define VECTOR_GPU      0x31
+#define VECTOR_INPUT    0x32
+#define VECTOR_SPURIOUS 0xff
+#define PENDING_TIMER   0x1
+#define PENDING_GPU     0x2
+#define PENDING_INPUT   0x4
+#define LAPIC_BASE      0xfee00000
+#define LAPIC_EOI       0xfee000b0
+
+/* System calls (user_syscall()'s number). */
+#define SYS_WAIT        0
+#define SYS_USER_RETURN 1
 
 #ifndef __ASSEMBLER__
 
@@ -45,6 +72,8 @@ void guest_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* idt.c — CPU exceptions: report "exception N at RIP 0x..." and power off. */
 void idt_init(void);
 void idt_load(void);
+/* An interrupt gate (IF cleared on entry) callable from CPL `dpl` by int N. */
+void idt_set_gate(uint8_t vector, void (*handler)(void), unsigned dpl);
 _Noreturn void idt_triple_fault(void);
 struct exception_frame {
 	uint64_t vector;
@@ -57,6 +86,41 @@ struct exception_frame {
 };
 /* Called by entry.S's stubs; never returns. */
 _Noreturn void idt_exception(const struct exception_frame *frame);
+
+/* user.c — the kernel side of CPL3 (BSP only): user_init() loads the GDT
+ * and TSS, page tables with U/S=1 and the interrupt gates;
+ * user_call() runs fn in CPL3 on the user stack and returns when fn does.
+ * Interrupts are on in CPL3 and off in CPL0 except inside sys_wait. */
+void user_init(void);
+void user_call(void (*fn)(void));
+extern uint32_t sys_pending; /* EVENT_* bits set by interrupt handlers */
+/* entry.S */
+uint32_t user_syscall(uint32_t number);
+void irq_timer_entry(void);
+void irq_gpu_entry(void);
+void irq_input_entry(void);
+void irq_spurious_entry(void);
+
+/* sys.c — page_alloc's free RAM, found by the BSP before CPL3 starts. */
+struct vdi_boot_info;
+void page_alloc_init(const struct vdi_boot_info *info);
+
+/* lapic.c (CPL3) — the LAPIC, the PIC masked, and the 1 Hz timer, its rate
+ * measured against PIT channel 2 (the first call). Returns the LAPIC
+ * timer's ticks a second, divided by 16. */
+uint32_t lapic_start(void);
+
+/* user_tests.c — the test words that run in CPL3 (cpl3, gpu, input,
+ * hostile) and the desktop's start; each enters CPL3 through user_call with
+ * the timer running and comes back with the verdict. */
+bool user_test_cpl3(void);
+bool user_test_gpu(void);
+bool user_test_input(void);
+bool user_test_hostile(void);
+_Noreturn void user_desktop(void);
+
+/* hostile.c (CPL3) — test=hostile's cases. */
+bool hostile_run(void);
 
 /* smp.c — vCPU bring-up (all vCPUs enter at once) and the smp test. */
 uint32_t smp_cpu_self(void);

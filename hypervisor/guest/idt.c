@@ -1,11 +1,14 @@
-/* idt.c — the interrupt descriptor table for CPU exceptions (vectors 0-31):
- * any exception prints where it happened and powers the VM off with
- * GUEST_EXIT_EXCEPTION. Also the deliberate triple fault of test=triplefault. */
+/* idt.c — the interrupt descriptor table: CPU exceptions (vectors 0-31),
+ * where any exception prints where it happened and powers the VM off with
+ * GUEST_EXIT_EXCEPTION, and the gates user.c adds for interrupts. Also the
+ * deliberate triple fault of test=triplefault. */
 #include "arch.h"
 #include "guest.h"
 
 #define IDT_EXCEPTIONS    32
+#define IDT_VECTORS       256
 #define GATE_INTERRUPT_64 0x8e /* present, DPL 0, 64-bit interrupt gate: IF stays clear */
+#define GATE_DPL_SHIFT    5
 
 struct idt_gate {
 	uint16_t offset_low;
@@ -24,7 +27,7 @@ struct idt_pointer {
 
 extern const uint64_t idt_exception_stubs[IDT_EXCEPTIONS]; /* entry.S */
 
-static struct idt_gate idt[IDT_EXCEPTIONS] __attribute__((aligned(16)));
+static struct idt_gate idt[IDT_VECTORS] __attribute__((aligned(16)));
 static bool idt_in_exception[GUEST_MAX_CPUS];
 
 static const char *const exception_names[IDT_EXCEPTIONS] = {
@@ -62,23 +65,31 @@ static const char *const exception_names[IDT_EXCEPTIONS] = {
     "reserved",
 };
 
-/* Built once by the BSP before it releases the APs; each vCPU then loads it. */
-void idt_init(void)
+static void idt_set(uint8_t vector, uint64_t handler, unsigned dpl)
 {
-	uint16_t cs = cpu_read_cs();
-	for (int v = 0; v < IDT_EXCEPTIONS; v++) {
-		uint64_t handler = idt_exception_stubs[v];
-		idt[v] = (struct idt_gate){
-		    .offset_low = (uint16_t)handler,
-		    .selector = cs,
-		    .type = GATE_INTERRUPT_64,
-		    .offset_mid = (uint16_t)(handler >> 16),
-		    .offset_high = (uint32_t)(handler >> 32),
-		};
-	}
+	idt[vector] = (struct idt_gate){
+	    .offset_low = (uint16_t)handler,
+	    .selector = KERNEL_SEL_CODE,
+	    .type = (uint8_t)(GATE_INTERRUPT_64 | dpl << GATE_DPL_SHIFT),
+	    .offset_mid = (uint16_t)(handler >> 16),
+	    .offset_high = (uint32_t)(handler >> 32),
+	};
 }
 
-static void idt_set(uint64_t base, uint16_t limit)
+/* Built once by the BSP before it releases the APs; each vCPU then loads it.
+ * Vectors without a gate fault (#GP), which is reported like any exception. */
+void idt_init(void)
+{
+	for (int v = 0; v < IDT_EXCEPTIONS; v++)
+		idt_set((uint8_t)v, idt_exception_stubs[v], 0);
+}
+
+void idt_set_gate(uint8_t vector, void (*handler)(void), unsigned dpl)
+{
+	idt_set(vector, (uintptr_t)handler, dpl);
+}
+
+static void idt_set_register(uint64_t base, uint16_t limit)
 {
 	struct idt_pointer ptr = {.limit = limit, .base = base};
 	__asm__ volatile("lidt %0" : : "m"(ptr) : "memory");
@@ -86,7 +97,7 @@ static void idt_set(uint64_t base, uint16_t limit)
 
 void idt_load(void)
 {
-	idt_set((uintptr_t)idt, sizeof(idt) - 1);
+	idt_set_register((uintptr_t)idt, sizeof(idt) - 1);
 }
 
 _Noreturn void idt_exception(const struct exception_frame *frame)
@@ -103,8 +114,8 @@ _Noreturn void idt_exception(const struct exception_frame *frame)
 	uint64_t cr2 = cpu_read_cr2();
 	serial_lock_recover();
 	guest_log("exception %lu at RIP 0x%lx", vector, frame->rip);
-	guest_log("exception %lu is %s: cpu %u, error code 0x%lx, CR2 0x%lx, RSP 0x%lx, RFLAGS 0x%lx", vector,
-		  vector < IDT_EXCEPTIONS ? exception_names[vector] : "unknown", cpu, frame->error_code, cr2,
+	guest_log("exception %lu is %s: cpu %u, error code 0x%lx, CR2 0x%lx, CS 0x%lx, RSP 0x%lx, RFLAGS 0x%lx", vector,
+		  vector < IDT_EXCEPTIONS ? exception_names[vector] : "unknown", cpu, frame->error_code, cr2, frame->cs,
 		  frame->rsp, frame->rflags);
 	power_off(GUEST_EXIT_EXCEPTION);
 }
@@ -119,7 +130,7 @@ _Noreturn void idt_triple_fault(void)
 {
 	guest_log("triple fault now");
 	serial_lock();
-	idt_set(0, 0);
+	idt_set_register(0, 0);
 	__asm__ volatile("ud2" : : : "memory");
 	/* Only reached if the VMM failed to stop on the shutdown. */
 	serial_unlock();

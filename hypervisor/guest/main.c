@@ -1,6 +1,7 @@
 /* main.c — the guest's C entry: the BSP checks the boot info (vdi_boot.h),
- * prints the banner, releases the APs and runs the command line's words;
- * APs go to smp.c. */
+ * prints the banner, releases the APs, prepares CPL3 and runs the command
+ * line's words, or with none of selftest, test= or idle, the desktop shell
+ * in CPL3; APs go to smp.c. */
 #include "arch.h"
 #include "guest.h"
 #include "vdi_boot.h"
@@ -64,6 +65,9 @@ static bool word_has_prefix(const char *word, size_t len, const char *prefix, si
 /* `idle`: stay up with every vCPU halted instead of powering off, so the
  * host can drive the VM (control socket tests, benchmarks). */
 static bool stay_idle;
+/* Whether the command line asked for anything (selftest, test=, idle);
+ * if not, the guest is the desktop. */
+static bool asked_for_work;
 
 /* One command-line word; returns false if it ran a test that failed. Words
  * it does not know are ignored, as Linux does. */
@@ -74,15 +78,18 @@ static bool run_word(const char *word, size_t len, bool failed_so_far)
 
 	if (word_is(word, len, "idle")) {
 		stay_idle = true;
+		asked_for_work = true;
 		return true;
 	}
 	if (word_is(word, len, "selftest")) {
+		asked_for_work = true;
 		if (!selftest_run())
 			finish(GUEST_EXIT_TEST_FAILED);
 		return true;
 	}
 	if (!word_has_prefix(word, len, test_prefix, prefix_len))
 		return true;
+	asked_for_work = true;
 
 	const char *name = word + prefix_len;
 	size_t name_len = len - prefix_len;
@@ -92,6 +99,14 @@ static bool run_word(const char *word, size_t len, bool failed_so_far)
 		idt_triple_fault();
 	if (word_is(name, name_len, "mmioexec"))
 		mmio_exec_test();
+	if (word_is(name, name_len, "cpl3"))
+		return user_test_cpl3();
+	if (word_is(name, name_len, "gpu"))
+		return user_test_gpu();
+	if (word_is(name, name_len, "input"))
+		return user_test_input();
+	if (word_is(name, name_len, "hostile"))
+		return user_test_hostile();
 	const struct guest_test *test = selftest_find(name, name_len);
 	if (!test) {
 		guest_log("unknown test \"%.*s\" ignored", (int)name_len, name);
@@ -138,8 +153,12 @@ _Noreturn void guest_main(uint64_t boot_info_addr, uint64_t cpu)
 		  (int)cmdline_len, cmdline);
 	smp_release_aps(info->cpu_count);
 	smp_bsp_up();
+	page_alloc_init(info);
+	user_init();
 
 	bool ok = run_cmdline(cmdline, cmdline_len);
+	if (!asked_for_work)
+		user_desktop();
 	if (ok && stay_idle) {
 		guest_log("idle");
 		cpu_halt_forever();

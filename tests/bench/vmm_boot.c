@@ -76,7 +76,7 @@ static void bench_first_byte(void)
 	for (int i = 0; i < RUNS; i++) {
 		int fd;
 		double t0 = now_ms();
-		pid_t pid = start_vm("", NULL, &fd);
+		pid_t pid = start_vm("test=poweroff", NULL, &fd);
 		if (pid < 0 || first_byte(fd) < 0) {
 			printf("first serial byte: FAILED to start vdi-vmm\n");
 			return;
@@ -133,7 +133,7 @@ static void bench_parallel(void)
 	int fd[N];
 	double t0 = now_ms();
 	for (int i = 0; i < N; i++)
-		pid[i] = start_vm("", NULL, &fd[i]);
+		pid[i] = start_vm("test=poweroff", NULL, &fd[i]);
 	for (int i = 0; i < N; i++)
 		if (pid[i] < 0 || first_byte(fd[i]) < 0)
 			printf("parallel start: VM %d failed\n", i);

@@ -27,7 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint8_t reply[VMM_MSG_MAX];
 	struct vm *vm = fuzz_vm();
-	size_t n = control_handle_request(vm, data, size, reply, sizeof(reply));
+	size_t n = control_handle_request(vm, NULL, data, size, reply, sizeof(reply));
 	struct vmm_msg h;
 	if (n < sizeof(h) || n > sizeof(reply))
 		abort();

@@ -38,3 +38,29 @@ wait_for() {
 	done
 	return 1
 }
+
+# start_vmm NAME ARGS...: vdi-vmm in the background with its control socket
+# at $WORK/NAME.sock, serial in $WORK/NAME.out, diagnostics in NAME.err;
+# its pid in VMM_PID. Returns once the socket is there.
+start_vmm() {
+	local name=$1 i; shift
+	timeout -k 5 ${VMM_TIMEOUT:-120} "$VMM" --control "$WORK/$name.sock" "$@" \
+		>"$WORK/$name.out" 2>"$WORK/$name.err" &
+	VMM_PID=$!
+	for ((i = 0; i < 100; i++)); do
+		[ -S "$WORK/$name.sock" ] && return 0
+		sleep 0.05
+	done
+	cat "$WORK/$name.err"
+	fail "vdi-vmm $name: no control socket"
+}
+# ctl NAME ARGS...: vdi-vmm ctl on NAME's socket.
+ctl() { local name=$1; shift; "$VMM" ctl "$WORK/$name.sock" "$@"; }
+# start_desktop NAME ARGS...: the desktop guest, up and drawn.
+start_desktop() {
+	local name=$1; shift
+	start_vmm "$name" --mem 256 --guest desktop "$@"
+	wait_for "$WORK/$name.out" 'desktop ready [0-9]+x[0-9]+' 60 || {
+		cat "$WORK/$name.out" "$WORK/$name.err"; fail "the desktop did not come up"; }
+}
+pngstat() { python3 tests/integration/pngstat.py "$@"; }

@@ -46,7 +46,7 @@ static struct vmm_msg request(struct vm *vm, uint16_t version, uint16_t type, ui
 	uint8_t in[256] = {0}, out[VMM_MSG_MAX];
 	struct vmm_msg h = {.version = version, .type = type, .id = 42, .length = claimed_len};
 	memcpy(in, &h, sizeof(h));
-	size_t n = control_handle_request(vm, in, sizeof(h) + payload_len, out, sizeof(out));
+	size_t n = control_handle_request(vm, NULL, in, sizeof(h) + payload_len, out, sizeof(out));
 	struct vmm_msg rep;
 	assert_true(n >= sizeof(rep));
 	memcpy(&rep, out, sizeof(rep));
@@ -112,7 +112,7 @@ static void test_malformed_requests(void **state)
 	uint8_t out[VMM_MSG_MAX];
 	struct vmm_msg rep;
 	/* Shorter than a header. */
-	size_t n = control_handle_request(vm, (const uint8_t *)"\x01\x00", 2, out, sizeof(out));
+	size_t n = control_handle_request(vm, NULL, (const uint8_t *)"\x01\x00", 2, out, sizeof(out));
 	assert_int_equal(n, sizeof(rep));
 	memcpy(&rep, out, sizeof(rep));
 	assert_int_equal(rep.result, -EINVAL);
@@ -130,7 +130,7 @@ static void test_reply_never_overflows(void **state)
 	uint8_t in[sizeof(struct vmm_msg)], out[sizeof(struct vmm_msg) + 4];
 	struct vmm_msg h = {.version = VMM_PROTOCOL_VERSION, .type = VMM_REQ_STATS, .id = 1};
 	memcpy(in, &h, sizeof(h));
-	size_t n = control_handle_request(vm, in, sizeof(in), out, sizeof(out));
+	size_t n = control_handle_request(vm, NULL, in, sizeof(in), out, sizeof(out));
 	struct vmm_msg rep;
 	memcpy(&rep, out, sizeof(rep));
 	assert_int_equal(n, sizeof(rep));
