@@ -144,8 +144,10 @@ struct virtio_input *virtio_input_create(const struct virtio_pci_config *cfg, en
 /* Hands events to the guest (the caller ends each batch with EV_SYN
  * SYN_REPORT). Events the guest has no buffers for yet wait in a bounded
  * queue (VIRTIO_INPUT_PENDING_MAX); beyond it a batch is dropped whole and
- * -ENOBUFS returned. Events whose type or code the device does not declare
- * are refused with -EINVAL. Called from any thread. */
+ * -ENOBUFS returned. A device reset empties the queue, so events sent
+ * before the guest driver's own reset at probe never arrive. Events whose
+ * type or code the device does not declare are refused with -EINVAL.
+ * Called from any thread. */
 #define VIRTIO_INPUT_PENDING_MAX 1024
 int virtio_input_send(struct virtio_input *input, const struct virtio_input_event *events, size_t count);
 void virtio_input_destroy(struct virtio_input *input);

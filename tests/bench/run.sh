@@ -4,3 +4,6 @@
 cd "$(dirname "$0")/../.."
 echo "== vdi-vmm ($(nproc) cores, $(uname -r))"
 build/tests/bench/vmm_boot build/bin/vdi-vmm
+echo "== the desktop guest's screen"
+build/tests/bench/desktop build/bin/vdi-vmm
+build/tests/bench/gpu_transfer

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "../../common/log.h"
+#include "../../hypervisor/devices/virtio.h"
 #include "virtio_guest.h"
 
 #include <errno.h>
@@ -671,6 +672,153 @@ static void test_destroy_and_errors(void **state)
 	vg_destroy(g);
 }
 
+/* A device model that records what the transport hands it. */
+struct recorder {
+	struct virtio_device vdev;
+	uint8_t config[10];
+	int reads, writes, notifies, resets, driver_oks;
+	uint32_t last_offset, last_size;
+	uint16_t last_queue;
+};
+
+static void rec_config_read(struct virtio_device *vdev, uint32_t offset, uint8_t *data, uint32_t size)
+{
+	struct recorder *r = vdev->opaque;
+	assert_true(offset + size <= sizeof(r->config));
+	memcpy(data, &r->config[offset], size);
+	r->reads++;
+	r->last_offset = offset;
+	r->last_size = size;
+}
+
+static void rec_config_write(struct virtio_device *vdev, uint32_t offset, const uint8_t *data, uint32_t size)
+{
+	struct recorder *r = vdev->opaque;
+	assert_true(offset + size <= sizeof(r->config));
+	memcpy(&r->config[offset], data, size);
+	r->writes++;
+	r->last_offset = offset;
+	r->last_size = size;
+}
+
+static void rec_queue_notify(struct virtio_device *vdev, struct virtqueue *vq)
+{
+	struct recorder *r = vdev->opaque;
+	r->notifies++;
+	r->last_queue = vq->index;
+}
+
+static void rec_reset(struct virtio_device *vdev)
+{
+	struct recorder *r = vdev->opaque;
+	r->resets++;
+}
+
+static void rec_driver_ok(struct virtio_device *vdev)
+{
+	struct recorder *r = vdev->opaque;
+	r->driver_oks++;
+}
+
+static const struct virtio_device_ops rec_ops = {
+    .config_read = rec_config_read,
+    .config_write = rec_config_write,
+    .queue_notify = rec_queue_notify,
+    .reset = rec_reset,
+    .driver_ok = rec_driver_ok,
+};
+
+static void test_device_model_interface(void **state)
+{
+	(void)state;
+	struct vg *g = vg_create();
+	assert_non_null(g);
+	struct recorder r = {0};
+	r.vdev = (struct virtio_device){
+	    .name = "virtio-recorder",
+	    .device_id = VIRTIO_ID_GPU,
+	    .device_features = 1ull << 0 | 1ull << 40,
+	    .config_size = sizeof(r.config),
+	    .num_queues = 3,
+	    .ops = &rec_ops,
+	    .opaque = &r,
+	};
+	for (int i = 0; i < 10; i++)
+		r.config[i] = (uint8_t)(0x10 + i);
+	assert_int_equal(virtio_pci_init(&r.vdev, &g->cfg), 0);
+	assert_int_equal(vg_cfg_read(g, 0x00, 4), (0x1040u + 16) << 16 | 0x1af4);
+	assert_int_equal(vg_cfg_read(g, 0x08, 4) >> 8, 0x038000); /* display */
+	vg_enable_memory(g);
+	unsigned msix = vg_find_caps(g);
+	assert_int_equal(vg_cfg_read(g, msix + 2, 2), 3); /* four vectors */
+	assert_true(g->has_device_cfg);
+	assert_int_equal(g->device_len, 10);
+	assert_int_equal(vg_common_read(g, VG_NUM_QUEUES, 2), 3);
+	/* Offered features, VERSION_1 added. */
+	vg_common_write(g, VG_DEVICE_FEATURE_SELECT, 0, 4);
+	assert_int_equal(vg_common_read(g, VG_DEVICE_FEATURE, 4), 1);
+	vg_common_write(g, VG_DEVICE_FEATURE_SELECT, 1, 4);
+	assert_int_equal(vg_common_read(g, VG_DEVICE_FEATURE, 4), 1 | 1 << 8);
+
+	/* Device configuration: in bounds reaches the model at its offset... */
+	assert_int_equal(vg_mmio_read(g, g->bar + g->device + 2, 4), 0x15141312);
+	assert_int_equal(r.last_offset, 2);
+	assert_int_equal(r.last_size, 4);
+	assert_int_equal(vg_mmio_read(g, g->bar + g->device + 2, 8), 0x1918171615141312ull);
+	vg_mmio_write(g, g->bar + g->device + 9, 0xaa, 1);
+	assert_int_equal(r.config[9], 0xaa);
+	assert_int_equal(r.writes, 1);
+	/* ...past it or straddling its end does not. */
+	int reads = r.reads;
+	assert_int_equal(vg_mmio_read(g, g->bar + g->device + 9, 2), 0);
+	assert_int_equal(vg_mmio_read(g, g->bar + g->device + 3, 8), 0);
+	assert_int_equal(vg_mmio_read(g, g->bar + g->device + 10, 1), 0);
+	assert_int_equal(vg_mmio_read(g, g->bar + g->device + 0xfff, 1), 0);
+	vg_mmio_write(g, g->bar + g->device + 9, 0xbbbb, 2);
+	vg_mmio_write(g, g->bar + g->device + 4, 0, 8);
+	vg_mmio_write(g, g->bar + g->device + 0x800, 0, 4);
+	assert_int_equal(r.reads, reads);
+	assert_int_equal(r.writes, 1);
+
+	/* Notifies reach the model only for enabled queues of a live device. */
+	assert_int_equal(vg_negotiate(g), VG_S_ACKNOWLEDGE | VG_S_DRIVER | VG_S_FEATURES_OK);
+	assert_int_equal(r.resets, 1);
+	vg_queue_setup(g, 0, 8, 0xffff);
+	vg_queue_setup(g, 2, 8, 0xffff);
+	vg_common_write(g, VG_QUEUE_SELECT, 2, 2);
+	assert_int_equal(vg_common_read(g, VG_QUEUE_NOTIFY_OFF, 2), 2);
+	vg_kick(g, 0);
+	assert_int_equal(r.notifies, 0);
+	vg_status(g, VG_S_ACKNOWLEDGE | VG_S_DRIVER | VG_S_FEATURES_OK | VG_S_DRIVER_OK);
+	assert_int_equal(r.driver_oks, 1);
+	vg_kick(g, 0);
+	assert_int_equal(r.notifies, 1);
+	assert_int_equal(r.last_queue, 0);
+	vg_kick(g, 1); /* not enabled */
+	assert_int_equal(r.notifies, 1);
+	vg_kick(g, 2);
+	assert_int_equal(r.notifies, 2);
+	assert_int_equal(r.last_queue, 2);
+	vg_kick(g, 3); /* no such queue */
+	assert_int_equal(r.notifies, 2);
+	/* DRIVER_OK written again is not a second driver_ok. */
+	vg_status(g, VG_S_ACKNOWLEDGE | VG_S_DRIVER | VG_S_FEATURES_OK | VG_S_DRIVER_OK);
+	assert_int_equal(r.driver_oks, 1);
+	/* Broken: no more notifies until reset. */
+	log_set_level(LOG_ERROR);
+	virtio_lock(&r.vdev);
+	virtio_mark_broken(&r.vdev, "test");
+	virtio_unlock(&r.vdev);
+	log_set_level(LOG_INFO);
+	vg_kick(g, 0);
+	assert_int_equal(r.notifies, 2);
+	vg_status(g, 0);
+	assert_int_equal(r.resets, 2);
+	assert_int_equal(vg_common_read(g, VG_DEVICE_STATUS, 1), 0);
+	virtio_pci_destroy(&r.vdev);
+	vg_destroy(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +834,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_msix_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_hostile_bar, setup, teardown),
 	    cmocka_unit_test(test_destroy_and_errors),
+	    cmocka_unit_test(test_device_model_interface),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
