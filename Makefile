@@ -131,7 +131,8 @@ test: all $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run.sh
 
 run: $(BIN)/vdi-vmm
-	$(BIN)/vdi-vmm --mem 256 --cpus 2 --guest desktop
+	$(BIN)/vdi-vmm --mem 256 --cpus 2 --guest desktop --display 1024x768 --label demo \
+		--control $(BUILD)/vdi-vmm.sock
 
 bench: $(BIN)/vdi-vmm $(BENCH_BIN)
 	@tests/bench/run.sh

@@ -17,13 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CONTROL_MAX_CLIENTS 16
+#define CONTROL_MAX_CLIENTS     16
 /* A client that leaves a reply unread this long is dropped, so one stuck
  * client cannot hold up the others. */
 #define CONTROL_SEND_TIMEOUT_MS 2000
 
 struct control_client {
-	int fd; /* -1: free */
+	int fd;       /* -1: free */
 	int consumer; /* scanout slot, -1 when not subscribed */
 	bool blocked; /* its socket was full: wait until writable */
 };
@@ -144,7 +144,8 @@ static int control_input(struct control_devices *d, const struct vmm_input *in, 
 			for (int b = 0; b < 3; b++) {
 				uint32_t bit = 1u << b;
 				if ((buttons ^ e->code) & bit)
-					tab[nt++] = (struct virtio_input_event){EV_KEY, control_buttons[b], !!(e->code & bit)};
+					tab[nt++] =
+					    (struct virtio_input_event){EV_KEY, control_buttons[b], !!(e->code & bit)};
 			}
 			buttons = e->code;
 			tab[nt++] = (struct virtio_input_event){EV_SYN, SYN_REPORT, 0};
@@ -340,8 +341,8 @@ static void *control_thread(void *arg)
 		int n = 0;
 		p[n++] = (struct pollfd){.fd = ctl->wake_fd, .events = POLLIN};
 		p[n++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
-		p[n++] = (struct pollfd){.fd = have_scanout ? scanout_wake_fd(ctl->devices->scanout) : -1,
-					 .events = POLLIN};
+		p[n++] =
+		    (struct pollfd){.fd = have_scanout ? scanout_wake_fd(ctl->devices->scanout) : -1, .events = POLLIN};
 		for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 			struct control_client *c = &ctl->clients[i];
 			if (c->fd >= 0) {

@@ -454,9 +454,9 @@ static const struct {
 	const char *name;
 	int min_args, max_args;
 } control_commands[] = {
-    {"status", 0, 0},  {"stats", 0, 0},   {"pause", 0, 0},   {"resume", 0, 0},  {"poweroff", 0, 0},
-    {"screenshot", 1, 1}, {"type", 1, 1}, {"key", 1, 1},     {"pointer", 2, 3}, {"wheel", 1, 2},
-    {"display", 1, 1}, {"label", 1, 1},   {"events", 0, 1},
+    {"status", 0, 0},     {"stats", 0, 0}, {"pause", 0, 0},  {"resume", 0, 0},  {"poweroff", 0, 0},
+    {"screenshot", 1, 1}, {"type", 1, 1},  {"key", 1, 1},    {"pointer", 2, 3}, {"wheel", 1, 2},
+    {"display", 1, 1},    {"label", 1, 1}, {"events", 0, 1},
 };
 
 static int control_check(const char *cmd, int argc)

@@ -100,12 +100,12 @@ static int vmm_parse_display(const char *text, uint32_t *width, uint32_t *height
 static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 {
 	static const struct option longopts[] = {
-	    {"mem", required_argument, NULL, 'm'},    {"cpus", required_argument, NULL, 'c'},
-	    {"guest", required_argument, NULL, 'g'},  {"kernel", required_argument, NULL, 'k'},
-	    {"initrd", required_argument, NULL, 'i'}, {"cmdline", required_argument, NULL, 'l'},
-	    {"serial", required_argument, NULL, 's'}, {"control", required_argument, NULL, 'C'},
+	    {"mem", required_argument, NULL, 'm'},     {"cpus", required_argument, NULL, 'c'},
+	    {"guest", required_argument, NULL, 'g'},   {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},  {"cmdline", required_argument, NULL, 'l'},
+	    {"serial", required_argument, NULL, 's'},  {"control", required_argument, NULL, 'C'},
 	    {"display", required_argument, NULL, 'd'}, {"label", required_argument, NULL, 'L'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout", .width = 1024, .height = 768};
 	opterr = 0;
@@ -248,7 +248,11 @@ static const struct virtio_pci_config *vmm_slot(struct virtio_pci_config *cfg, i
 static int vmm_create_virtio(struct vm *vm, const struct vmm_options *o, struct vmm_devices *d)
 {
 	struct virtio_pci_config cfg = {
-	    .pci = d->pci, .mmio = &vm->mmio, .memory = vm->memory, .irq = vm->irq, .msi = vm->msi,
+	    .pci = d->pci,
+	    .mmio = &vm->mmio,
+	    .memory = vm->memory,
+	    .irq = vm->irq,
+	    .msi = vm->msi,
 	};
 	struct gpu_scanout_ops ops = scanout_gpu_ops(d->scanout);
 	d->gpu = virtio_gpu_create(vmm_slot(&cfg, 0), o->width, o->height, &ops);

@@ -101,8 +101,7 @@ static int scanout_new_surface(struct scanout *s, uint32_t width, uint32_t heigh
 	int ro = -1;
 	uint8_t *pixels = MAP_FAILED;
 	int err = 0;
-	if (ftruncate(fd, (off_t)bytes) < 0 ||
-	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+	if (ftruncate(fd, (off_t)bytes) < 0 || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
 	    (ro = open(path, O_RDONLY | O_CLOEXEC)) < 0 ||
 	    (pixels = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) == MAP_FAILED)
 		err = -errno;
@@ -161,8 +160,7 @@ static struct vmm_rect rect_union(const struct vmm_rect *a, const struct vmm_rec
 
 static bool rect_contains(const struct vmm_rect *outer, const struct vmm_rect *inner)
 {
-	return inner->x >= outer->x && inner->y >= outer->y &&
-	       inner->x + inner->width <= outer->x + outer->width &&
+	return inner->x >= outer->x && inner->y >= outer->y && inner->x + inner->width <= outer->x + outer->width &&
 	       inner->y + inner->height <= outer->y + outer->height;
 }
 
@@ -340,7 +338,8 @@ void scanout_unsubscribe(struct scanout *s, int slot)
 
 static int scanout_send_event(int sock, uint16_t type, const void *a, size_t alen, const void *b, size_t blen, int fd)
 {
-	uint8_t msg[sizeof(struct vmm_msg) + sizeof(struct vmm_cursor_image) + sizeof(((struct scanout *)0)->cursor_pixels)];
+	uint8_t msg[sizeof(struct vmm_msg) + sizeof(struct vmm_cursor_image) +
+		    sizeof(((struct scanout *)0)->cursor_pixels)];
 	struct vmm_msg h = {.version = VMM_PROTOCOL_VERSION, .type = type, .length = (uint32_t)(alen + blen)};
 	memcpy(msg, &h, sizeof(h));
 	memcpy(msg + sizeof(h), a, alen);

@@ -63,7 +63,8 @@ static int request(int fd, uint16_t type, const void *payload, uint32_t len, uin
 	uint8_t buf[256];
 	struct vmm_msg h = {.version = VMM_PROTOCOL_VERSION, .type = type, .id = id, .length = len};
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), payload, len);
+	if (len)
+		memcpy(buf + sizeof(h), payload, len);
 	return ipc_send(fd, buf, sizeof(h) + len, NULL, 0);
 }
 

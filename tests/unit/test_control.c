@@ -150,6 +150,131 @@ static void test_poweroff(void **state)
 	assert_int_equal(request(vm, VMM_PROTOCOL_VERSION, VMM_REQ_PAUSE, 0, 0, NULL, 0).result, -ESHUTDOWN);
 }
 
+/* A request with a payload, to `devices`; returns the reply's result. */
+static int32_t call(struct vm *vm, struct control_devices *devices, uint16_t type, const void *payload, uint32_t len)
+{
+	static uint8_t in[VMM_MSG_MAX], out[VMM_MSG_MAX];
+	struct vmm_msg h = {.version = VMM_PROTOCOL_VERSION, .type = type, .id = 9, .length = len};
+	memcpy(in, &h, sizeof(h));
+	if (len)
+		memcpy(in + sizeof(h), payload, len);
+	size_t n = control_handle_request(vm, devices, in, sizeof(h) + len, out, sizeof(out));
+	struct vmm_msg rep;
+	assert_int_equal(n, sizeof(rep));
+	memcpy(&rep, out, sizeof(rep));
+	assert_int_equal(rep.id, 9);
+	return rep.result;
+}
+
+static void test_device_requests_without_devices(void **state)
+{
+	struct vm *vm = *state;
+	struct vmm_display_size size = {800, 600};
+	struct vmm_input key = {VMM_INPUT_KEY, 30, 1, 0};
+	struct control_devices none = {0};
+	assert_int_equal(call(vm, NULL, VMM_REQ_DISPLAY_SIZE, &size, sizeof(size)), -ENODEV);
+	assert_int_equal(call(vm, &none, VMM_REQ_DISPLAY_SIZE, &size, sizeof(size)), -ENODEV);
+	assert_int_equal(call(vm, NULL, VMM_REQ_INPUT, &key, sizeof(key)), -ENODEV);
+	assert_int_equal(call(vm, &none, VMM_REQ_INPUT, &key, sizeof(key)), -ENODEV);
+	assert_int_equal(call(vm, &none, VMM_REQ_SET_LABEL, "x", 1), -ENODEV);
+	/* Subscribing needs a connection: not something a bare request can do. */
+	assert_int_equal(call(vm, &none, VMM_REQ_DISPLAY_SUBSCRIBE, NULL, 0), -EINVAL);
+	/* Wrong payload sizes. */
+	assert_int_equal(call(vm, &none, VMM_REQ_DISPLAY_SIZE, &size, 4), -EINVAL);
+	assert_int_equal(call(vm, &none, VMM_REQ_INPUT, &key, 0), -EINVAL);
+	assert_int_equal(call(vm, &none, VMM_REQ_INPUT, &key, sizeof(key) - 1), -EINVAL);
+}
+
+static void test_label_request(void **state)
+{
+	struct vm *vm = *state;
+	struct bus pio;
+	bus_init(&pio, "pio");
+	struct control_devices d = {.label = label_create(&pio)};
+	assert_non_null(d.label);
+	char text[VMM_LABEL_MAX + 1];
+	memset(text, 'a', sizeof(text));
+	assert_int_equal(call(vm, &d, VMM_REQ_SET_LABEL, "alice", 5), 0);
+	assert_int_equal(call(vm, &d, VMM_REQ_SET_LABEL, text, VMM_LABEL_MAX), 0);
+	assert_int_equal(call(vm, &d, VMM_REQ_SET_LABEL, text, VMM_LABEL_MAX + 1), -EINVAL);
+	assert_int_equal(call(vm, &d, VMM_REQ_SET_LABEL, "a\0b", 3), -EINVAL);
+	assert_int_equal(call(vm, &d, VMM_REQ_SET_LABEL, "", 0), 0);
+	label_destroy(d.label);
+	bus_destroy(&pio);
+}
+
+static void *guest_ram(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct vm *vm = opaque;
+	return gpa < RAM && len <= RAM - gpa ? vm->mem + gpa : NULL;
+}
+
+static int no_irq(void *opaque, uint32_t gsi, int level)
+{
+	(void)opaque, (void)gsi, (void)level;
+	return 0;
+}
+
+static int no_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	(void)opaque, (void)address, (void)data;
+	return 0;
+}
+
+/* Input is checked whole before any of it reaches a device; the pointer's
+ * buttons are remembered only when a request succeeds. */
+static void test_input_requests(void **state)
+{
+	struct vm *vm = *state;
+	struct bus pio, mmio;
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	struct pci_bus *pci = pci_create(&pio);
+	struct virtio_pci_config cfg = {.pci = pci,
+					.mmio = &mmio,
+					.memory = {guest_ram, vm},
+					.irq = {no_irq, NULL},
+					.msi = {no_msi, NULL},
+					.gsi = 10,
+					.bar_address = 0xc0000000};
+	struct control_devices d = {0};
+	d.tablet = virtio_input_create(&cfg, VIRTIO_INPUT_TABLET);
+	assert_non_null(d.tablet);
+	cfg.bar_address += VIRTIO_PCI_BAR_SIZE;
+	struct vmm_input key = {VMM_INPUT_KEY, 30, 1, 0};
+	/* No keyboard yet: keys cannot go anywhere, buttons can. */
+	assert_int_equal(call(vm, &d, VMM_REQ_INPUT, &key, sizeof(key)), -ENODEV);
+	struct vmm_input click[2] = {{VMM_INPUT_POINTER, VMM_BUTTON_LEFT, 10, 10}, {VMM_INPUT_WHEEL, 0, 0, -2}};
+	assert_int_equal(call(vm, &d, VMM_REQ_INPUT, click, sizeof(click)), 0);
+	assert_int_equal(d.pointer_buttons, VMM_BUTTON_LEFT);
+	d.keyboard = virtio_input_create(&cfg, VIRTIO_INPUT_KEYBOARD);
+	assert_non_null(d.keyboard);
+	assert_int_equal(call(vm, &d, VMM_REQ_INPUT, &key, sizeof(key)), 0);
+
+	static const struct vmm_input bad[] = {
+	    {0, 30, 1, 0},                    /* no such kind */
+	    {VMM_INPUT_KEY, 30, 2, 0},        /* neither up nor down */
+	    {VMM_INPUT_KEY, 0, 1, 0},         /* KEY_RESERVED */
+	    {VMM_INPUT_KEY, 300, 1, 0},       /* neither a key nor a button */
+	    {VMM_INPUT_POINTER, 0x100, 1, 1}, /* an unknown button bit */
+	    {VMM_INPUT_WHEEL, 0, 0, 1000},    /* an absurd scroll */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		/* A good event first: the bad one must sink the whole request. */
+		struct vmm_input pair[2] = {{VMM_INPUT_POINTER, 0, 5, 5}, bad[i]};
+		assert_int_equal(call(vm, &d, VMM_REQ_INPUT, pair, sizeof(pair)), -EINVAL);
+		assert_int_equal(d.pointer_buttons, VMM_BUTTON_LEFT);
+	}
+	struct vmm_input release = {VMM_INPUT_POINTER, 0, 20, 20};
+	assert_int_equal(call(vm, &d, VMM_REQ_INPUT, &release, sizeof(release)), 0);
+	assert_int_equal(d.pointer_buttons, 0);
+	virtio_input_destroy(d.keyboard);
+	virtio_input_destroy(d.tablet);
+	pci_destroy(pci);
+	bus_destroy(&mmio);
+	bus_destroy(&pio);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +284,9 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_malformed_requests, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reply_never_overflows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_poweroff, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_device_requests_without_devices, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_label_request, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_input_requests, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
