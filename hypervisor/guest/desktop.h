@@ -19,8 +19,9 @@ struct rect rect_union(struct rect a, struct rect b);
 /* a minus b as at most 4 disjoint rectangles; returns how many. */
 int rect_subtract(struct rect a, struct rect b, struct rect out[4]);
 
-/* Regions to repaint and flush; a new one that overlaps or when the list is
- * full is merged with the one whose bounding box grows least. */
+/* Regions to repaint and flush, never overlapping: a new one absorbs those
+ * it touches, and when the list is full it joins the one whose bounding box
+ * grows least. */
 #define DAMAGE_MAX 8
 struct damage {
 	int count;

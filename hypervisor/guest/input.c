@@ -110,7 +110,9 @@ static int32_t input_scale(int32_t value, uint32_t max, uint32_t pixels)
 		return 0;
 	if ((uint32_t)value >= max)
 		return (int32_t)(pixels - 1);
-	return (int32_t)((uint64_t)value * (pixels - 1) / max);
+	/* Rounded to nearest: the host scaled pixels up the same way, so a
+	 * position comes back exactly. */
+	return (int32_t)(((uint64_t)value * (pixels - 1) + max / 2) / max);
 }
 
 /* 1: an event; 0: none pending; -1: a short (malformed) one, dropped. */
