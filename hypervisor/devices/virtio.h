@@ -13,6 +13,7 @@
 #ifndef VDI_HYPERVISOR_DEVICES_VIRTIO_H
 #define VDI_HYPERVISOR_DEVICES_VIRTIO_H
 
+#include "../guest/virtio_ring.h"
 #include "devices.h"
 
 #include <pthread.h>
@@ -37,14 +38,9 @@
 #define VIRTIO_STATUS_FAILED      128
 
 /* Feature bits the transport owns. VERSION_1 is always offered and must be
- * accepted (no legacy interface). */
+ * accepted (no legacy interface). Indirect descriptors and event index
+ * are not offered. */
 #define VIRTIO_F_VERSION_1 32
-
-/* Descriptor flags. Indirect descriptors and event index are not offered. */
-#define VIRTQ_DESC_F_NEXT          1
-#define VIRTQ_DESC_F_WRITE         2
-#define VIRTQ_DESC_F_INDIRECT      4
-#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
 
 #define VIRTQ_MAX_SIZE       256 /* queue size offered; also the longest chain */
 #define VIRTIO_MAX_QUEUES    8
@@ -66,27 +62,6 @@ struct virtqueue {
 	struct virtq_used *used;
 	uint16_t last_avail; /* next avail entry the device will take */
 	uint16_t used_idx;   /* next used entry the device will fill */
-};
-
-struct virtq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-struct virtq_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[]; /* size entries, then used_event (unused) */
-};
-struct virtq_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-struct virtq_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct virtq_used_elem ring[]; /* size entries, then avail_event (unused) */
 };
 
 /* One validated descriptor chain: the device-readable buffers first, then

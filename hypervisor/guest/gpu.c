@@ -135,10 +135,13 @@ static int gpu_resource_create(uint32_t id, uint32_t format, uint32_t width, uin
 	int r = gpu_command(sizeof(*create), sizeof(struct virtio_gpu_ctrl_hdr), VIRTIO_GPU_RESP_OK_NODATA);
 	if (r < 0)
 		return r;
-	struct virtio_gpu_resource_attach_backing *attach =
-	    gpu_begin(VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, sizeof(*attach));
-	attach->resource_id = id;
-	attach->nr_entries = 1;
+	/* The backing is one contiguous buffer: one entry after the command. */
+	struct gpu_attach_one {
+		struct virtio_gpu_resource_attach_backing cmd;
+		struct virtio_gpu_mem_entry entry;
+	} *attach = gpu_begin(VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, sizeof(*attach));
+	attach->cmd.resource_id = id;
+	attach->cmd.nr_entries = 1;
 	attach->entry = (struct virtio_gpu_mem_entry){.addr = (uintptr_t)backing, .length = (uint32_t)bytes};
 	return gpu_command(sizeof(*attach), sizeof(struct virtio_gpu_ctrl_hdr), VIRTIO_GPU_RESP_OK_NODATA);
 }

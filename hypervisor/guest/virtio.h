@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "virtio_ring.h"
+
 #define VIRTIO_ID_RNG   4
 #define VIRTIO_ID_GPU   16
 #define VIRTIO_ID_INPUT 18
@@ -19,32 +21,8 @@
 
 #define VIRTIO_F_VERSION_1 32
 
-#define VIRTQ_DESC_F_NEXT  1
-#define VIRTQ_DESC_F_WRITE 2
-
 #define VIRTIO_QUEUES_MAX 2  /* every driver here uses at most two */
 #define VIRTQ_SIZE_MAX    64 /* the rings of one queue fit in one page */
-
-struct virtq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-struct virtq_avail {
-	uint16_t flags;
-	uint16_t idx;
-	uint16_t ring[VIRTQ_SIZE_MAX];
-};
-struct virtq_used_elem {
-	uint32_t id;
-	uint32_t len;
-};
-struct virtq_used {
-	uint16_t flags;
-	uint16_t idx;
-	struct virtq_used_elem ring[VIRTQ_SIZE_MAX];
-};
 
 /* One split virtqueue, driver side. */
 struct virtq {
