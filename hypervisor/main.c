@@ -88,8 +88,9 @@ static int vmm_parse_display(const char *text, uint32_t *width, uint32_t *height
 	unsigned w, h;
 	char extra;
 	if (sscanf(text, "%ux%u%c", &w, &h, &extra) != 2 || w < 1 || h < 1 || w > VIRTIO_GPU_MAX_WIDTH ||
-	    h > VIRTIO_GPU_MAX_HEIGHT) {
-		log_error("--display '%s': expected WIDTHxHEIGHT, each 1 to %d", text, VIRTIO_GPU_MAX_WIDTH);
+	    h > VIRTIO_GPU_MAX_HEIGHT || (uint64_t)w * h > VIRTIO_GPU_MAX_DISPLAY_PIXELS) {
+		log_error("--display '%s': expected WIDTHxHEIGHT, each 1 to %d, at most %u pixels (8192x4096)", text,
+			  VIRTIO_GPU_MAX_WIDTH, VIRTIO_GPU_MAX_DISPLAY_PIXELS);
 		return -EINVAL;
 	}
 	*width = w;

@@ -165,7 +165,7 @@ struct vmm_cursor_pos {
 };
 
 struct vmm_display_size {
-	uint32_t width, height; /* 1..8192 */
+	uint32_t width, height; /* 1..8192 each, at most 8192x4096 pixels */
 };
 
 /* Input for the guest's virtio-input keyboard and tablet. */

@@ -173,15 +173,20 @@ struct gpu_scanout_ops {
 	void (*cursor_move)(void *opaque, int32_t x, int32_t y, bool visible);
 	void *opaque;
 };
-#define VIRTIO_GPU_MAX_WIDTH  8192
-#define VIRTIO_GPU_MAX_HEIGHT 8192
+#define VIRTIO_GPU_MAX_WIDTH          8192
+#define VIRTIO_GPU_MAX_HEIGHT         8192
+/* The largest display: two framebuffers of it (the old and the new one
+ * while the guest switches modes) fit the device's 256 MiB budget. 8K UHD
+ * (7680x4320) and 8192x4096 fit. */
+#define VIRTIO_GPU_MAX_DISPLAY_PIXELS (8192u * 4096u)
 struct virtio_gpu;
 /* The display starts at width x height (GET_DISPLAY_INFO, GET_EDID). */
 struct virtio_gpu *virtio_gpu_create(const struct virtio_pci_config *cfg, uint32_t width, uint32_t height,
 				     const struct gpu_scanout_ops *scanout);
 /* A new display size (a client's window): the guest is told through a
  * display event and picks it up with GET_DISPLAY_INFO. -EINVAL for a size
- * outside 1..VIRTIO_GPU_MAX_*. Called from any thread. */
+ * outside 1..VIRTIO_GPU_MAX_* or above VIRTIO_GPU_MAX_DISPLAY_PIXELS.
+ * Called from any thread. */
 int virtio_gpu_set_display_size(struct virtio_gpu *gpu, uint32_t width, uint32_t height);
 void virtio_gpu_destroy(struct virtio_gpu *gpu);
 

@@ -719,7 +719,8 @@ static const struct virtio_device_ops gpu_ops = {
 
 static bool gpu_size_valid(uint32_t width, uint32_t height)
 {
-	return width >= 1 && width <= VIRTIO_GPU_MAX_WIDTH && height >= 1 && height <= VIRTIO_GPU_MAX_HEIGHT;
+	return width >= 1 && width <= VIRTIO_GPU_MAX_WIDTH && height >= 1 && height <= VIRTIO_GPU_MAX_HEIGHT &&
+	       (uint64_t)width * height <= VIRTIO_GPU_MAX_DISPLAY_PIXELS;
 }
 
 struct virtio_gpu *virtio_gpu_create(const struct virtio_pci_config *cfg, uint32_t width, uint32_t height,

@@ -28,6 +28,7 @@ check_refused ctlcmd "unknown command 'dance'" ctl /tmp/none.sock dance
 check_refused nodisplay "--display 'big'" --guest desktop --display big
 check_refused zerodisplay "--display '0x768'" --guest desktop --display 0x768
 check_refused hugedisplay "--display '8193x100'" --guest desktop --display 8193x100
+check_refused bigdisplay "--display '8192x8192'.*at most" --guest desktop --display 8192x8192
 check_refused longlabel '--label: at most 255 bytes' --guest desktop --label "$(printf 'x%.0s' {1..256})"
 check_refused ctlargs "wrong arguments for 'screenshot'" ctl /tmp/none.sock screenshot
 check_refused ctlsock 'cannot connect to /nonexistent.sock' ctl /nonexistent.sock status

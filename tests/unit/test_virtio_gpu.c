@@ -1191,7 +1191,10 @@ static void test_display_size_change(void **state)
 	assert_int_equal(virtio_gpu_set_display_size(f->gpu, 8193, 600), -EINVAL);
 	assert_int_equal(virtio_gpu_set_display_size(f->gpu, 800, 8193), -EINVAL);
 	assert_int_equal(rd(f, f->device + 0, 4), 0);
-	assert_int_equal(virtio_gpu_set_display_size(f->gpu, 8192, 8192), 0);
+	/* Too many pixels for two framebuffers in the budget. */
+	assert_int_equal(virtio_gpu_set_display_size(f->gpu, 8192, 8192), -EINVAL);
+	assert_int_equal(rd(f, f->device + 0, 4), 0);
+	assert_int_equal(virtio_gpu_set_display_size(f->gpu, 8192, 4096), 0);
 	assert_int_equal(rd(f, f->device + 0, 4), 1);
 
 	/* Before DRIVER_OK the size changes without an interrupt. */
