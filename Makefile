@@ -13,21 +13,32 @@ CC := gcc
 CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -O2 -g -MMD -MP -fno-strict-aliasing
 ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDLIBS_VMM := -lpthread -lz -llzma -lzstd -llz4
+# The display gateway's libraries; pkg-config runs when a recipe needs them,
+# after make deps has installed them. Their headers are system headers (-isystem)
+# so our warnings do not apply to them.
+DISPLAY_PKGS := libvncserver freerdp2 freerdp-server2 winpr2 openssl
+DISPLAY_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(DISPLAY_PKGS) 2>/dev/null))
+LDLIBS_DISPLAY = $(shell pkg-config --libs $(DISPLAY_PKGS) 2>/dev/null) -lpthread
+LDLIBS_ALL = $(LDLIBS_VMM) $(LDLIBS_DISPLAY)
 
 # Debian packages: build, server and tests.
 DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-format \
 	libcmocka-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
-	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core
+	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
+	libvncserver-dev freerdp2-dev libssl-dev \
+	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
 VMM_MAIN_SRC := hypervisor/main.c
+DISPLAY_SRC := $(wildcard display/*.c)
+SERVER_SRC := $(wildcard vdi-server/*.c)
 GUEST_SRC := $(wildcard hypervisor/guest/*.c hypervisor/guest/*.S)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 
-LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC)
+LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC) $(DISPLAY_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
@@ -51,7 +62,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 	-T hypervisor/guest/guest.ld
 
 .PHONY: all deps test unit integration run bench fuzz format clean
-all: $(BIN)/vdi-vmm $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
+all: $(BIN)/vdi-vmm $(BIN)/vdi-server $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -65,15 +76,15 @@ deps:
 
 $(BUILD)/obj/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) -c $< -o $@
 
 $(BUILD)/asan/%.o: %.c | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $(ASAN_FLAGS) -c $< -o $@
 
 $(BUILD)/fuzzobj/%.o: %.c | deps
 	@mkdir -p $(@D)
-	clang $(filter-out -Werror,$(CFLAGS)) -Werror -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+	clang $(filter-out -Werror,$(CFLAGS)) $(DISPLAY_CFLAGS) -Werror -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
 
 $(BUILD)/guest/%.o: %.c | deps
 	@mkdir -p $(@D)
@@ -114,18 +125,22 @@ $(BIN)/vdi-vmm: $(BUILD)/obj/hypervisor/main.o $(BUILD)/obj/guest_image.o $(BUIL
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_VMM)
 
+$(BIN)/vdi-server: $(SERVER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libvdi.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvdi-asan.a | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) $< -o $@ $(BUILD)/libvdi-asan.a -lcmocka $(LDLIBS_VMM)
+	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $(ASAN_FLAGS) $< -o $@ $(BUILD)/libvdi-asan.a -lcmocka $(LDLIBS_ALL)
 
 $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(BUILD)/libvdi-fuzz.a | deps
 	@mkdir -p $(@D)
-	clang $(filter-out -Werror,$(CFLAGS)) -Werror -fsanitize=fuzzer,address,undefined $< -o $@ \
-		$(BUILD)/libvdi-fuzz.a $(LDLIBS_VMM)
+	clang $(filter-out -Werror,$(CFLAGS)) $(DISPLAY_CFLAGS) -Werror -fsanitize=fuzzer,address,undefined $< -o $@ \
+		$(BUILD)/libvdi-fuzz.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libvdi.a | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_VMM)
+	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_ALL)
 
 test: all $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run.sh

@@ -1,0 +1,106 @@
+/* display.h — the display gateway's face: surfaces (a framebuffer, its
+ * damage, a cursor, a frame counter) and the servers that stream them to
+ * clients over VNC and RDP, carrying keyboard and pointer back.
+ *
+ * A surface's pixels are XRGB8888 (bytes B, G, R, unused). A VM's scanout
+ * becomes a surface through surface_attach_vmm(); each client of it is a
+ * viewer that pulls frames at its own pace: while it is busy, damage
+ * accumulates for it (merged, bounded), so a slow viewer gets fewer, larger
+ * updates and never slows another. Input from any viewer goes to the
+ * surface's input sink as Linux evdev codes. */
+#ifndef VDI_DISPLAY_H
+#define VDI_DISPLAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SURFACE_MAX_RECTS 16 /* damage rectangles a viewer holds before merging */
+#define SURFACE_CURSOR_MAX 64
+
+struct surface_rect {
+	uint32_t x, y, width, height;
+};
+
+/* Where a surface's input goes (a VM's virtio-input through its control
+ * socket; the greeter later). Calls come from the viewers' threads. */
+struct surface_input_ops {
+	/* key: Linux evdev KEY_* code; down true on press. */
+	void (*key)(void *opaque, uint32_t code, bool down);
+	/* pointer at surface pixel (x, y) with buttons held (bit 0 left, 1 right, 2 middle) */
+	void (*pointer)(void *opaque, int32_t x, int32_t y, uint32_t buttons);
+	/* wheel clicks: dy positive away from the user, dx positive right */
+	void (*wheel)(void *opaque, int32_t dy, int32_t dx);
+	/* a client asks for this display size (its window); may be ignored */
+	void (*resize)(void *opaque, uint32_t width, uint32_t height);
+	void *opaque;
+};
+
+struct surface;
+struct surface_viewer;
+
+/* A surface of width x height whose pixels the caller writes (tests, the
+ * greeter). */
+struct surface *surface_create(uint32_t width, uint32_t height);
+/* A surface that follows a vdi-vmm's scanout: subscribes on its control
+ * socket (hypervisor/vmm_control.h), maps the surface read-only, turns its
+ * events into damage and cursor state, and sends input back. A thread of
+ * its own reads the socket. NULL (logged) when the VMM cannot be reached. */
+struct surface *surface_attach_vmm(const char *control_socket);
+void surface_destroy(struct surface *s);
+
+/* For the owner of a surface_create() surface: the pixels to write, then
+ * surface_damage() for what changed. Resizing replaces the pixels. */
+uint8_t *surface_pixels(struct surface *s);
+int surface_resize(struct surface *s, uint32_t width, uint32_t height);
+void surface_damage(struct surface *s, uint32_t x, uint32_t y, uint32_t width, uint32_t height);
+void surface_set_cursor(struct surface *s, const uint8_t *argb, uint32_t width, uint32_t height, uint32_t hot_x,
+			uint32_t hot_y);
+void surface_move_cursor(struct surface *s, int32_t x, int32_t y, bool visible);
+void surface_set_input(struct surface *s, const struct surface_input_ops *ops);
+
+/* Input from a viewer, passed on to the surface's input ops (dropped when
+ * there are none). */
+void surface_key(struct surface *s, uint32_t evdev_code, bool down);
+void surface_pointer(struct surface *s, int32_t x, int32_t y, uint32_t buttons);
+void surface_wheel(struct surface *s, int32_t dy, int32_t dx);
+void surface_request_size(struct surface *s, uint32_t width, uint32_t height);
+
+/* Viewers. wake_fd (an eventfd the surface creates) becomes readable when
+ * the viewer has something new; the viewer then takes it. */
+struct surface_viewer *surface_viewer_add(struct surface *s);
+void surface_viewer_remove(struct surface_viewer *v);
+int surface_viewer_wake_fd(const struct surface_viewer *v);
+
+/* What changed for a viewer since it last took an update. The frame is a
+ * private copy of the damaged pixels (the whole frame when size changed),
+ * so the viewer reads it while the guest goes on writing the surface. */
+struct surface_update {
+	uint32_t width, height, stride; /* the viewer's frame */
+	const uint8_t *pixels;          /* stride * height bytes, valid until the next take */
+	bool resized;                   /* the size changed: everything is new */
+	uint32_t nrects;
+	struct surface_rect rects[SURFACE_MAX_RECTS];
+	bool cursor_changed; /* a new cursor image */
+	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
+	const uint8_t *cursor_argb; /* B, G, R, A; valid until the next take */
+	bool cursor_moved;
+	int32_t cursor_x, cursor_y;
+	bool cursor_visible;
+	uint64_t frame; /* the surface's frame counter at this take */
+};
+/* Fills *u and clears the viewer's pending state. Returns true when there
+ * was anything new. */
+bool surface_viewer_take(struct surface_viewer *v, struct surface_update *u);
+
+/* Keysyms (X11, RFB) to evdev codes for a US layout; -1 when unknown.
+ * *shift is set when the keysym implies a shifted key ('A', '!'). */
+int keysym_to_evdev(uint32_t keysym, bool *shift);
+
+/* The VNC server (libvncserver): RFB 3.8 on `port` (0: none) and WebSocket
+ * on the same port for noVNC, serving one surface to every client. */
+struct vnc_server;
+struct vnc_server *vnc_server_start(struct surface *s, int port);
+void vnc_server_stop(struct vnc_server *vnc);
+
+#endif
