@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SURFACE_MAX_RECTS 16 /* damage rectangles a viewer holds before merging */
+#define SURFACE_MAX_RECTS  16 /* damage rectangles a viewer holds before merging */
 #define SURFACE_CURSOR_MAX 64
 
 struct surface_rect {
@@ -40,17 +40,21 @@ struct surface;
 struct surface_viewer;
 
 /* A surface of width x height whose pixels the caller writes (tests, the
- * greeter). */
+ * greeter); NULL when a side is 0 or over 16384. */
 struct surface *surface_create(uint32_t width, uint32_t height);
 /* A surface that follows a vdi-vmm's scanout: subscribes on its control
  * socket (hypervisor/vmm_control.h), maps the surface read-only, turns its
  * events into damage and cursor state, and sends input back. A thread of
  * its own reads the socket. NULL (logged) when the VMM cannot be reached. */
 struct surface *surface_attach_vmm(const char *control_socket);
+/* Remove its viewers first. */
 void surface_destroy(struct surface *s);
 
-/* For the owner of a surface_create() surface: the pixels to write, then
- * surface_damage() for what changed. Resizing replaces the pixels. */
+/* For the owner of a surface_create() surface: the pixels to write (width *
+ * 4 bytes a row), then surface_damage() for what changed (clipped to the
+ * surface). Resizing replaces the pixels (zeroed). An attached surface has
+ * no writable pixels (NULL) and cannot be resized (-EPERM): it follows its
+ * VMM. */
 uint8_t *surface_pixels(struct surface *s);
 int surface_resize(struct surface *s, uint32_t width, uint32_t height);
 void surface_damage(struct surface *s, uint32_t x, uint32_t y, uint32_t width, uint32_t height);
@@ -78,12 +82,12 @@ int surface_viewer_wake_fd(const struct surface_viewer *v);
 struct surface_update {
 	uint32_t width, height, stride; /* the viewer's frame */
 	const uint8_t *pixels;          /* stride * height bytes, valid until the next take */
-	bool resized;                   /* the size changed: everything is new */
+	bool resized;                   /* the size changed: everything is new (rects[0] is the whole frame) */
 	uint32_t nrects;
 	struct surface_rect rects[SURFACE_MAX_RECTS];
 	bool cursor_changed; /* a new cursor image */
 	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
-	const uint8_t *cursor_argb; /* B, G, R, A; valid until the next take */
+	const uint8_t *cursor_argb; /* B, G, R, A, cursor_width * 4 bytes a row; valid until the next take */
 	bool cursor_moved;
 	int32_t cursor_x, cursor_y;
 	bool cursor_visible;
@@ -102,5 +106,13 @@ int keysym_to_evdev(uint32_t keysym, bool *shift);
 struct vnc_server;
 struct vnc_server *vnc_server_start(struct surface *s, int port);
 void vnc_server_stop(struct vnc_server *vnc);
+
+/* The RDP server (FreeRDP 2): TLS only, on `port` of every address, with
+ * the certificate and key DATA_DIR/tls.crt and tls.key (generated
+ * self-signed on first start); one surface served to every client.
+ * rdp_server_stop(NULL) does nothing. */
+struct rdp_server;
+struct rdp_server *rdp_server_start(struct surface *s, int port, const char *data_dir);
+void rdp_server_stop(struct rdp_server *rdp);
 
 #endif

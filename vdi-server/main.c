@@ -14,19 +14,22 @@
 #include <unistd.h>
 
 static const char server_usage[] =
-    "usage: vdi-server --desktop SOCKET [--vnc-port N] [--data-dir DIR]\n"
+    "usage: vdi-server --desktop SOCKET [--vnc-port N] [--rdp-port N] [--data-dir DIR]\n"
     "\n"
     "Serves one desktop, the VM behind a vdi-vmm control socket, to every client.\n"
     "\n"
     "  --desktop SOCKET  the vdi-vmm control socket of the desktop to serve\n"
     "  --vnc-port N      VNC (RFB 3.8, and WebSocket for noVNC) port; 0: off (default 5900)\n"
-    "  --data-dir DIR    where state such as the TLS certificate lives (default ./vdi-data)\n"
+    "  --rdp-port N      RDP (TLS) port; 0: off (default 3389)\n"
+    "  --data-dir DIR    where state such as the TLS certificate lives (default ./vdi-data);\n"
+    "                    RDP uses DIR/tls.crt and DIR/tls.key, made self-signed when absent\n"
     "  --help            this text\n";
 
 struct server_options {
 	const char *desktop;
 	const char *data_dir;
 	int vnc_port;
+	int rdp_port;
 };
 
 static int server_port(const char *flag, const char *text, int *out)
@@ -45,11 +48,11 @@ static int server_port(const char *flag, const char *text, int *out)
 static int server_parse(int argc, char **argv, struct server_options *o)
 {
 	static const struct option longopts[] = {
-	    {"desktop", required_argument, NULL, 'd'}, {"vnc-port", required_argument, NULL, 'v'},
-	    {"data-dir", required_argument, NULL, 'D'}, {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
+	    {"desktop", required_argument, NULL, 'd'},  {"vnc-port", required_argument, NULL, 'v'},
+	    {"rdp-port", required_argument, NULL, 'r'}, {"data-dir", required_argument, NULL, 'D'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
-	*o = (struct server_options){.data_dir = "vdi-data", .vnc_port = 5900};
+	*o = (struct server_options){.data_dir = "vdi-data", .vnc_port = 5900, .rdp_port = 3389};
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -59,6 +62,10 @@ static int server_parse(int argc, char **argv, struct server_options *o)
 			break;
 		case 'v':
 			if (server_port("--vnc-port", optarg, &o->vnc_port) < 0)
+				return -EINVAL;
+			break;
+		case 'r':
+			if (server_port("--rdp-port", optarg, &o->rdp_port) < 0)
 				return -EINVAL;
 			break;
 		case 'D':
@@ -108,10 +115,17 @@ int main(int argc, char **argv)
 		surface_destroy(desktop);
 		return 1;
 	}
-	log_info("serving %s: VNC on port %d", o.desktop, o.vnc_port);
+	struct rdp_server *rdp = NULL;
+	if (o.rdp_port && !(rdp = rdp_server_start(desktop, o.rdp_port, o.data_dir))) {
+		vnc_server_stop(vnc);
+		surface_destroy(desktop);
+		return 1;
+	}
+	log_info("serving %s: VNC on port %d, RDP on port %d", o.desktop, o.vnc_port, o.rdp_port);
 	int sig;
 	sigwait(&term, &sig);
 	log_info("stopping on signal %d", sig);
+	rdp_server_stop(rdp);
 	vnc_server_stop(vnc);
 	surface_destroy(desktop);
 	return 0;

@@ -6,6 +6,8 @@ library only: the PNGs are 8-bit RGB as `vdi-vmm ctl screenshot` writes).
   pngstat.py colours FILE [X Y W H]     -> number of distinct colours
   pngstat.py mean FILE X Y W H          -> "R G B" mean of the region
   pngstat.py diff A B [X Y W H]         -> pixels that differ
+  pngstat.py mad A B [X Y W H]          -> "R G B" mean absolute difference per
+                                           channel (lossy codecs: JPEG, H.264)
 """
 import struct
 import sys
@@ -33,13 +35,22 @@ def read_png(path):
     prev = bytearray(width * 3)
     for y in range(height):
         f, line = raw[y * stride], bytearray(raw[y * stride + 1:(y + 1) * stride])
-        if f != 0:  # our writer uses filter 0 only; decode 'up' and 'sub' anyway
+        if f != 0:  # our writer uses filter 0 only; ImageMagick's (JPEG snapshots converted) uses all five
             for i in range(len(line)):
                 a = line[i - 3] if i >= 3 else 0
+                b = prev[i]
+                c = prev[i - 3] if i >= 3 else 0
                 if f == 1:
                     line[i] = (line[i] + a) & 255
                 elif f == 2:
-                    line[i] = (line[i] + prev[i]) & 255
+                    line[i] = (line[i] + b) & 255
+                elif f == 3:
+                    line[i] = (line[i] + (a + b) // 2) & 255
+                elif f == 4:
+                    p = a + b - c
+                    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                    pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                    line[i] = (line[i] + pred) & 255
                 else:
                     sys.exit(f"{path}: filter {f} not supported")
         rows.append(bytes(line))
@@ -86,6 +97,18 @@ def main():
             return
         reg = region(args[2:], wa, ha)
         print(sum(1 for a, b in zip(pixels(ra, *reg), pixels(rb, *reg)) if a != b))
+    elif cmd == "mad":
+        wa, ha, ra = read_png(args[0])
+        wb, hb, rb = read_png(args[1])
+        if (wa, ha) != (wb, hb):
+            sys.exit(f"sizes differ: {wa}x{ha} and {wb}x{hb}")
+        reg = region(args[2:], wa, ha)
+        sums = [0, 0, 0]
+        for a, b in zip(pixels(ra, *reg), pixels(rb, *reg)):
+            for i in range(3):
+                sums[i] += abs(a[i] - b[i])
+        n = max(reg[2] * reg[3], 1)
+        print(*(f"{s / n:.2f}" for s in sums))
     else:
         sys.exit(__doc__)
 

@@ -1,0 +1,697 @@
+/* rdp.c — the RDP server (FreeRDP 2): TLS, one thread and one surface viewer
+ * per client, damaged rectangles as planar bitmap updates, the surface's
+ * cursor as pointer updates, keyboard and mouse back as evdev input. */
+#include "display.h"
+#include "rdp_tls.h"
+
+#include "../common/log.h"
+
+#include <errno.h>
+#include <linux/input-event-codes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <freerdp/codec/color.h>
+#include <freerdp/codec/planar.h>
+#include <freerdp/freerdp.h>
+#include <freerdp/listener.h>
+#include <freerdp/peer.h>
+#include <freerdp/pointer.h>
+#include <freerdp/settings.h>
+#include <freerdp/update.h>
+#include <winpr/synch.h>
+
+#define RDP_TILE       64
+/* Planar's worst case for a tile: a header byte, four raw planes, padding. */
+#define RDP_TILE_BYTES (RDP_TILE * RDP_TILE * 4 + 16)
+#define RDP_BATCH      64 /* tiles in one bitmap update at most */
+#define RDP_PATH_MAX   4096
+
+struct rdp_server {
+	struct surface *s;
+	freerdp_listener *listener;
+	HANDLE stop; /* manual-reset: set once, seen by the listener and every peer */
+	pthread_t thread;
+	char cert_path[RDP_PATH_MAX];
+	char key_path[RDP_PATH_MAX];
+	pthread_mutex_t lock;
+	pthread_cond_t peers_gone;
+	unsigned npeers;
+};
+
+/* A client's state; FreeRDP allocates it as the peer's context, so the
+ * rdpContext comes first. */
+struct rdp_peer {
+	rdpContext ctx;
+	struct rdp_server *srv;
+	struct surface_viewer *viewer;
+	HANDLE wake;
+	BITMAP_PLANAR_CONTEXT *planar;
+	uint8_t *tiles; /* RDP_BATCH compressed tiles */
+	BITMAP_DATA batch[RDP_BATCH];
+	struct surface_update frame; /* the last take: its pixels stay whole until the next */
+	bool activated;              /* between Activate and a reactivation: updates may be sent */
+	bool suppressed;             /* the client asked for no output (minimised) */
+	bool need_full;              /* the client's picture is stale as a whole */
+	bool need_cursor;            /* the client lacks the current cursor image */
+	bool cursor_visible;
+	/* The cursor image's shape: an update carries it only when it changed;
+	 * the pixels stay in the viewer's buffer. */
+	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
+	uint32_t width, height; /* the desktop size the client has */
+	uint32_t buttons;
+	int32_t input_x, input_y; /* where this client last put the pointer */
+};
+
+static struct rdp_peer *rdp_peer_of(rdpContext *ctx)
+{
+	return (struct rdp_peer *)ctx;
+}
+
+/* Graphics */
+
+/* Sends the batched tiles as one bitmap update. */
+static bool rdp_flush(struct rdp_peer *p, uint32_t *count)
+{
+	if (!*count)
+		return true;
+	BITMAP_UPDATE bu = {.count = *count, .number = *count, .rectangles = p->batch};
+	rdpUpdate *update = p->ctx.update;
+	bool ok = update->BitmapUpdate(&p->ctx, &bu);
+	*count = 0;
+	return ok;
+}
+
+/* Compresses one tile (x, y, w, h of the frame) into the batch, flushing
+ * first when it would not fit in the client's largest update. */
+static bool rdp_add_tile(struct rdp_peer *p, uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t *count,
+			 size_t *bytes)
+{
+	size_t limit = p->ctx.settings->MultifragMaxRequestSize;
+	if (limit < 2 * RDP_TILE_BYTES)
+		limit = 2 * RDP_TILE_BYTES;
+	limit -= 1024; /* PDU and per-rectangle headers */
+	if (*count == RDP_BATCH || *bytes + RDP_TILE_BYTES > limit) {
+		if (!rdp_flush(p, count))
+			return false;
+		*bytes = 0;
+	}
+	const struct surface_update *f = &p->frame;
+	uint8_t *dst = p->tiles + (size_t)*count * RDP_TILE_BYTES;
+	uint32_t size = 0;
+	const uint8_t *src = f->pixels + (size_t)y * f->stride + (size_t)x * 4;
+	if (!freerdp_bitmap_compress_planar(p->planar, src, PIXEL_FORMAT_BGRX32, w, h, f->stride, dst, &size) ||
+	    size > RDP_TILE_BYTES) {
+		log_error("rdp: planar compression of a %ux%u tile failed", w, h);
+		return false;
+	}
+	p->batch[*count] = (BITMAP_DATA){
+	    .destLeft = x,
+	    .destTop = y,
+	    .destRight = x + w - 1,
+	    .destBottom = y + h - 1,
+	    .width = w,
+	    .height = h,
+	    .bitsPerPixel = 32,
+	    .compressed = TRUE,
+	    .bitmapDataStream = dst,
+	    .bitmapLength = size,
+	    .cbCompMainBodySize = size,
+	    .cbScanWidth = w * 4,
+	    .cbUncompressedSize = w * h * 4,
+	};
+	(*count)++;
+	*bytes += size + 32;
+	return true;
+}
+
+/* Planar needs tiles of at least 4x4: a thin edge tile is widened back
+ * into pixels already sent, which only repeats them. */
+static void rdp_widen(uint32_t *pos, uint32_t *len, uint32_t limit)
+{
+	if (*len >= 4 || limit < 4)
+		return;
+	if (*pos + 4 > limit)
+		*pos = limit - 4;
+	*len = 4;
+}
+
+static bool rdp_send_rects(struct rdp_peer *p, const struct surface_rect *rects, uint32_t nrects)
+{
+	uint32_t w = p->frame.width < p->width ? p->frame.width : p->width;
+	uint32_t h = p->frame.height < p->height ? p->frame.height : p->height;
+	if (w < 4 || h < 4)
+		return true;
+	uint32_t count = 0;
+	size_t bytes = 0;
+	for (uint32_t i = 0; i < nrects; i++) {
+		const struct surface_rect *r = &rects[i];
+		if (r->x >= w || r->y >= h)
+			continue;
+		uint32_t x1 = r->x + (r->width < w - r->x ? r->width : w - r->x);
+		uint32_t y1 = r->y + (r->height < h - r->y ? r->height : h - r->y);
+		for (uint32_t ty = r->y; ty < y1; ty += RDP_TILE) {
+			for (uint32_t tx = r->x; tx < x1; tx += RDP_TILE) {
+				uint32_t x = tx, y = ty;
+				uint32_t tw = x1 - tx < RDP_TILE ? x1 - tx : RDP_TILE;
+				uint32_t th = y1 - ty < RDP_TILE ? y1 - ty : RDP_TILE;
+				rdp_widen(&x, &tw, w);
+				rdp_widen(&y, &th, h);
+				if (!rdp_add_tile(p, x, y, tw, th, &count, &bytes))
+					return false;
+			}
+		}
+	}
+	return rdp_flush(p, &count);
+}
+
+static bool rdp_send_full(struct rdp_peer *p)
+{
+	struct surface_rect all = {0, 0, p->frame.width, p->frame.height};
+	return rdp_send_rects(p, &all, 1);
+}
+
+/* The cursor as a 32 bpp pointer with alpha. RDP's masks run bottom-up; the
+ * AND mask marks fully transparent pixels for clients that ignore alpha. */
+static bool rdp_send_cursor(struct rdp_peer *p)
+{
+	const struct surface_update *f = &p->frame;
+	rdpPointerUpdate *pointer = p->ctx.update->pointer;
+	if (!f->cursor_visible || !p->cursor_width || !p->cursor_height) {
+		POINTER_SYSTEM_UPDATE none = {.type = SYSPTR_NULL};
+		return pointer->PointerSystem(&p->ctx, &none);
+	}
+	uint32_t w = p->cursor_width, h = p->cursor_height;
+	uint32_t and_stride = (w + 15) / 16 * 2;
+	uint8_t xor_mask[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
+	uint8_t and_mask[(SURFACE_CURSOR_MAX + 15) / 16 * 2 * SURFACE_CURSOR_MAX];
+	if (w > SURFACE_CURSOR_MAX || h > SURFACE_CURSOR_MAX)
+		return true;
+	memset(and_mask, 0, sizeof(and_mask));
+	for (uint32_t y = 0; y < h; y++) {
+		const uint8_t *src = f->cursor_argb + (size_t)y * w * 4;
+		uint8_t *xor_row = xor_mask + (size_t)(h - 1 - y) * w * 4;
+		uint8_t *and_row = and_mask + (size_t)(h - 1 - y) * and_stride;
+		for (uint32_t x = 0; x < w; x++) {
+			if (src[x * 4 + 3] == 0) {
+				memset(xor_row + x * 4, 0, 4);
+				and_row[x / 8] |= 0x80 >> (x % 8);
+			} else {
+				memcpy(xor_row + x * 4, src + x * 4, 4);
+			}
+		}
+	}
+	POINTER_NEW_UPDATE pn = {
+	    .xorBpp = 32,
+	    .colorPtrAttr =
+		{
+		    .cacheIndex = 0,
+		    .xPos = p->cursor_hot_x < w ? p->cursor_hot_x : 0,
+		    .yPos = p->cursor_hot_y < h ? p->cursor_hot_y : 0,
+		    .width = w,
+		    .height = h,
+		    .lengthAndMask = and_stride * h,
+		    .lengthXorMask = w * h * 4,
+		    .xorMaskData = xor_mask,
+		    .andMaskData = and_mask,
+		},
+	};
+	return pointer->PointerNew(&p->ctx, &pn);
+}
+
+/* The VM's display changed size: the client reactivates at the new size,
+ * and Activate asks for everything again. */
+static bool rdp_resize_client(struct rdp_peer *p)
+{
+	rdpSettings *settings = p->ctx.settings;
+	settings->DesktopWidth = p->frame.width;
+	settings->DesktopHeight = p->frame.height;
+	p->activated = false;
+	log_info("rdp: resizing the client to %ux%u", p->frame.width, p->frame.height);
+	return p->ctx.update->DesktopResize(&p->ctx);
+}
+
+/* Takes the viewer's update into p->frame, noting a new cursor shape. */
+static bool rdp_take(struct rdp_peer *p, struct surface_update *u)
+{
+	bool any = surface_viewer_take(p->viewer, u);
+	p->frame = *u;
+	if (u->cursor_changed) {
+		p->cursor_width = u->cursor_width;
+		p->cursor_height = u->cursor_height;
+		p->cursor_hot_x = u->cursor_hot_x;
+		p->cursor_hot_y = u->cursor_hot_y;
+	}
+	if (u->cursor_changed || u->cursor_visible != p->cursor_visible)
+		p->need_cursor = true;
+	p->cursor_visible = u->cursor_visible;
+	return any;
+}
+
+/* Takes what is new for this client and sends it. Called only while the
+ * client is active and wants output, so damage accumulates in the viewer
+ * while it is not and while a send blocks on a slow connection. */
+static bool rdp_pump(struct rdp_peer *p)
+{
+	struct surface_update u;
+	bool any = rdp_take(p, &u);
+	if (!u.width || !u.height)
+		return true;
+	/* A client that cannot resize keeps its size and sees what fits. */
+	if ((u.width != p->width || u.height != p->height) && p->ctx.settings->DesktopResize)
+		return rdp_resize_client(p);
+	if (!any && !p->need_full && !p->need_cursor)
+		return true;
+	if (p->need_full) {
+		p->need_full = false;
+		if (!rdp_send_full(p))
+			return false;
+	} else if (!rdp_send_rects(p, u.rects, u.nrects)) {
+		return false;
+	}
+	if (p->need_cursor) {
+		p->need_cursor = false;
+		if (!rdp_send_cursor(p))
+			return false;
+	}
+	/* Moves this client caused echo back from the guest; only a move from
+	 * elsewhere (the guest, another client) repositions its pointer. */
+	if (u.cursor_moved && u.cursor_visible && (u.cursor_x != p->input_x || u.cursor_y != p->input_y) &&
+	    u.cursor_x >= 0 && u.cursor_y >= 0) {
+		POINTER_POSITION_UPDATE pos = {.xPos = (uint32_t)u.cursor_x, .yPos = (uint32_t)u.cursor_y};
+		if (!p->ctx.update->pointer->PointerPosition(&p->ctx, &pos))
+			return false;
+	}
+	return true;
+}
+
+/* Input */
+
+/* Set 1 scancodes with the E0 prefix (KBD_FLAGS_EXTENDED) to evdev; those
+ * without it are the evdev codes themselves from 1 to 88. */
+static int rdp_extended_key(uint16_t code)
+{
+	switch (code) {
+	case 0x1c:
+		return KEY_KPENTER;
+	case 0x1d:
+		return KEY_RIGHTCTRL;
+	case 0x35:
+		return KEY_KPSLASH;
+	case 0x37:
+		return KEY_SYSRQ;
+	case 0x38:
+		return KEY_RIGHTALT;
+	case 0x47:
+		return KEY_HOME;
+	case 0x48:
+		return KEY_UP;
+	case 0x49:
+		return KEY_PAGEUP;
+	case 0x4b:
+		return KEY_LEFT;
+	case 0x4d:
+		return KEY_RIGHT;
+	case 0x4f:
+		return KEY_END;
+	case 0x50:
+		return KEY_DOWN;
+	case 0x51:
+		return KEY_PAGEDOWN;
+	case 0x52:
+		return KEY_INSERT;
+	case 0x53:
+		return KEY_DELETE;
+	case 0x5b:
+		return KEY_LEFTMETA;
+	case 0x5c:
+		return KEY_RIGHTMETA;
+	case 0x5d:
+		return KEY_COMPOSE;
+	default:
+		return -1;
+	}
+}
+
+static BOOL rdp_on_keyboard(rdpInput *input, UINT16 flags, UINT16 code)
+{
+	struct rdp_peer *p = rdp_peer_of(input->context);
+	int key;
+	if (flags & KBD_FLAGS_EXTENDED)
+		key = rdp_extended_key(code);
+	else
+		key = code >= 1 && code <= 88 ? code : -1;
+	if (key < 0) {
+		log_debug("rdp: scancode 0x%x (flags 0x%x) has no key", code, flags);
+		return TRUE;
+	}
+	surface_key(p->srv->s, (uint32_t)key, !(flags & KBD_FLAGS_RELEASE));
+	return TRUE;
+}
+
+/* Unicode input (a UTF-16 unit) for what the US layout can type: the key,
+ * with shift held around it where the character needs it. */
+static BOOL rdp_on_unicode(rdpInput *input, UINT16 flags, UINT16 code)
+{
+	struct rdp_peer *p = rdp_peer_of(input->context);
+	if (flags & KBD_FLAGS_RELEASE)
+		return TRUE;
+	bool shift = false;
+	int key = code < 0x80 ? keysym_to_evdev(code, &shift) : -1;
+	if (key < 0) {
+		log_debug("rdp: unicode U+%04x has no key", code);
+		return TRUE;
+	}
+	struct surface *s = p->srv->s;
+	if (shift)
+		surface_key(s, KEY_LEFTSHIFT, true);
+	surface_key(s, (uint32_t)key, true);
+	surface_key(s, (uint32_t)key, false);
+	if (shift)
+		surface_key(s, KEY_LEFTSHIFT, false);
+	return TRUE;
+}
+
+static void rdp_pointer_at(struct rdp_peer *p, UINT16 x, UINT16 y)
+{
+	p->input_x = p->width && x >= p->width ? (int32_t)p->width - 1 : x;
+	p->input_y = p->height && y >= p->height ? (int32_t)p->height - 1 : y;
+	surface_pointer(p->srv->s, p->input_x, p->input_y, p->buttons);
+}
+
+static BOOL rdp_on_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
+{
+	struct rdp_peer *p = rdp_peer_of(input->context);
+	if (flags & (PTR_FLAGS_WHEEL | PTR_FLAGS_HWHEEL)) {
+		/* A 9-bit two's complement rotation, 120 to a click. */
+		int32_t rotation = flags & 0xff;
+		if (flags & PTR_FLAGS_WHEEL_NEGATIVE)
+			rotation -= 0x100;
+		int32_t clicks = rotation / 120;
+		if (!clicks)
+			clicks = rotation < 0 ? -1 : 1;
+		if (flags & PTR_FLAGS_HWHEEL)
+			surface_wheel(p->srv->s, 0, clicks);
+		else
+			surface_wheel(p->srv->s, clicks, 0);
+		return TRUE;
+	}
+	uint32_t bit = 0;
+	if (flags & PTR_FLAGS_BUTTON1)
+		bit = 1u << 0;
+	else if (flags & PTR_FLAGS_BUTTON2)
+		bit = 1u << 1;
+	else if (flags & PTR_FLAGS_BUTTON3)
+		bit = 1u << 2;
+	if (bit && (flags & PTR_FLAGS_DOWN))
+		p->buttons |= bit;
+	else if (bit)
+		p->buttons &= ~bit;
+	rdp_pointer_at(p, x, y);
+	return TRUE;
+}
+
+/* The side buttons have no place in the surface's button mask; their
+ * events still carry a position. */
+static BOOL rdp_on_extended_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
+{
+	(void)flags;
+	rdp_pointer_at(rdp_peer_of(input->context), x, y);
+	return TRUE;
+}
+
+static BOOL rdp_on_synchronize(rdpInput *input, UINT32 flags)
+{
+	(void)input;
+	(void)flags;
+	return TRUE;
+}
+
+/* Connection */
+
+static BOOL rdp_on_refresh_rect(rdpContext *ctx, BYTE count, const RECTANGLE_16 *areas)
+{
+	(void)count;
+	(void)areas;
+	rdp_peer_of(ctx)->need_full = true;
+	return TRUE;
+}
+
+static BOOL rdp_on_suppress_output(rdpContext *ctx, BYTE allow, const RECTANGLE_16 *area)
+{
+	(void)area;
+	struct rdp_peer *p = rdp_peer_of(ctx);
+	p->suppressed = !allow;
+	if (allow)
+		p->need_full = true;
+	return TRUE;
+}
+
+/* Waits (bounded) for the viewer's first frame: its size is the desktop
+ * size the client is offered. */
+static void rdp_first_frame(struct rdp_peer *p)
+{
+	for (int i = 0; i < 20; i++) {
+		struct surface_update u;
+		rdp_take(p, &u);
+		if (p->frame.width && p->frame.height)
+			return;
+		WaitForSingleObject(p->wake, 100);
+	}
+}
+
+static BOOL rdp_on_post_connect(freerdp_peer *client)
+{
+	struct rdp_peer *p = rdp_peer_of(client->context);
+	rdpSettings *settings = client->settings;
+	uint32_t want_w = settings->DesktopWidth, want_h = settings->DesktopHeight;
+	/* The password stays unlogged: it is in settings->Password. */
+	log_info("rdp: %s connected as user '%s', asking for %ux%u at %u bpp", client->hostname,
+		 settings->Username ? settings->Username : "", want_w, want_h, settings->ColorDepth);
+	rdp_first_frame(p);
+	if (p->frame.width && p->frame.height) {
+		settings->DesktopWidth = p->frame.width;
+		settings->DesktopHeight = p->frame.height;
+	}
+	p->width = settings->DesktopWidth;
+	p->height = settings->DesktopHeight;
+	/* Planar bitmap updates need 32 bpp; the client takes the server's
+	 * preferred depth from the demand active PDU. */
+	settings->ColorDepth = 32;
+	if (want_w && want_h && (want_w != p->width || want_h != p->height))
+		surface_request_size(p->srv->s, want_w, want_h);
+	return TRUE;
+}
+
+static BOOL rdp_on_activate(freerdp_peer *client)
+{
+	struct rdp_peer *p = rdp_peer_of(client->context);
+	rdpSettings *settings = client->settings;
+	if (settings->ColorDepth != 32) {
+		log_error("rdp: %s uses %u bpp; only 32 bpp is served", client->hostname, settings->ColorDepth);
+		return FALSE;
+	}
+	p->width = settings->DesktopWidth;
+	p->height = settings->DesktopHeight;
+	p->activated = true;
+	p->need_full = true;
+	p->need_cursor = true;
+	log_info("rdp: %s active at %ux%u", client->hostname, p->width, p->height);
+	return TRUE;
+}
+
+static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
+{
+	struct rdp_peer *p = rdp_peer_of(client->context);
+	rdpSettings *settings = client->settings;
+	p->srv = srv;
+	p->viewer = surface_viewer_add(srv->s);
+	if (!p->viewer)
+		return false;
+	p->wake = CreateFileDescriptorEvent(NULL, FALSE, FALSE, surface_viewer_wake_fd(p->viewer), WINPR_FD_READ);
+	p->planar =
+	    freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_TILE, RDP_TILE);
+	p->tiles = malloc((size_t)RDP_BATCH * RDP_TILE_BYTES);
+	if (!p->wake || !p->planar || !p->tiles)
+		return false;
+	if (!freerdp_settings_set_string(settings, FreeRDP_CertificateFile, srv->cert_path) ||
+	    !freerdp_settings_set_string(settings, FreeRDP_PrivateKeyFile, srv->key_path))
+		return false;
+	settings->RdpSecurity = FALSE;
+	settings->TlsSecurity = TRUE;
+	settings->NlaSecurity = FALSE;
+	settings->ExtSecurity = FALSE;
+	settings->ColorDepth = 32;
+	settings->RemoteFxCodec = FALSE;
+	settings->NSCodec = FALSE;
+	settings->SupportGraphicsPipeline = FALSE;
+	settings->DesktopResize = TRUE;
+	client->PostConnect = rdp_on_post_connect;
+	client->Activate = rdp_on_activate;
+	client->input->SynchronizeEvent = rdp_on_synchronize;
+	client->input->KeyboardEvent = rdp_on_keyboard;
+	client->input->UnicodeKeyboardEvent = rdp_on_unicode;
+	client->input->MouseEvent = rdp_on_mouse;
+	client->input->ExtendedMouseEvent = rdp_on_extended_mouse;
+	client->update->RefreshRect = rdp_on_refresh_rect;
+	client->update->SuppressOutput = rdp_on_suppress_output;
+	return true;
+}
+
+/* Frees what the peer holds but not the peer itself: when PeerAccepted
+ * fails, the listener frees that. */
+static void rdp_peer_release(freerdp_peer *client)
+{
+	struct rdp_peer *p = rdp_peer_of(client->context);
+	if (p->wake)
+		CloseHandle(p->wake);
+	if (p->viewer)
+		surface_viewer_remove(p->viewer);
+	freerdp_bitmap_planar_context_free(p->planar);
+	free(p->tiles);
+	freerdp_peer_context_free(client);
+}
+
+static void *rdp_peer_thread(void *arg)
+{
+	freerdp_peer *client = arg;
+	struct rdp_peer *p = rdp_peer_of(client->context);
+	struct rdp_server *srv = p->srv;
+	if (client->Initialize(client)) {
+		for (;;) {
+			HANDLE handles[MAXIMUM_WAIT_OBJECTS];
+			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 2);
+			if (!n)
+				break;
+			handles[n++] = srv->stop;
+			/* The viewer's wake joins the wait only while the client can
+			 * take a frame; otherwise its damage keeps accumulating. */
+			if (p->activated && !p->suppressed)
+				handles[n++] = p->wake;
+			if (WaitForMultipleObjects(n, handles, FALSE, INFINITE) == WAIT_FAILED)
+				break;
+			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)
+				break;
+			if (!client->CheckFileDescriptor(client))
+				break;
+			if (p->activated && !p->suppressed && !rdp_pump(p))
+				break;
+		}
+	}
+	log_info("rdp: %s disconnected", client->hostname);
+	client->Disconnect(client);
+	rdp_peer_release(client);
+	freerdp_peer_free(client);
+	pthread_mutex_lock(&srv->lock);
+	srv->npeers--;
+	pthread_cond_broadcast(&srv->peers_gone);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+static BOOL rdp_on_peer_accepted(freerdp_listener *listener, freerdp_peer *client)
+{
+	struct rdp_server *srv = listener->info;
+	client->ContextSize = sizeof(struct rdp_peer);
+	if (!freerdp_peer_context_new(client))
+		return FALSE;
+	if (!rdp_peer_setup(client, srv)) {
+		log_error("rdp: cannot set up a connection from %s", client->hostname);
+		rdp_peer_release(client);
+		return FALSE;
+	}
+	pthread_attr_t attr;
+	pthread_t thread;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&srv->lock);
+	int err = pthread_create(&thread, &attr, rdp_peer_thread, client);
+	if (!err)
+		srv->npeers++;
+	pthread_mutex_unlock(&srv->lock);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		log_error("rdp: cannot start a connection thread: %s", strerror(err));
+		rdp_peer_release(client);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static void *rdp_listener_thread(void *arg)
+{
+	struct rdp_server *srv = arg;
+	for (;;) {
+		HANDLE handles[MAXIMUM_WAIT_OBJECTS];
+		DWORD n = srv->listener->GetEventHandles(srv->listener, handles, MAXIMUM_WAIT_OBJECTS - 1);
+		if (!n)
+			break;
+		handles[n++] = srv->stop;
+		if (WaitForMultipleObjects(n, handles, FALSE, INFINITE) == WAIT_FAILED)
+			break;
+		if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)
+			break;
+		if (!srv->listener->CheckFileDescriptor(srv->listener))
+			log_warn("rdp: accepting a connection failed");
+	}
+	return NULL;
+}
+
+struct rdp_server *rdp_server_start(struct surface *s, int port, const char *data_dir)
+{
+	struct rdp_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->s = s;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->peers_gone, NULL);
+	if (rdp_tls_identity(data_dir, srv->cert_path, srv->key_path, sizeof(srv->cert_path)) < 0)
+		goto fail;
+	srv->stop = CreateEvent(NULL, TRUE, FALSE, NULL);
+	srv->listener = freerdp_listener_new();
+	if (!srv->stop || !srv->listener)
+		goto fail;
+	srv->listener->info = srv;
+	srv->listener->PeerAccepted = rdp_on_peer_accepted;
+	/* Every address: RDP clients come from the network. */
+	if (!srv->listener->Open(srv->listener, NULL, (UINT16)port)) {
+		log_error("rdp: cannot listen on port %d", port);
+		goto fail;
+	}
+	int err = pthread_create(&srv->thread, NULL, rdp_listener_thread, srv);
+	if (err) {
+		log_error("rdp: cannot start the listener thread: %s", strerror(err));
+		srv->listener->Close(srv->listener);
+		goto fail;
+	}
+	log_info("rdp: listening on port %d (TLS, certificate %s)", port, srv->cert_path);
+	return srv;
+fail:
+	if (srv->listener)
+		freerdp_listener_free(srv->listener);
+	if (srv->stop)
+		CloseHandle(srv->stop);
+	pthread_cond_destroy(&srv->peers_gone);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+	return NULL;
+}
+
+void rdp_server_stop(struct rdp_server *srv)
+{
+	if (!srv)
+		return;
+	SetEvent(srv->stop);
+	pthread_join(srv->thread, NULL);
+	srv->listener->Close(srv->listener);
+	freerdp_listener_free(srv->listener);
+	pthread_mutex_lock(&srv->lock);
+	while (srv->npeers)
+		pthread_cond_wait(&srv->peers_gone, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	CloseHandle(srv->stop);
+	pthread_cond_destroy(&srv->peers_gone);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}

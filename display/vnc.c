@@ -1,0 +1,581 @@
+/* vnc.c — the VNC server: libvncserver (0.9.14) in non-threaded mode on a thread of our own, serving one surface
+ * to every client and carrying their keyboard, pointer and resize requests back to it. */
+#include "display.h"
+
+#include "../common/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/input-event-codes.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <time.h>
+
+#include <rfb/rfb.h>
+
+/* The most libvncserver's 16-bit geometry and the VMM's largest display allow. */
+#define VNC_MAX_DIM        16384
+/* A frame to show before the surface has one (a VMM whose guest has not set a mode yet). */
+#define VNC_EMPTY_WIDTH    640
+#define VNC_EMPTY_HEIGHT   480
+/* How long select() waits: bounds how late a stop request or data that libvncserver buffered internally (a
+ * WebSocket frame read ahead) is noticed. */
+#define VNC_POLL_US        10000
+/* A client that moved the pointer this recently draws its own cursor where it put it; the guest's echo of an
+ * older position would make it jump back. */
+#define VNC_OWN_POINTER_NS 500000000LL
+
+/* RFB pointer mask bits. */
+#define VNC_BUTTON_LEFT   0x01
+#define VNC_BUTTON_MIDDLE 0x02
+#define VNC_BUTTON_RIGHT  0x04
+#define VNC_WHEEL_UP      0x08
+#define VNC_WHEEL_DOWN    0x10
+#define VNC_WHEEL_LEFT    0x20
+#define VNC_WHEEL_RIGHT   0x40
+
+#define XK_SHIFT_L 0xffe1
+#define XK_SHIFT_R 0xffe2
+
+struct vnc_server {
+	struct surface *surface;
+	struct surface_viewer *viewer;
+	rfbScreenInfoPtr screen;
+	char *fb; /* ours: written only on `thread`, between rfbProcessEvents() calls, when no encoder reads it */
+	uint32_t width, height;
+	pthread_t thread;
+	atomic_bool stop;
+	/* the guest's cursor, kept so that showing it again after it was hidden needs no new image */
+	uint8_t cursor_argb[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
+	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
+	bool cursor_visible;
+};
+
+struct vnc_client {
+	int buttons; /* the last RFB pointer mask */
+	bool shift_l, shift_r;
+	uint8_t keys_down[(KEY_MAX + 1) / 8]; /* evdev codes this client holds: released when it goes */
+	int64_t pointer_ns;                   /* when it last moved the pointer */
+};
+
+static int64_t vnc_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* libvncserver's chatter (a line per connection, encoding, resize) goes to our log, one line each. */
+static void vnc_log_lib(enum log_level level, const char *fmt, va_list ap)
+{
+	char line[512];
+	vsnprintf(line, sizeof(line), fmt, ap);
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n)
+		log_msg(level, "vnc: %s", line);
+}
+
+static void vnc_log_info(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnc_log_lib(LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}
+
+static void vnc_log_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vnc_log_lib(LOG_WARN, fmt, ap);
+	va_end(ap);
+}
+
+/* A surface's pixels are B, G, R, X bytes: XRGB8888 little-endian, depth 24. rfbGetScreen() and
+ * rfbNewFramebuffer() both reset the server format to R, G, B byte order, so this follows each of them. */
+static void vnc_set_format(rfbScreenInfoPtr screen)
+{
+	screen->depth = 24;
+	screen->serverFormat.depth = 24;
+	screen->serverFormat.bigEndian = FALSE;
+	screen->serverFormat.redShift = 16;
+	screen->serverFormat.greenShift = 8;
+	screen->serverFormat.blueShift = 0;
+}
+
+static char *vnc_fb_alloc(uint32_t width, uint32_t height)
+{
+	if (!width || !height || width > VNC_MAX_DIM || height > VNC_MAX_DIM)
+		return NULL;
+	return calloc((size_t)width * height, 4);
+}
+
+/* ---- from the surface to the clients ---- */
+
+static void vnc_resize(struct vnc_server *vnc, uint32_t width, uint32_t height)
+{
+	char *fb = vnc_fb_alloc(width, height);
+	if (!fb) {
+		log_error("vnc: no frame buffer for %ux%u; clients keep seeing %ux%u", width, height, vnc->width,
+			  vnc->height);
+		return;
+	}
+	rfbNewFramebuffer(vnc->screen, fb, (int)width, (int)height, 8, 3, 4);
+	vnc_set_format(vnc->screen);
+	/* The clients' pixel translation was chosen for the format rfbNewFramebuffer() set; choose again. */
+	rfbClientIteratorPtr it = rfbGetClientIterator(vnc->screen);
+	rfbClientPtr cl;
+	while ((cl = rfbClientIteratorNext(it)))
+		vnc->screen->setTranslateFunction(cl);
+	rfbReleaseClientIterator(it);
+	free(vnc->fb);
+	vnc->fb = fb;
+	vnc->width = width;
+	vnc->height = height;
+}
+
+static void vnc_copy_rect(struct vnc_server *vnc, const struct surface_update *u, const struct surface_rect *r)
+{
+	if (r->x >= vnc->width || r->y >= vnc->height)
+		return;
+	uint32_t w = r->width < vnc->width - r->x ? r->width : vnc->width - r->x;
+	uint32_t h = r->height < vnc->height - r->y ? r->height : vnc->height - r->y;
+	if (!w || !h)
+		return;
+	for (uint32_t row = r->y; row < r->y + h; row++)
+		memcpy(vnc->fb + ((size_t)row * vnc->width + r->x) * 4,
+		       u->pixels + (size_t)row * u->stride + (size_t)r->x * 4, (size_t)w * 4);
+	rfbMarkRectAsModified(vnc->screen, (int)r->x, (int)r->y, (int)(r->x + w), (int)(r->y + h));
+}
+
+static void vnc_apply_frame(struct vnc_server *vnc, const struct surface_update *u)
+{
+	/* A 0x0 surface (no mode yet) leaves the last frame up. */
+	if (!u->pixels || !u->width || !u->height)
+		return;
+	if (u->width != vnc->width || u->height != vnc->height)
+		vnc_resize(vnc, u->width, u->height);
+	if (u->width != vnc->width || u->height != vnc->height || u->stride < u->width * 4)
+		return;
+	for (uint32_t i = 0; i < u->nrects && i < SURFACE_MAX_RECTS; i++)
+		vnc_copy_rect(vnc, u, &u->rects[i]);
+}
+
+/* An rfbCursor libvncserver owns and frees: the rich image in the server's pixel format (the surface's, so the
+ * bytes copy as they are), its alpha, and the 1-bit mask the RichCursor and XCursor encodings send. A hidden
+ * cursor is libvncserver's "no cursor": 1x1 with an empty mask. */
+static rfbCursorPtr vnc_cursor_make(const struct vnc_server *vnc)
+{
+	bool shown = vnc->cursor_visible && vnc->cursor_width && vnc->cursor_height;
+	uint32_t w = shown ? vnc->cursor_width : 1, h = shown ? vnc->cursor_height : 1;
+	size_t n = (size_t)w * h;
+	rfbCursorPtr c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->cleanup = c->cleanupSource = c->cleanupMask = c->cleanupRichSource = TRUE;
+	c->width = (unsigned short)w;
+	c->height = (unsigned short)h;
+	c->xhot = (unsigned short)(shown ? vnc->cursor_hot_x : 0);
+	c->yhot = (unsigned short)(shown ? vnc->cursor_hot_y : 0);
+	/* XCursor clients get white where the image is not black. */
+	c->foreRed = c->foreGreen = c->foreBlue = 0xffff;
+	c->richSource = malloc(n * 4);
+	c->alphaSource = calloc(n, 1);
+	c->mask = calloc((w + 7) / 8, h);
+	if (!c->richSource || !c->alphaSource || !c->mask) {
+		rfbFreeCursor(c);
+		return NULL;
+	}
+	if (!shown) {
+		memset(c->richSource, 0, n * 4);
+		return c;
+	}
+	memcpy(c->richSource, vnc->cursor_argb, n * 4);
+	for (uint32_t y = 0; y < h; y++)
+		for (uint32_t x = 0; x < w; x++) {
+			uint8_t a = vnc->cursor_argb[((size_t)y * w + x) * 4 + 3];
+			c->alphaSource[(size_t)y * w + x] = a;
+			if (a >= 0x80)
+				c->mask[y * ((w + 7) / 8) + x / 8] |= (uint8_t)(0x80 >> (x % 8));
+		}
+	return c;
+}
+
+static void vnc_apply_cursor(struct vnc_server *vnc, const struct surface_update *u)
+{
+	bool reshape = false;
+	if (u->cursor_changed && u->cursor_argb && u->cursor_width <= SURFACE_CURSOR_MAX &&
+	    u->cursor_height <= SURFACE_CURSOR_MAX) {
+		vnc->cursor_width = u->cursor_width;
+		vnc->cursor_height = u->cursor_height;
+		vnc->cursor_hot_x = u->cursor_hot_x < u->cursor_width ? u->cursor_hot_x : 0;
+		vnc->cursor_hot_y = u->cursor_hot_y < u->cursor_height ? u->cursor_hot_y : 0;
+		memcpy(vnc->cursor_argb, u->cursor_argb, (size_t)u->cursor_width * u->cursor_height * 4);
+		reshape = true;
+	}
+	if (u->cursor_visible != vnc->cursor_visible) {
+		vnc->cursor_visible = u->cursor_visible;
+		reshape = true;
+	}
+	if (reshape) {
+		rfbCursorPtr c = vnc_cursor_make(vnc);
+		if (c)
+			rfbSetCursor(vnc->screen, c);
+	}
+	if (!u->cursor_moved || u->cursor_x < 0 || u->cursor_y < 0 || (uint32_t)u->cursor_x >= vnc->width ||
+	    (uint32_t)u->cursor_y >= vnc->height)
+		return;
+	rfbScreenInfoPtr screen = vnc->screen;
+	if (screen->cursorX == u->cursor_x && screen->cursorY == u->cursor_y)
+		return;
+	/* libvncserver 0.9.14 has no call to move the cursor from the server side: set the position it draws the
+	 * cursor at for clients without cursor shapes, and send it to clients that take position updates. */
+	screen->cursorX = u->cursor_x;
+	screen->cursorY = u->cursor_y;
+	int64_t now = vnc_now_ns();
+	rfbClientIteratorPtr it = rfbGetClientIterator(screen);
+	rfbClientPtr cl;
+	while ((cl = rfbClientIteratorNext(it))) {
+		const struct vnc_client *c = cl->clientData;
+		if (cl->enableCursorPosUpdates && c && now - c->pointer_ns > VNC_OWN_POINTER_NS)
+			cl->cursorWasMoved = TRUE;
+	}
+	rfbReleaseClientIterator(it);
+}
+
+static void vnc_take(struct vnc_server *vnc)
+{
+	struct surface_update u;
+	if (!surface_viewer_take(vnc->viewer, &u))
+		return;
+	vnc_apply_frame(vnc, &u);
+	vnc_apply_cursor(vnc, &u);
+}
+
+/* ---- from the clients to the surface ---- */
+
+static struct vnc_server *vnc_of(rfbClientPtr cl)
+{
+	return cl->screen->screenData;
+}
+
+static void vnc_key_send(rfbClientPtr cl, uint32_t code, bool down)
+{
+	struct vnc_client *c = cl->clientData;
+	if (!c || code > KEY_MAX)
+		return;
+	uint8_t bit = (uint8_t)(1u << (code % 8));
+	if (down)
+		c->keys_down[code / 8] |= bit;
+	else
+		c->keys_down[code / 8] &= (uint8_t)~bit;
+	surface_key(vnc_of(cl)->surface, code, down);
+}
+
+/* A keysym says what character the client's user meant, not which key: type it on a US keyboard, holding
+ * Shift around it when the character needs Shift and the client holds none. A character that needs no Shift
+ * while the client holds one goes as it is (Caps Lock and the like are the client's business). */
+static void vnc_keysym(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
+{
+	struct vnc_client *c = cl->clientData;
+	if (!c)
+		return;
+	if (keysym == XK_SHIFT_L)
+		c->shift_l = down;
+	else if (keysym == XK_SHIFT_R)
+		c->shift_r = down;
+	bool shift = false;
+	int code = keysym_to_evdev(keysym, &shift);
+	if (code < 0) {
+		log_debug("vnc: keysym 0x%x has no key", (unsigned)keysym);
+		return;
+	}
+	bool wrap = down && shift && !c->shift_l && !c->shift_r;
+	if (wrap)
+		vnc_key_send(cl, KEY_LEFTSHIFT, true);
+	vnc_key_send(cl, (uint32_t)code, down);
+	if (wrap)
+		vnc_key_send(cl, KEY_LEFTSHIFT, false);
+}
+
+/* QEMU extended key events carry the key itself as an XT scancode ("E0 xx" folded into 0x80 | xx). Set 1
+ * scancodes below 0x59 are evdev codes already; the extended keys need this table. */
+static int vnc_xt_to_evdev(uint32_t xt)
+{
+	static const uint16_t extended[0x80] = {
+	    [0x1c] = KEY_KPENTER,   [0x1d] = KEY_RIGHTCTRL, [0x35] = KEY_KPSLASH, [0x37] = KEY_SYSRQ,
+	    [0x38] = KEY_RIGHTALT,  [0x47] = KEY_HOME,      [0x48] = KEY_UP,      [0x49] = KEY_PAGEUP,
+	    [0x4b] = KEY_LEFT,      [0x4d] = KEY_RIGHT,     [0x4f] = KEY_END,     [0x50] = KEY_DOWN,
+	    [0x51] = KEY_PAGEDOWN,  [0x52] = KEY_INSERT,    [0x53] = KEY_DELETE,  [0x5b] = KEY_LEFTMETA,
+	    [0x5c] = KEY_RIGHTMETA, [0x5d] = KEY_COMPOSE,   [0x20] = KEY_MUTE,    [0x2e] = KEY_VOLUMEDOWN,
+	    [0x30] = KEY_VOLUMEUP,
+	};
+	if (xt >= 1 && xt < 0x59 && xt != 0x54 && xt != 0x55)
+		return (int)xt;
+	if (xt >= 0x80 && xt < 0x100 && extended[xt - 0x80])
+		return extended[xt - 0x80];
+	return -1;
+}
+
+static rfbBool vnc_qemu_message(rfbClientPtr cl, void *data, const rfbClientToServerMsg *msg)
+{
+	(void)data;
+	if (msg->type != rfbQemuEvent)
+		return FALSE;
+	rfbQemuExtendedKeyEventMsg m;
+	int n = rfbReadExact(cl, (char *)&m + 1, sz_rfbQemuExtendedKeyEventMsg - 1);
+	if (n <= 0) {
+		rfbCloseClient(cl);
+		return TRUE;
+	}
+	if (m.subtype != 0) {
+		/* Other QEMU messages (audio) have other lengths: the stream cannot be followed past one. */
+		log_warn("vnc: client %s sent QEMU message subtype %u; closing it", cl->host, m.subtype);
+		rfbCloseClient(cl);
+		return TRUE;
+	}
+	bool down = ntohs(m.down) != 0;
+	int code = vnc_xt_to_evdev(ntohl(m.keycode));
+	struct vnc_client *c = cl->clientData;
+	/* Shift held through a scancode still counts when a later key comes only as a keysym. */
+	if (c && code == KEY_LEFTSHIFT)
+		c->shift_l = down;
+	else if (c && code == KEY_RIGHTSHIFT)
+		c->shift_r = down;
+	if (code >= 0)
+		vnc_key_send(cl, (uint32_t)code, down);
+	else
+		vnc_keysym(down, ntohl(m.keysym), cl);
+	return TRUE;
+}
+
+/* The client offered QEMU extended key events: say yes with the empty rectangle of that pseudo-encoding, after
+ * which it sends scancodes. It goes out at once, between messages (non-threaded mode: no update is half sent). */
+static rfbBool vnc_qemu_enable(rfbClientPtr cl, void **data, int encoding)
+{
+	(void)data;
+	if (encoding != (int)rfbEncodingQemuExtendedKeyEvent)
+		return FALSE;
+	struct {
+		rfbFramebufferUpdateMsg msg;
+		rfbFramebufferUpdateRectHeader rect;
+	} ack;
+	memset(&ack, 0, sizeof(ack));
+	ack.msg.type = rfbFramebufferUpdate;
+	ack.msg.nRects = htons(1);
+	ack.rect.encoding = htonl(rfbEncodingQemuExtendedKeyEvent);
+	char buf[sz_rfbFramebufferUpdateMsg + sz_rfbFramebufferUpdateRectHeader];
+	memcpy(buf, &ack.msg, sz_rfbFramebufferUpdateMsg);
+	memcpy(buf + sz_rfbFramebufferUpdateMsg, &ack.rect, sz_rfbFramebufferUpdateRectHeader);
+	if (rfbWriteExact(cl, buf, sizeof(buf)) < 0)
+		rfbCloseClient(cl);
+	return TRUE;
+}
+
+static int vnc_qemu_encodings[] = {(int)rfbEncodingQemuExtendedKeyEvent, 0};
+static rfbProtocolExtension vnc_qemu_extension = {
+    .pseudoEncodings = vnc_qemu_encodings,
+    .enablePseudoEncoding = vnc_qemu_enable,
+    .handleMessage = vnc_qemu_message,
+};
+
+static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
+{
+	struct vnc_server *vnc = vnc_of(cl);
+	struct vnc_client *c = cl->clientData;
+	if (!c)
+		return;
+	x = x < 0 ? 0 : (uint32_t)x >= vnc->width ? (int)vnc->width - 1 : x;
+	y = y < 0 ? 0 : (uint32_t)y >= vnc->height ? (int)vnc->height - 1 : y;
+	uint32_t buttons = (mask & VNC_BUTTON_LEFT ? 1u : 0) | (mask & VNC_BUTTON_RIGHT ? 2u : 0) |
+			   (mask & VNC_BUTTON_MIDDLE ? 4u : 0);
+	int pressed = mask & ~c->buttons;
+	c->buttons = mask;
+	c->pointer_ns = vnc_now_ns();
+	surface_pointer(vnc->surface, x, y, buttons);
+	/* The wheel is a button pressed and released per click: count the presses. */
+	if (pressed & VNC_WHEEL_UP)
+		surface_wheel(vnc->surface, 1, 0);
+	if (pressed & VNC_WHEEL_DOWN)
+		surface_wheel(vnc->surface, -1, 0);
+	if (pressed & VNC_WHEEL_LEFT)
+		surface_wheel(vnc->surface, 0, -1);
+	if (pressed & VNC_WHEEL_RIGHT)
+		surface_wheel(vnc->surface, 0, 1);
+	rfbDefaultPtrAddEvent(mask, x, y, cl);
+}
+
+/* SetDesktopSize: ask the surface's owner (the VM) for the size. Success here means "asked"; the reply to the
+ * client goes out with the new frame when the guest follows. */
+static int vnc_set_desktop_size(int width, int height, int nscreens, struct rfbExtDesktopScreen *screens,
+				rfbClientPtr cl)
+{
+	(void)nscreens;
+	(void)screens;
+	if (width <= 0 || height <= 0 || width > VNC_MAX_DIM || height > VNC_MAX_DIM)
+		return rfbExtDesktopSize_InvalidScreenLayout;
+	surface_request_size(vnc_of(cl)->surface, (uint32_t)width, (uint32_t)height);
+	return rfbExtDesktopSize_Success;
+}
+
+static void vnc_client_gone(rfbClientPtr cl)
+{
+	struct vnc_client *c = cl->clientData;
+	if (!c)
+		return;
+	/* Keys and buttons a vanished client held would stay held in the guest. */
+	for (uint32_t code = 0; code <= KEY_MAX; code++)
+		if (c->keys_down[code / 8] & (1u << (code % 8)))
+			vnc_key_send(cl, code, false);
+	struct vnc_server *vnc = vnc_of(cl);
+	if (c->buttons & (VNC_BUTTON_LEFT | VNC_BUTTON_MIDDLE | VNC_BUTTON_RIGHT))
+		surface_pointer(vnc->surface, cl->screen->cursorX, cl->screen->cursorY, 0);
+	cl->clientData = NULL;
+	free(c);
+	/* libvncserver 0.9.14 never frees a WebSocket client's context (about 45 KB a connection; fixed upstream
+	 * after 0.9.14 by freeing it, and skipping it when NULL, in rfbClientConnectionGone(), which calls us
+	 * after the last use of it). */
+	free(cl->wsctx);
+	cl->wsctx = NULL;
+	/* Nor the record of an extension a client enabled (ours: QEMU key events); nothing reads it after us. */
+	for (rfbExtensionData **e = &cl->extensions; *e;) {
+		rfbExtensionData *d = *e;
+		if (d->extension != &vnc_qemu_extension) {
+			e = &d->next;
+			continue;
+		}
+		*e = d->next;
+		free(d);
+	}
+}
+
+static enum rfbNewClientAction vnc_client_new(rfbClientPtr cl)
+{
+	struct vnc_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_error("vnc: no memory for client %s", cl->host);
+		return RFB_CLIENT_REFUSE;
+	}
+	cl->clientData = c;
+	cl->clientGoneHook = vnc_client_gone;
+	log_info("vnc: client %s connected", cl->host);
+	return RFB_CLIENT_ACCEPT;
+}
+
+/* ---- the server's thread ---- */
+
+static void *vnc_thread(void *opaque)
+{
+	struct vnc_server *vnc = opaque;
+	int wake = surface_viewer_wake_fd(vnc->viewer);
+	while (!atomic_load(&vnc->stop)) {
+		/* Wait for a client's bytes or the surface; then let libvncserver read and send in one go. */
+		fd_set rd = vnc->screen->allFds;
+		int max = vnc->screen->maxFd > wake ? vnc->screen->maxFd : wake;
+		FD_SET(wake, &rd);
+		struct timeval tv = {.tv_sec = 0, .tv_usec = VNC_POLL_US};
+		int n = select(max + 1, &rd, NULL, NULL, &tv);
+		if (n > 0 && FD_ISSET(wake, &rd))
+			vnc_take(vnc);
+		rfbProcessEvents(vnc->screen, 0);
+	}
+	return NULL;
+}
+
+static void vnc_register_extension(void)
+{
+	rfbLog = vnc_log_info;
+	rfbErr = vnc_log_error;
+	rfbRegisterProtocolExtension(&vnc_qemu_extension);
+}
+
+struct vnc_server *vnc_server_start(struct surface *s, int port)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	if (!s || port <= 0 || port > 65535)
+		return NULL;
+	pthread_once(&once, vnc_register_extension);
+	struct vnc_server *vnc = calloc(1, sizeof(*vnc));
+	if (!vnc)
+		return NULL;
+	vnc->surface = s;
+	vnc->viewer = surface_viewer_add(s);
+	if (!vnc->viewer)
+		goto fail;
+	/* A new viewer's first take is the whole frame: start at its size. */
+	struct surface_update u;
+	surface_viewer_take(vnc->viewer, &u);
+	bool have_frame = u.pixels && u.width && u.height && u.width <= VNC_MAX_DIM && u.height <= VNC_MAX_DIM;
+	vnc->width = have_frame ? u.width : VNC_EMPTY_WIDTH;
+	vnc->height = have_frame ? u.height : VNC_EMPTY_HEIGHT;
+	vnc->fb = vnc_fb_alloc(vnc->width, vnc->height);
+	if (!vnc->fb)
+		goto fail;
+	int argc = 1;
+	char *argv[] = {"vdi-server", NULL};
+	vnc->screen = rfbGetScreen(&argc, argv, (int)vnc->width, (int)vnc->height, 8, 3, 4);
+	if (!vnc->screen)
+		goto fail;
+	rfbScreenInfoPtr screen = vnc->screen;
+	vnc_set_format(screen);
+	screen->frameBuffer = vnc->fb;
+	screen->screenData = vnc;
+	screen->desktopName = "vdi";
+	screen->alwaysShared = TRUE;
+	screen->port = port;
+	/* IPv4 on every interface; no IPv6 listener yet (libvncserver would otherwise also bind [::]:5900). */
+	screen->listenInterface = htonl(INADDR_ANY);
+	screen->ipv6port = 0;
+	screen->httpPort = 0;
+	screen->ptrAddEvent = vnc_pointer;
+	screen->kbdAddEvent = vnc_keysym;
+	screen->newClientHook = vnc_client_new;
+	screen->setDesktopSizeHook = vnc_set_desktop_size;
+	screen->cursor = NULL;
+	/* Updates go out as soon as a client asks; the surface already merges damage while a client is busy. */
+	screen->deferUpdateTime = 0;
+	rfbInitServer(screen);
+	if (screen->listenSock == RFB_INVALID_SOCKET) {
+		log_error("vnc: cannot listen on port %d", port);
+		goto fail;
+	}
+	vnc_apply_frame(vnc, &u);
+	vnc_apply_cursor(vnc, &u);
+	int err = pthread_create(&vnc->thread, NULL, vnc_thread, vnc);
+	if (err) {
+		log_error("vnc: cannot start its thread: %s", strerror(err));
+		goto fail;
+	}
+	log_info("vnc: listening on port %d (RFB and WebSocket)", port);
+	return vnc;
+fail:
+	if (vnc->screen) {
+		rfbShutdownServer(vnc->screen, TRUE);
+		rfbScreenCleanup(vnc->screen);
+	}
+	surface_viewer_remove(vnc->viewer);
+	free(vnc->fb);
+	free(vnc);
+	return NULL;
+}
+
+void vnc_server_stop(struct vnc_server *vnc)
+{
+	if (!vnc)
+		return;
+	atomic_store(&vnc->stop, true);
+	pthread_join(vnc->thread, NULL);
+	rfbShutdownServer(vnc->screen, TRUE);
+	rfbScreenCleanup(vnc->screen);
+	surface_viewer_remove(vnc->viewer);
+	free(vnc->fb);
+	free(vnc);
+}
