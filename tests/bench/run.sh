@@ -7,3 +7,4 @@ build/tests/bench/vmm_boot build/bin/vdi-vmm
 echo "== the desktop guest's screen"
 build/tests/bench/desktop build/bin/vdi-vmm
 build/tests/bench/gpu_transfer
+build/tests/bench/display
