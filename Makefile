@@ -16,7 +16,7 @@ LDLIBS_VMM := -lpthread -lz -llzma -lzstd -llz4
 # The display gateway's libraries; pkg-config runs when a recipe needs them,
 # after make deps has installed them. Their headers are system headers (-isystem)
 # so our warnings do not apply to them.
-DISPLAY_PKGS := libvncserver freerdp2 freerdp-server2 winpr2 openssl
+DISPLAY_PKGS := libvncserver freerdp2 freerdp-server2 winpr2 openssl libavcodec libavutil
 DISPLAY_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(DISPLAY_PKGS) 2>/dev/null))
 LDLIBS_DISPLAY = $(shell pkg-config --libs $(DISPLAY_PKGS) 2>/dev/null) -lpthread
 LDLIBS_ALL = $(LDLIBS_VMM) $(LDLIBS_DISPLAY)
@@ -25,8 +25,8 @@ LDLIBS_ALL = $(LDLIBS_VMM) $(LDLIBS_DISPLAY)
 DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-format \
 	libcmocka-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
 	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
-	libvncserver-dev freerdp2-dev libssl-dev \
-	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool
+	libvncserver-dev freerdp2-dev libssl-dev libavcodec-dev \
+	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
@@ -37,6 +37,7 @@ GUEST_SRC := $(wildcard hypervisor/guest/*.c hypervisor/guest/*.S)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
 
 LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC) $(DISPLAY_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
@@ -45,6 +46,7 @@ FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/bench/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
 
 GUEST_ELF := $(BUILD)/guest/vdi-guest.elf
 GUEST_OBJ := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRC))) $(BUILD)/guest/font_data.o
@@ -62,7 +64,7 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-s
 	-T hypervisor/guest/guest.ld
 
 .PHONY: all deps test unit integration run bench fuzz format clean
-all: $(BIN)/vdi-vmm $(BIN)/vdi-server $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN)
+all: $(BIN)/vdi-vmm $(BIN)/vdi-server $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 deps:
 	@missing=""; for p in $(DEPS); do \
@@ -141,6 +143,11 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(BUILD)/libvdi-fuzz.a | deps
 $(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libvdi.a | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_ALL)
+
+# Test clients (libvncclient) the integration tests drive.
+$(BUILD)/tests/tools/%: tests/tools/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< -o $@ $(shell pkg-config --libs libvncclient 2>/dev/null)
 
 test: all $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run.sh

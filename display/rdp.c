@@ -1,7 +1,10 @@
 /* rdp.c — the RDP server (FreeRDP 2): TLS, one thread and one surface viewer
- * per client, damaged rectangles as planar bitmap updates, the surface's
+ * per client, damaged rectangles over the graphics pipeline where the client
+ * has it (rdp_gfx.c) and as planar bitmap updates where not, the surface's
  * cursor as pointer updates, keyboard and mouse back as evdev input. */
 #include "display.h"
+#include "rdp_disp.h"
+#include "rdp_gfx.h"
 #include "rdp_tls.h"
 
 #include "../common/log.h"
@@ -12,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <freerdp/channels/channels.h>
 #include <freerdp/codec/color.h>
 #include <freerdp/codec/planar.h>
 #include <freerdp/freerdp.h>
@@ -21,6 +25,7 @@
 #include <freerdp/settings.h>
 #include <freerdp/update.h>
 #include <winpr/synch.h>
+#include <winpr/wtsapi.h>
 
 #define RDP_TILE       64
 /* Planar's worst case for a tile: a header byte, four raw planes, padding. */
@@ -47,6 +52,8 @@ struct rdp_peer {
 	struct rdp_server *srv;
 	struct surface_viewer *viewer;
 	HANDLE wake;
+	struct rdp_gfx *gfx;
+	struct rdp_disp *disp;
 	BITMAP_PLANAR_CONTEXT *planar;
 	uint8_t *tiles; /* RDP_BATCH compressed tiles */
 	BITMAP_DATA batch[RDP_BATCH];
@@ -254,16 +261,40 @@ static bool rdp_take(struct rdp_peer *p, struct surface_update *u)
  * while it is not and while a send blocks on a slow connection. */
 static bool rdp_pump(struct rdp_peer *p)
 {
+	bool gfx = rdp_gfx_ready(p->gfx);
+	/* Over GFX, a client with too many frames unacknowledged gets nothing
+	 * yet: its damage accumulates in the viewer. */
+	if (gfx && !rdp_gfx_can_send(p->gfx))
+		return true;
 	struct surface_update u;
 	bool any = rdp_take(p, &u);
 	if (!u.width || !u.height)
 		return true;
-	/* A client that cannot resize keeps its size and sees what fits. */
-	if ((u.width != p->width || u.height != p->height) && p->ctx.settings->DesktopResize)
+	if (gfx) {
+		uint32_t gw, gh;
+		rdp_gfx_size(p->gfx, &gw, &gh);
+		if (gw != u.width || gh != u.height) {
+			if (!rdp_gfx_reset(p->gfx, u.width, u.height))
+				return false;
+			p->width = u.width;
+			p->height = u.height;
+			p->need_full = true;
+		}
+	} else if ((u.width != p->width || u.height != p->height) && p->ctx.settings->DesktopResize) {
+		/* A client that cannot resize keeps its size and sees what fits. */
 		return rdp_resize_client(p);
-	if (!any && !p->need_full && !p->need_cursor)
+	}
+	bool refine = gfx && !any && rdp_gfx_refine_in(p->gfx) == 0;
+	if (!any && !p->need_full && !p->need_cursor && !refine)
 		return true;
-	if (p->need_full) {
+	if (gfx) {
+		struct surface_rect all = {0, 0, u.width, u.height};
+		bool full = p->need_full;
+		p->need_full = false;
+		if ((full || u.nrects || refine) &&
+		    !rdp_gfx_send(p->gfx, &p->frame, full ? &all : u.rects, full ? 1 : u.nrects))
+			return false;
+	} else if (p->need_full) {
 		p->need_full = false;
 		if (!rdp_send_full(p))
 			return false;
@@ -513,7 +544,10 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	p->planar =
 	    freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_TILE, RDP_TILE);
 	p->tiles = malloc((size_t)RDP_BATCH * RDP_TILE_BYTES);
-	if (!p->wake || !p->planar || !p->tiles)
+	p->gfx = rdp_gfx_new(client);
+	if (p->gfx)
+		p->disp = rdp_disp_new(client, rdp_gfx_vcm(p->gfx), srv->s);
+	if (!p->wake || !p->planar || !p->tiles || !p->gfx || !p->disp)
 		return false;
 	if (!freerdp_settings_set_string(settings, FreeRDP_CertificateFile, srv->cert_path) ||
 	    !freerdp_settings_set_string(settings, FreeRDP_PrivateKeyFile, srv->key_path))
@@ -525,7 +559,7 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	settings->ColorDepth = 32;
 	settings->RemoteFxCodec = FALSE;
 	settings->NSCodec = FALSE;
-	settings->SupportGraphicsPipeline = FALSE;
+	settings->SupportGraphicsPipeline = TRUE;
 	settings->DesktopResize = TRUE;
 	client->PostConnect = rdp_on_post_connect;
 	client->Activate = rdp_on_activate;
@@ -548,6 +582,9 @@ static void rdp_peer_release(freerdp_peer *client)
 		CloseHandle(p->wake);
 	if (p->viewer)
 		surface_viewer_remove(p->viewer);
+	/* disp's channel lives on gfx's channel manager: it goes first. */
+	rdp_disp_free(p->disp);
+	rdp_gfx_free(p->gfx);
 	freerdp_bitmap_planar_context_free(p->planar);
 	free(p->tiles);
 	freerdp_peer_context_free(client);
@@ -561,20 +598,28 @@ static void *rdp_peer_thread(void *arg)
 	if (client->Initialize(client)) {
 		for (;;) {
 			HANDLE handles[MAXIMUM_WAIT_OBJECTS];
-			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 2);
+			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 4);
 			if (!n)
 				break;
+			n += rdp_gfx_handles(p->gfx, handles + n);
 			handles[n++] = srv->stop;
 			/* The viewer's wake joins the wait only while the client can
 			 * take a frame; otherwise its damage keeps accumulating. */
-			if (p->activated && !p->suppressed)
+			if (p->activated && !p->suppressed && (!rdp_gfx_ready(p->gfx) || rdp_gfx_can_send(p->gfx)))
 				handles[n++] = p->wake;
-			if (WaitForMultipleObjects(n, handles, FALSE, INFINITE) == WAIT_FAILED)
+			/* Woken when H.264's lossy regions are due for refinement too. */
+			DWORD timeout = p->activated && !p->suppressed && rdp_gfx_can_send(p->gfx)
+					    ? rdp_gfx_refine_in(p->gfx)
+					    : INFINITE;
+			if (WaitForMultipleObjects(n, handles, FALSE, timeout) == WAIT_FAILED)
 				break;
 			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)
 				break;
 			if (!client->CheckFileDescriptor(client))
 				break;
+			if (!rdp_gfx_check(p->gfx, client->settings->SupportGraphicsPipeline))
+				break;
+			rdp_disp_check(p->disp);
 			if (p->activated && !p->suppressed && !rdp_pump(p))
 				break;
 		}
@@ -644,6 +689,13 @@ struct rdp_server *rdp_server_start(struct surface *s, int port, const char *dat
 	if (!srv)
 		return NULL;
 	srv->s = s;
+	/* The virtual channel API (GFX's dynamic channel) goes through WinPR's
+	 * WTS table, which must point at FreeRDP's server side. */
+	if (!WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi())) {
+		log_error("rdp: cannot register the virtual channel API");
+		free(srv);
+		return NULL;
+	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->peers_gone, NULL);
 	if (rdp_tls_identity(data_dir, srv->cert_path, srv->key_path, sizeof(srv->cert_path)) < 0)

@@ -1,0 +1,521 @@
+/* rdp_gfx.c — the RDP graphics pipeline for one client: rdpgfx channel
+ * setup, capability confirmation, one surface mapped to the output, and
+ * frames of damage, at most RDP_GFX_INFLIGHT of them unacknowledged:
+ * video-like regions as AVC420 (H.264), the rest in tiles as SolidFill,
+ * planar or uncompressed commands. */
+#include "rdp_gfx.h"
+#include "rdp_avc.h"
+
+#include "../common/log.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <freerdp/channels/wtsvc.h>
+#include <freerdp/codec/color.h>
+#include <freerdp/codec/planar.h>
+#include <freerdp/server/rdpgfx.h>
+#include <winpr/synch.h>
+#include <winpr/sysinfo.h>
+
+#define RDP_GFX_TILE      64
+#define RDP_GFX_TILE_MAX  (RDP_GFX_TILE * RDP_GFX_TILE * 4 + 16)
+#define RDP_GFX_INFLIGHT  2 /* frames sent but not acknowledged, at most */
+#define RDP_GFX_FILLS     64
+#define RDP_GFX_SURFACE   1
+/* Video-like: a damaged rectangle of at least this many pixels whose tiles
+ * were nearly all damaged in more than 8 of the last 10 frames. */
+#define RDP_AVC_MIN_AREA  (192 * 192)
+#define RDP_AVC_HISTORY   0x3ffu
+#define RDP_AVC_HOT       8
+/* H.264 idle this long: the video stopped, its lossy picture is refined. */
+#define RDP_AVC_REFINE_MS 300
+
+/* VDI_RDP_AVC: where H.264 goes when the client takes it. */
+enum rdp_avc_mode {
+	RDP_AVC_AUTO, /* video-like regions */
+	RDP_AVC_OFF,
+	RDP_AVC_ALL, /* every damaged rectangle: least bandwidth, lossy text */
+};
+
+struct rdp_gfx {
+	freerdp_peer *client;
+	HANDLE vcm;
+	RdpgfxServerContext *ctx;
+	HANDLE event; /* set from rdpgfx's thread: capabilities confirmed, a frame acknowledged */
+	bool opened;
+	/* Written on rdpgfx's thread, read on the peer's. */
+	atomic_bool ready;
+	atomic_bool acks_suspended;
+	atomic_bool avc_allowed;    /* the confirmed capabilities include AVC420 */
+	atomic_uint_fast32_t acked; /* the last frame the client acknowledged */
+	uint32_t sent;              /* the last frame id sent */
+	uint32_t width, height;     /* the surface's; 0 before the first reset */
+	bool have_surface;
+	BITMAP_PLANAR_CONTEXT *planar;
+	uint8_t *tile;    /* one compressed or raw tile */
+	uint8_t *flipped; /* one tile's pixels bottom-up, for planar */
+	RECTANGLE_16 fills[RDP_GFX_FILLS];
+	uint32_t nfills, fill_colour;
+	enum rdp_avc_mode avc_mode;
+	struct rdp_avc *avc; /* the surface's encoder, while H.264 is in use */
+	/* Per tile: which of the last frames damaged it (bit 0 the newest), and
+	 * whether the client holds it lossy from H.264. */
+	uint16_t *history;
+	bool *lossy;
+	uint32_t cols, rows;
+	uint64_t last_avc;                                           /* GetTickCount64() at the last AVC420 command */
+	uint64_t frames, solid, planar_tiles, raw_tiles, avc_frames; /* for the log at the end */
+};
+
+static struct rdp_gfx *rdp_gfx_of(RdpgfxServerContext *ctx)
+{
+	return ctx->custom;
+}
+
+/* rdpgfx's thread: confirm the newest capability set we understand. Every
+ * version up to 10.7 keeps the codecs we use (planar, uncompressed). */
+static UINT rdp_gfx_on_caps(RdpgfxServerContext *ctx, const RDPGFX_CAPS_ADVERTISE_PDU *advertise)
+{
+	struct rdp_gfx *g = rdp_gfx_of(ctx);
+	const RDPGFX_CAPSET *best = NULL;
+	for (UINT16 i = 0; i < advertise->capsSetCount; i++) {
+		const RDPGFX_CAPSET *c = &advertise->capsSets[i];
+		if (c->version > RDPGFX_CAPVERSION_107 || c->version == RDPGFX_CAPVERSION_106_ERR)
+			continue;
+		if (!best || c->version > best->version)
+			best = c;
+	}
+	if (!best) {
+		log_warn("rdp: the client offers no GFX capability set we know");
+		return CHANNEL_RC_UNSUPPORTED_VERSION;
+	}
+	RDPGFX_CAPSET confirm = *best;
+	if (confirm.version == RDPGFX_CAPVERSION_81)
+		atomic_store(&g->avc_allowed, (confirm.flags & RDPGFX_CAPS_FLAG_AVC420_ENABLED) != 0);
+	else if (confirm.version >= RDPGFX_CAPVERSION_10)
+		atomic_store(&g->avc_allowed, (confirm.flags & RDPGFX_CAPS_FLAG_AVC_DISABLED) == 0);
+	RDPGFX_CAPS_CONFIRM_PDU pdu = {.capsSet = &confirm};
+	log_debug("rdp: GFX capabilities 0x%08x flags 0x%x confirmed", confirm.version, confirm.flags);
+	UINT rc = ctx->CapsConfirm(ctx, &pdu);
+	if (rc == CHANNEL_RC_OK) {
+		atomic_store(&g->ready, true);
+		SetEvent(g->event);
+	}
+	return rc;
+}
+
+static UINT rdp_gfx_on_ack(RdpgfxServerContext *ctx, const RDPGFX_FRAME_ACKNOWLEDGE_PDU *ack)
+{
+	struct rdp_gfx *g = rdp_gfx_of(ctx);
+	atomic_store(&g->acks_suspended, ack->queueDepth == SUSPEND_FRAME_ACKNOWLEDGEMENT);
+	atomic_store(&g->acked, ack->frameId);
+	SetEvent(g->event);
+	return CHANNEL_RC_OK;
+}
+
+struct rdp_gfx *rdp_gfx_new(freerdp_peer *client)
+{
+	struct rdp_gfx *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->client = client;
+	g->vcm = WTSOpenServerA((LPSTR)client->context);
+	if (!g->vcm || g->vcm == INVALID_HANDLE_VALUE) {
+		log_error("rdp: cannot open the virtual channel manager");
+		g->vcm = NULL;
+		goto fail;
+	}
+	g->ctx = rdpgfx_server_context_new(g->vcm);
+	g->event = CreateEvent(NULL, FALSE, FALSE, NULL);
+	g->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_GFX_TILE,
+						      RDP_GFX_TILE);
+	g->tile = malloc(RDP_GFX_TILE_MAX);
+	g->flipped = malloc(RDP_GFX_TILE * RDP_GFX_TILE * 4);
+	if (!g->ctx || !g->event || !g->planar || !g->tile || !g->flipped) {
+		log_error("rdp: cannot set up the graphics pipeline");
+		goto fail;
+	}
+	const char *mode = getenv("VDI_RDP_AVC");
+	g->avc_mode = mode && !strcmp(mode, "off")   ? RDP_AVC_OFF
+		      : mode && !strcmp(mode, "all") ? RDP_AVC_ALL
+						     : RDP_AVC_AUTO;
+	g->ctx->custom = g;
+	g->ctx->rdpcontext = client->context;
+	g->ctx->CapsAdvertise = rdp_gfx_on_caps;
+	g->ctx->FrameAcknowledge = rdp_gfx_on_ack;
+	return g;
+fail:
+	rdp_gfx_free(g);
+	return NULL;
+}
+
+void rdp_gfx_free(struct rdp_gfx *g)
+{
+	if (!g)
+		return;
+	if (g->frames)
+		log_info("rdp: GFX sent %llu frames: %llu solid fills, %llu planar and %llu uncompressed tiles, "
+			 "%llu AVC420 frames",
+			 (unsigned long long)g->frames, (unsigned long long)g->solid,
+			 (unsigned long long)g->planar_tiles, (unsigned long long)g->raw_tiles,
+			 (unsigned long long)g->avc_frames);
+	if (g->ctx) {
+		if (g->opened)
+			g->ctx->Close(g->ctx);
+		rdpgfx_server_context_free(g->ctx);
+	}
+	if (g->vcm)
+		WTSCloseServer(g->vcm);
+	if (g->event)
+		CloseHandle(g->event);
+	rdp_avc_free(g->avc);
+	free(g->history);
+	free(g->lossy);
+	freerdp_bitmap_planar_context_free(g->planar);
+	free(g->tile);
+	free(g->flipped);
+	free(g);
+}
+
+HANDLE rdp_gfx_vcm(const struct rdp_gfx *g)
+{
+	return g->vcm;
+}
+
+DWORD rdp_gfx_handles(struct rdp_gfx *g, HANDLE *handles)
+{
+	handles[0] = WTSVirtualChannelManagerGetEventHandle(g->vcm);
+	handles[1] = g->event;
+	return 2;
+}
+
+bool rdp_gfx_check(struct rdp_gfx *g, bool client_offers_gfx)
+{
+	/* Whatever set it is seen by the caller's next look at ready and acked. */
+	ResetEvent(g->event);
+	if (!WTSVirtualChannelManagerIsChannelJoined(g->vcm, "drdynvc"))
+		return true;
+	/* Sends what is queued, and the first call starts drdynvc. */
+	if (!WTSVirtualChannelManagerCheckFileDescriptor(g->vcm))
+		return false;
+	if (g->opened || !client_offers_gfx || WTSVirtualChannelManagerGetDrdynvcState(g->vcm) != DRDYNVC_STATE_READY)
+		return true;
+	g->opened = true;
+	if (!g->ctx->Open(g->ctx)) {
+		log_warn("rdp: the client offers GFX but its channel does not open; staying with bitmap updates");
+		return true;
+	}
+	log_debug("rdp: GFX channel opened");
+	return true;
+}
+
+bool rdp_gfx_ready(const struct rdp_gfx *g)
+{
+	return atomic_load(&g->ready);
+}
+
+bool rdp_gfx_can_send(const struct rdp_gfx *g)
+{
+	if (!rdp_gfx_ready(g))
+		return false;
+	if (atomic_load(&g->acks_suspended))
+		return true;
+	return g->sent - (uint32_t)atomic_load(&g->acked) < RDP_GFX_INFLIGHT;
+}
+
+void rdp_gfx_size(const struct rdp_gfx *g, uint32_t *width, uint32_t *height)
+{
+	*width = g->width;
+	*height = g->height;
+}
+
+bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height)
+{
+	RdpgfxServerContext *ctx = g->ctx;
+	if (g->have_surface) {
+		RDPGFX_DELETE_SURFACE_PDU del = {.surfaceId = RDP_GFX_SURFACE};
+		if (ctx->DeleteSurface(ctx, &del) != CHANNEL_RC_OK)
+			return false;
+		g->have_surface = false;
+	}
+	MONITOR_DEF monitor = {.left = 0, .top = 0, .right = width - 1, .bottom = height - 1, .flags = MONITOR_PRIMARY};
+	RDPGFX_RESET_GRAPHICS_PDU reset = {
+	    .width = width, .height = height, .monitorCount = 1, .monitorDefArray = &monitor};
+	RDPGFX_CREATE_SURFACE_PDU create = {
+	    .surfaceId = RDP_GFX_SURFACE,
+	    .width = width,
+	    .height = height,
+	    .pixelFormat = GFX_PIXEL_FORMAT_XRGB_8888,
+	};
+	RDPGFX_MAP_SURFACE_TO_OUTPUT_PDU map = {.surfaceId = RDP_GFX_SURFACE};
+	if (ctx->ResetGraphics(ctx, &reset) != CHANNEL_RC_OK || ctx->CreateSurface(ctx, &create) != CHANNEL_RC_OK ||
+	    ctx->MapSurfaceToOutput(ctx, &map) != CHANNEL_RC_OK) {
+		log_error("rdp: resetting GFX graphics to %ux%u failed", width, height);
+		return false;
+	}
+	g->have_surface = true;
+	/* A new surface starts a new H.264 stream. */
+	rdp_avc_free(g->avc);
+	g->avc = NULL;
+	free(g->history);
+	free(g->lossy);
+	g->cols = (width + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
+	g->rows = (height + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
+	g->history = calloc((size_t)g->cols * g->rows, sizeof(*g->history));
+	g->lossy = calloc((size_t)g->cols * g->rows, sizeof(*g->lossy));
+	if (!g->history || !g->lossy)
+		return false;
+	if (atomic_load(&g->avc_allowed) && g->avc_mode != RDP_AVC_OFF)
+		g->avc = rdp_avc_new(width, height);
+	g->width = width;
+	g->height = height;
+	g->client->settings->DesktopWidth = width;
+	g->client->settings->DesktopHeight = height;
+	log_info("rdp: GFX surface %ux%u", width, height);
+	return true;
+}
+
+DWORD rdp_gfx_refine_in(const struct rdp_gfx *g)
+{
+	bool lossy = false;
+	/* Everything in H.264 stays so: nothing to refine. */
+	for (uint32_t t = 0; g->avc_mode != RDP_AVC_ALL && g->lossy && t < g->cols * g->rows && !lossy; t++)
+		lossy = g->lossy[t];
+	if (!lossy)
+		return INFINITE;
+	uint64_t idle = GetTickCount64() - g->last_avc;
+	return idle >= RDP_AVC_REFINE_MS ? 0 : (DWORD)(RDP_AVC_REFINE_MS - idle);
+}
+
+/* The colour when every pixel of the tile has it (the unused byte aside);
+ * a tile that differs stops the scan at the first pixel that does. */
+static bool rdp_gfx_solid(const struct surface_update *f, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+			  uint32_t *colour)
+{
+	const uint8_t *row = f->pixels + (size_t)y * f->stride + (size_t)x * 4;
+	uint32_t first;
+	memcpy(&first, row, 4);
+	first &= 0x00ffffff;
+	for (uint32_t j = 0; j < h; j++, row += f->stride) {
+		for (uint32_t i = 0; i < w; i++) {
+			uint32_t px;
+			memcpy(&px, row + (size_t)i * 4, 4);
+			if ((px & 0x00ffffff) != first)
+				return false;
+		}
+	}
+	*colour = first;
+	return true;
+}
+
+static bool rdp_gfx_flush_fills(struct rdp_gfx *g)
+{
+	if (!g->nfills)
+		return true;
+	RDPGFX_SOLID_FILL_PDU fill = {
+	    .surfaceId = RDP_GFX_SURFACE,
+	    .fillPixel = {.B = g->fill_colour & 0xff,
+			  .G = (g->fill_colour >> 8) & 0xff,
+			  .R = (g->fill_colour >> 16) & 0xff,
+			  .XA = 0xff},
+	    .fillRectCount = (UINT16)g->nfills,
+	    .fillRects = g->fills,
+	};
+	g->solid += g->nfills;
+	g->nfills = 0;
+	return g->ctx->SolidFill(g->ctx, &fill) == CHANNEL_RC_OK;
+}
+
+/* Solid tiles of one colour go out together in one SolidFill. */
+static bool rdp_gfx_fill(struct rdp_gfx *g, uint32_t colour, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+	if (g->nfills && (g->fill_colour != colour || g->nfills == RDP_GFX_FILLS) && !rdp_gfx_flush_fills(g))
+		return false;
+	g->fill_colour = colour;
+	g->fills[g->nfills++] = (RECTANGLE_16){.left = x, .top = y, .right = x + w, .bottom = y + h};
+	return true;
+}
+
+/* A tile as planar, or uncompressed when it is too thin for planar's
+ * encoder (under 4 pixels a side) or planar would not save anything. */
+static bool rdp_gfx_tile(struct rdp_gfx *g, const struct surface_update *f, uint32_t x, uint32_t y, uint32_t w,
+			 uint32_t h)
+{
+	uint32_t colour;
+	if (rdp_gfx_solid(f, x, y, w, h, &colour))
+		return rdp_gfx_fill(g, colour, x, y, w, h);
+	const uint8_t *src = f->pixels + (size_t)y * f->stride + (size_t)x * 4;
+	RDPGFX_SURFACE_COMMAND cmd = {
+	    .surfaceId = RDP_GFX_SURFACE,
+	    .format = PIXEL_FORMAT_BGRX32,
+	    .left = x,
+	    .top = y,
+	    .right = x + w,
+	    .bottom = y + h,
+	    .width = w,
+	    .height = h,
+	    .data = g->tile,
+	};
+	uint32_t size = 0;
+	/* FreeRDP's planar encoder writes rows bottom-up, as bitmap updates
+	 * want; GFX's planar runs top-down, so it gets the tile upside down. */
+	for (uint32_t j = 0; j < h; j++)
+		memcpy(g->flipped + (size_t)(h - 1 - j) * w * 4, src + (size_t)j * f->stride, (size_t)w * 4);
+	if (w >= 4 && h >= 4 &&
+	    freerdp_bitmap_compress_planar(g->planar, g->flipped, PIXEL_FORMAT_BGRX32, w, h, w * 4, g->tile, &size) &&
+	    size < w * h * 4) {
+		cmd.codecId = RDPGFX_CODECID_PLANAR;
+		cmd.length = size;
+		g->planar_tiles++;
+	} else {
+		for (uint32_t j = 0; j < h; j++)
+			memcpy(g->tile + (size_t)j * w * 4, src + (size_t)j * f->stride, (size_t)w * 4);
+		cmd.codecId = RDPGFX_CODECID_UNCOMPRESSED;
+		cmd.length = w * h * 4;
+		g->raw_tiles++;
+	}
+	return g->ctx->SurfaceCommand(g->ctx, &cmd) == CHANNEL_RC_OK;
+}
+
+/* Sends the tiles of [x, x1) x [y, y1). */
+static bool rdp_gfx_tiles(struct rdp_gfx *g, const struct surface_update *f, uint32_t x0, uint32_t y0, uint32_t x1,
+			  uint32_t y1)
+{
+	for (uint32_t ty = y0; ty < y1; ty += RDP_GFX_TILE) {
+		for (uint32_t tx = x0; tx < x1; tx += RDP_GFX_TILE) {
+			uint32_t tw = x1 - tx < RDP_GFX_TILE ? x1 - tx : RDP_GFX_TILE;
+			uint32_t th = y1 - ty < RDP_GFX_TILE ? y1 - ty : RDP_GFX_TILE;
+			if (!rdp_gfx_tile(g, f, tx, ty, tw, th))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* The tiles [x0, x1) x [y0, y1) touches (not empty): columns c0 to c1 and
+ * rows r0 to r1, inclusive. */
+struct rdp_gfx_span {
+	uint32_t c0, r0, c1, r1;
+};
+
+static struct rdp_gfx_span rdp_gfx_span(uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1)
+{
+	return (struct rdp_gfx_span){x0 / RDP_GFX_TILE, y0 / RDP_GFX_TILE, (x1 - 1) / RDP_GFX_TILE,
+				     (y1 - 1) / RDP_GFX_TILE};
+}
+
+/* Video-like: large, and its tiles damaged in most recent frames. */
+static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1)
+{
+	if (g->avc_mode == RDP_AVC_ALL)
+		return true;
+	if ((uint64_t)(x1 - x0) * (y1 - y0) < RDP_AVC_MIN_AREA)
+		return false;
+	struct rdp_gfx_span sp = rdp_gfx_span(x0, y0, x1, y1);
+	uint32_t hot = 0, all = (sp.c1 - sp.c0 + 1) * (sp.r1 - sp.r0 + 1);
+	for (uint32_t row = sp.r0; row <= sp.r1; row++)
+		for (uint32_t col = sp.c0; col <= sp.c1; col++)
+			if (__builtin_popcount(g->history[row * g->cols + col] & RDP_AVC_HISTORY) > RDP_AVC_HOT)
+				hot++;
+	return hot * 4 >= all * 3;
+}
+
+/* One AVC420 command: the whole picture encoded, the client copying only
+ * the region rectangles out of it. */
+static bool rdp_gfx_send_avc(struct rdp_gfx *g, RECTANGLE_16 *regions, uint32_t n)
+{
+	const uint8_t *data;
+	size_t size;
+	if (rdp_avc_encode(g->avc, &data, &size) < 0 || size > UINT32_MAX)
+		return false;
+	RDPGFX_H264_QUANT_QUALITY quality[SURFACE_MAX_RECTS];
+	RECTANGLE_16 box = regions[0];
+	for (uint32_t i = 0; i < n; i++) {
+		quality[i] = (RDPGFX_H264_QUANT_QUALITY){.qp = 22, .qualityVal = 100};
+		box.left = regions[i].left < box.left ? regions[i].left : box.left;
+		box.top = regions[i].top < box.top ? regions[i].top : box.top;
+		box.right = regions[i].right > box.right ? regions[i].right : box.right;
+		box.bottom = regions[i].bottom > box.bottom ? regions[i].bottom : box.bottom;
+	}
+	RDPGFX_AVC420_BITMAP_STREAM stream = {
+	    .meta = {.numRegionRects = n, .regionRects = regions, .quantQualityVals = quality},
+	    .length = (UINT32)size,
+	    .data = (BYTE *)data,
+	};
+	RDPGFX_SURFACE_COMMAND cmd = {
+	    .surfaceId = RDP_GFX_SURFACE,
+	    .codecId = RDPGFX_CODECID_AVC420,
+	    .format = PIXEL_FORMAT_BGRX32,
+	    .left = box.left,
+	    .top = box.top,
+	    .right = box.right,
+	    .bottom = box.bottom,
+	    .width = box.right - box.left,
+	    .height = box.bottom - box.top,
+	    .extra = &stream,
+	};
+	g->avc_frames++;
+	g->last_avc = GetTickCount64();
+	return g->ctx->SurfaceCommand(g->ctx, &cmd) == CHANNEL_RC_OK;
+}
+
+bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *rects, uint32_t nrects)
+{
+	uint32_t w = f->width < g->width ? f->width : g->width;
+	uint32_t h = f->height < g->height ? f->height : g->height;
+	RDPGFX_START_FRAME_PDU start = {.frameId = g->sent + 1, .timestamp = (UINT32)GetTickCount()};
+	RDPGFX_END_FRAME_PDU end = {.frameId = start.frameId};
+	if (g->ctx->StartFrame(g->ctx, &start) != CHANNEL_RC_OK)
+		return false;
+	g->sent = start.frameId;
+	/* The encoder's picture follows every change, so that H.264 can take
+	 * any region up at any frame. */
+	if (g->avc)
+		rdp_avc_update(g->avc, f, rects, nrects);
+	/* A frame of refinement alone is no frame of the guest's. */
+	for (uint32_t t = 0; nrects && t < g->cols * g->rows; t++)
+		g->history[t] <<= 1;
+	RECTANGLE_16 regions[SURFACE_MAX_RECTS];
+	uint32_t nregions = 0;
+	for (uint32_t i = 0; i < nrects && i < SURFACE_MAX_RECTS; i++) {
+		const struct surface_rect *r = &rects[i];
+		if (r->x >= w || r->y >= h || !r->width || !r->height)
+			continue;
+		uint32_t x1 = r->x + (r->width < w - r->x ? r->width : w - r->x);
+		uint32_t y1 = r->y + (r->height < h - r->y ? r->height : h - r->y);
+		struct rdp_gfx_span sp = rdp_gfx_span(r->x, r->y, x1, y1);
+		for (uint32_t row = sp.r0; row <= sp.r1; row++)
+			for (uint32_t col = sp.c0; col <= sp.c1; col++)
+				g->history[row * g->cols + col] |= 1;
+		bool video = g->avc && rdp_gfx_video_like(g, r->x, r->y, x1, y1);
+		if (video) {
+			/* Lossy until a frame leaves the tile alone: then it is refined. */
+			for (uint32_t row = sp.r0; row <= sp.r1; row++)
+				for (uint32_t col = sp.c0; col <= sp.c1; col++)
+					g->lossy[row * g->cols + col] = true;
+			regions[nregions++] = (RECTANGLE_16){.left = r->x, .top = r->y, .right = x1, .bottom = y1};
+		} else if (!rdp_gfx_tiles(g, f, r->x, r->y, x1, y1))
+			return false;
+	}
+	/* Regions that went still are sent again losslessly. */
+	if (g->avc_mode != RDP_AVC_ALL && !nregions && rdp_gfx_refine_in(g) == 0) {
+		for (uint32_t t = 0; t < g->cols * g->rows; t++) {
+			if (!g->lossy[t] || (nrects && (g->history[t] & 1)))
+				continue;
+			g->lossy[t] = false;
+			uint32_t x = t % g->cols * RDP_GFX_TILE, y = t / g->cols * RDP_GFX_TILE;
+			uint32_t tw = w - x < RDP_GFX_TILE ? w - x : RDP_GFX_TILE;
+			uint32_t th = h - y < RDP_GFX_TILE ? h - y : RDP_GFX_TILE;
+			if (x < w && y < h && !rdp_gfx_tile(g, f, x, y, tw, th))
+				return false;
+		}
+	}
+	if (nregions && !rdp_gfx_send_avc(g, regions, nregions))
+		return false;
+	if (!rdp_gfx_flush_fills(g) || g->ctx->EndFrame(g->ctx, &end) != CHANNEL_RC_OK)
+		return false;
+	g->frames++;
+	return true;
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# noVNC (Debian's novnc) in headless Chromium, connected over WebSocket to
+# vdi-server's VNC port: the page's screenshot shows the desktop, matching
+# the VM's scanout within Tight/JPEG's tolerance.
+source "$(dirname "$0")/lib.sh"
+need_kvm
+[ -f /usr/share/novnc/vnc.html ] || skip "noVNC is not installed (/usr/share/novnc/vnc.html)"
+command -v chromium >/dev/null || skip "chromium is not installed"
+command -v convert >/dev/null || skip "ImageMagick (convert) is not installed"
+[ -x build/bin/vdi-server ] || fail "build/bin/vdi-server is not built"
+
+start_desktop d --display 1024x768
+port=$((21900 + $$ % 1000))
+http=$((port + 1000))
+build/bin/vdi-server --desktop "$WORK/d.sock" --vnc-port $port --rdp-port 0 --data-dir "$WORK/data" >"$WORK/server.out" 2>&1 &
+server=$!
+# noVNC from a file:// page would be an opaque origin; served over HTTP the
+# browser sends a real Origin, which libvncserver's WebSocket requires.
+python3 -m http.server -b 127.0.0.1 -d /usr/share/novnc $http >"$WORK/http.out" 2>&1 &
+for ((i = 0; i < 100; i++)); do
+	ss -Htln "sport = :$port" | grep -q . && ss -Htln "sport = :$http" | grep -q . && break
+	sleep 0.05
+done
+ss -Htln "sport = :$port" | grep -q . || { cat "$WORK/server.out"; fail "vdi-server is not listening on $port"; }
+ss -Htln "sport = :$http" | grep -q . || { cat "$WORK/http.out"; fail "the HTTP server is not listening on $http"; }
+
+# The page centres the 1024x768 canvas in the 1100x900 window (resize=off:
+# no scaling), so the desktop sits at (38,66). Virtual time lets the page
+# connect and draw before the shot; a retry covers a slow first connect.
+url="http://127.0.0.1:$http/vnc.html?autoconnect=1&host=127.0.0.1&port=$port&resize=off"
+ok=
+for budget in 5000 10000 20000; do
+	# Chromium's own profile and crash dumps stay in $WORK.
+	HOME=$WORK timeout 60 chromium --headless=new --no-sandbox --disable-gpu --user-data-dir="$WORK/chromium" \
+		--window-size=1100,900 --virtual-time-budget=$budget --screenshot="$WORK/page.png" "$url" \
+		>"$WORK/chromium.out" 2>&1 || { cat "$WORK/chromium.out"; fail "chromium failed"; }
+	convert "$WORK/page.png" -crop 1024x768+38+66 +repage "PNG24:$WORK/novnc.png" || fail "convert failed"
+	ctl d screenshot "$WORK/ref.png" >/dev/null || fail "screenshot failed"
+	[ "$(pngstat size "$WORK/novnc.png")" = "1024 768" ] || fail "the page is $(pngstat size "$WORK/page.png")"
+	# Above the taskbar: its clock ticks between the two pictures.
+	read -r dr dg db < <(pngstat mad "$WORK/novnc.png" "$WORK/ref.png" 0 0 1024 720)
+	echo "virtual time $budget ms: mean difference noVNC / VM: $dr $dg $db"
+	awk -v r="$dr" -v g="$dg" -v b="$db" 'BEGIN { exit !(r < 4 && g < 4 && b < 4) }' && ok=1 && break
+done
+[ -n "$ok" ] || { cat "$WORK/server.out"; fail "noVNC does not show the VM's screen"; }
+grep -q 'vnc: client 127.0.0.1 connected' "$WORK/server.out" || fail "the server saw no client"
+# The taskbar: a dark band along the bottom, unlike the top of the desktop.
+read -r tr tg tb < <(pngstat mean "$WORK/novnc.png" 0 752 1024 12)
+read -r br bg bb < <(pngstat mean "$WORK/novnc.png" 0 0 1024 12)
+dist=$(((tr - br) * (tr - br) + (tg - bg) * (tg - bg) + (tb - bb) * (tb - bb)))
+[ "$dist" -gt 400 ] || fail "no taskbar at the bottom of noVNC's canvas"
+[ "$(pngstat colours "$WORK/ref.png")" -gt 100 ] || fail "the VM's screen is blank"
+
+kill -TERM $server
+wait $server
+rc=$?
+[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+ctl d poweroff >/dev/null
+wait $VMM_PID
