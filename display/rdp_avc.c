@@ -54,6 +54,11 @@ struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height)
 	c->time_base = (AVRational){1, 60};
 	c->framerate = (AVRational){60, 1};
 	c->max_b_frames = 0;
+	/* Say what the samples are: full-range BT.709. */
+	c->color_range = AVCOL_RANGE_JPEG;
+	c->colorspace = AVCOL_SPC_BT709;
+	c->color_primaries = AVCOL_PRI_BT709;
+	c->color_trc = AVCOL_TRC_BT709;
 	/* A client joins the stream only at its start: one key frame, then
 	 * P-frames for as long as the surface lives. */
 	c->gop_size = 0x7fffffff;
@@ -87,10 +92,18 @@ void rdp_avc_free(struct rdp_avc *a)
 	free(a);
 }
 
-/* BT.709 full range, as FreeRDP's decoder converts back. */
+/* BT.709 full range, as FreeRDP's decoder converts back; weights summing to
+ * 256 and rounding keep white at 255. */
 static uint8_t rdp_avc_luma(const uint8_t *px)
 {
-	return (uint8_t)((54 * px[2] + 183 * px[1] + 18 * px[0]) >> 8);
+	return (uint8_t)((54 * px[2] + 183 * px[1] + 19 * px[0] + 128) >> 8);
+}
+
+/* A chroma sample from the sums of four pixels: rounded, centred on 128. */
+static uint8_t rdp_avc_chroma(int sum)
+{
+	int v = (sum + 512) / 1024 + 128;
+	return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
 static void rdp_avc_convert(struct rdp_avc *a, const struct surface_update *f, uint32_t x0, uint32_t y0, uint32_t x1,
@@ -114,8 +127,8 @@ static void rdp_avc_convert(struct rdp_avc *a, const struct surface_update *f, u
 				r += p[i][2];
 			}
 			size_t c = (size_t)(y / 2) * (a->width / 2) + x / 2;
-			a->u[c] = (uint8_t)(((-29 * r - 99 * g + 128 * b) / 4 >> 8) + 128);
-			a->v[c] = (uint8_t)(((128 * r - 116 * g - 12 * b) / 4 >> 8) + 128);
+			a->u[c] = rdp_avc_chroma(-29 * r - 99 * g + 128 * b);
+			a->v[c] = rdp_avc_chroma(128 * r - 116 * g - 12 * b);
 		}
 	}
 }
