@@ -64,3 +64,26 @@ start_desktop() {
 		cat "$WORK/$name.out" "$WORK/$name.err"; fail "the desktop did not come up"; }
 }
 pngstat() { python3 tests/integration/pngstat.py "$@"; }
+
+# start_vdi_server PORT ARGS...: vdi-server serving desktop d (start_desktop d)
+# with ARGS, output in $WORK/server.out, pid in $server; returns once PORT
+# listens.
+start_vdi_server() {
+	local port=$1 i; shift
+	build/bin/vdi-server --desktop "$WORK/d.sock" "$@" >"$WORK/server.out" 2>&1 &
+	server=$!
+	for ((i = 0; i < 100; i++)); do
+		ss -Htln "sport = :$port" | grep -q . && return 0
+		sleep 0.05
+	done
+	cat "$WORK/server.out"
+	fail "vdi-server is not listening on $port"
+}
+# stop_vdi_server: SIGTERM must end vdi-server cleanly (exit 0).
+stop_vdi_server() {
+	local rc
+	kill -TERM "$server"
+	wait "$server"
+	rc=$?
+	[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+}

@@ -14,15 +14,8 @@ VNCPIXELS=build/tests/tools/vncpixels
 start_desktop d --display 1024x768
 port=$((24900 + $$ % 1000))
 rdp=$((port + 1000))
-build/bin/vdi-server --desktop "$WORK/d.sock" --vnc-port $port --rdp-port $rdp --data-dir "$WORK/data" \
-	>"$WORK/server.out" 2>&1 &
-server=$!
+start_vdi_server $port --vnc-port $port --rdp-port $rdp --data-dir "$WORK/data"
 wait_for "$WORK/server.out" "rdp: listening on port $rdp" 10 || { cat "$WORK/server.out"; fail "no RDP listener"; }
-for ((i = 0; i < 100; i++)); do
-	ss -Htln "sport = :$port" | grep -q . && break
-	sleep 0.05
-done
-ss -Htln "sport = :$port" | grep -q . || { cat "$WORK/server.out"; fail "vdi-server is not listening on $port"; }
 
 # The Notes window's text area, where typing shows.
 NOTES="231 178 560 400"
@@ -121,9 +114,6 @@ echo "xfreerdp and VNC: both see the desktop; typing in each shows in the other"
 kill $WATCH_PID
 wait $WATCH_PID 2>/dev/null
 
-kill -TERM $server
-wait $server
-rc=$?
-[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+stop_vdi_server
 ctl d poweroff >/dev/null
 wait $VMM_PID

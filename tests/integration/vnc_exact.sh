@@ -11,13 +11,7 @@ VNCPIXELS=build/tests/tools/vncpixels
 
 start_desktop d --display 1024x768
 port=$((22900 + $$ % 1000))
-build/bin/vdi-server --desktop "$WORK/d.sock" --vnc-port $port --rdp-port 0 --data-dir "$WORK/data" >"$WORK/server.out" 2>&1 &
-server=$!
-for ((i = 0; i < 100; i++)); do
-	ss -Htln "sport = :$port" | grep -q . && break
-	sleep 0.05
-done
-ss -Htln "sport = :$port" | grep -q . || { cat "$WORK/server.out"; fail "vdi-server is not listening on $port"; }
+start_vdi_server $port --vnc-port $port --rdp-port 0 --data-dir "$WORK/data"
 
 # exact ENCODING W H: the client's frame equals the scanout everywhere but
 # the clock at the taskbar's right end, which ticks between the two pictures.
@@ -49,9 +43,6 @@ wait_for "$WORK/d.out" 'display 800x600' 20 || fail "the guest did not follow to
 exact raw 800 600
 exact zrle 800 600
 
-kill -TERM $server
-wait $server
-rc=$?
-[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+stop_vdi_server
 ctl d poweroff >/dev/null
 wait $VMM_PID

@@ -9,13 +9,7 @@ need_kvm
 
 start_desktop d --display 1024x768
 port=$((17900 + $$ % 1000))
-build/bin/vdi-server --desktop "$WORK/d.sock" --vnc-port $port --rdp-port 0 --data-dir "$WORK/data" >"$WORK/server.out" 2>&1 &
-server=$!
-for ((i = 0; i < 100; i++)); do
-	ss -Htln "sport = :$port" | grep -q . && break
-	sleep 0.05
-done
-ss -Htln "sport = :$port" | grep -q . || { cat "$WORK/server.out"; fail "vdi-server is not listening on $port"; }
+start_vdi_server $port --vnc-port $port --rdp-port 0 --data-dir "$WORK/data"
 
 # rfb STEP: connects, does STEP, prints the server's size.
 rfb() {
@@ -110,9 +104,6 @@ assert head.startswith(b"HTTP/1.1 101"), head
 assert body[:2] == b"\x82\x0c" and body[2:14] == b"RFB 003.008\n", body[:14]
 EOF
 
-kill -TERM $server
-wait $server
-rc=$?
-[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+stop_vdi_server
 ctl d poweroff >/dev/null
 wait $VMM_PID

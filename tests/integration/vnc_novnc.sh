@@ -51,9 +51,6 @@ dist=$(((tr - br) * (tr - br) + (tg - bg) * (tg - bg) + (tb - bb) * (tb - bb)))
 [ "$dist" -gt 400 ] || fail "no taskbar at the bottom of noVNC's canvas"
 [ "$(pngstat colours "$WORK/ref.png")" -gt 100 ] || fail "the VM's screen is blank"
 
-kill -TERM $server
-wait $server
-rc=$?
-[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+stop_vdi_server
 ctl d poweroff >/dev/null
 wait $VMM_PID

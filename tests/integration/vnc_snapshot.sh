@@ -9,13 +9,7 @@ command -v convert >/dev/null || skip "ImageMagick (convert) is not installed"
 
 start_desktop d --display 1024x768
 port=$((15900 + $$ % 1000))
-build/bin/vdi-server --desktop "$WORK/d.sock" --vnc-port $port --rdp-port 0 --data-dir "$WORK/data" >"$WORK/server.out" 2>&1 &
-server=$!
-for ((i = 0; i < 100; i++)); do
-	ss -Htln "sport = :$port" | grep -q . && break
-	sleep 0.05
-done
-ss -Htln "sport = :$port" | grep -q . || { cat "$WORK/server.out"; fail "vdi-server is not listening on $port"; }
+start_vdi_server $port --vnc-port $port --rdp-port 0 --data-dir "$WORK/data"
 
 # snap NAME: a vncsnapshot picture as 8-bit RGB PNG (what pngstat reads).
 snap() {
@@ -54,9 +48,6 @@ printf 'RFB 003.008\n' >"/dev/tcp/127.0.0.1/$port" 2>/dev/null
 snap c
 [ "$(pngstat size "$WORK/c.png")" = "800 600" ] || fail "the server did not survive bad clients"
 
-kill -TERM $server
-wait $server
-rc=$?
-[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+stop_vdi_server
 ctl d poweroff >/dev/null
 wait $VMM_PID

@@ -12,13 +12,7 @@ done
 
 start_desktop d --display 1024x768
 port=$((16900 + $$ % 1000))
-build/bin/vdi-server --desktop "$WORK/d.sock" --vnc-port $port --rdp-port 0 --data-dir "$WORK/data" >"$WORK/server.out" 2>&1 &
-server=$!
-for ((i = 0; i < 100; i++)); do
-	ss -Htln "sport = :$port" | grep -q . && break
-	sleep 0.05
-done
-ss -Htln "sport = :$port" | grep -q . || { cat "$WORK/server.out"; fail "vdi-server is not listening on $port"; }
+start_vdi_server $port --vnc-port $port --rdp-port 0 --data-dir "$WORK/data"
 
 # Xvfb picks a free display itself (other tests run X servers too).
 Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$WORK/xvfb.display" >"$WORK/xvfb.out" 2>&1 &
@@ -99,9 +93,6 @@ done
 echo "mean difference viewer / VM at 800x600: $dr $dg $db"
 [ -n "$ok" ] || fail "the viewer does not show the VM's screen at 800x600"
 
-kill -TERM $server
-wait $server
-rc=$?
-[ $rc = 0 ] || { cat "$WORK/server.out"; fail "vdi-server exited $rc on SIGTERM"; }
+stop_vdi_server
 ctl d poweroff >/dev/null
 wait $VMM_PID
