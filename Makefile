@@ -19,19 +19,26 @@ LDLIBS_VMM := -lpthread -lz -llzma -lzstd -llz4
 DISPLAY_PKGS := libvncserver freerdp2 freerdp-server2 winpr2 openssl libavcodec libavutil
 DISPLAY_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(DISPLAY_PKGS) 2>/dev/null))
 LDLIBS_DISPLAY = $(shell pkg-config --libs $(DISPLAY_PKGS) 2>/dev/null) -lpthread
-LDLIBS_ALL = $(LDLIBS_VMM) $(LDLIBS_DISPLAY)
+# The broker's libraries: PAM, libcrypt (password hashes), SQLite (state),
+# jansson and libmicrohttpd (the REST API).
+LDLIBS_BROKER := -lpam -lcrypt -lsqlite3 -ljansson -lmicrohttpd
+LDLIBS_ALL = $(LDLIBS_VMM) $(LDLIBS_DISPLAY) $(LDLIBS_BROKER)
+# Test clients also speak RDP and VNC themselves.
+LDLIBS_TOOLS = $(shell pkg-config --libs libvncclient freerdp-client2 2>/dev/null)
 
 # Debian packages: build, server and tests.
 DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-format \
 	libcmocka-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
 	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
 	libvncserver-dev freerdp2-dev libssl-dev libavcodec-dev \
+	libpam0g-dev libcrypt-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libpam-wrapper sqlite3 \
 	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
 VMM_MAIN_SRC := hypervisor/main.c
 DISPLAY_SRC := $(wildcard display/*.c)
+BROKER_SRC := $(wildcard auth/*.c pools/*.c broker/*.c)
 SERVER_SRC := $(wildcard vdi-server/*.c)
 GUEST_SRC := $(wildcard hypervisor/guest/*.c hypervisor/guest/*.S)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -39,7 +46,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 
-LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC) $(DISPLAY_SRC)
+LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC) $(DISPLAY_SRC) $(BROKER_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
@@ -144,10 +151,11 @@ $(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libvdi.a | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_ALL)
 
-# Test clients (libvncclient) the integration tests drive.
-$(BUILD)/tests/tools/%: tests/tools/%.c | deps
+# Test clients (libvncclient, libfreerdp) and helpers the integration tests
+# drive; they may use vdi's own library.
+$(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libvdi.a | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< -o $@ $(shell pkg-config --libs libvncclient 2>/dev/null)
+	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_TOOLS) $(LDLIBS_ALL)
 
 test: all $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run.sh
