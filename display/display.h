@@ -47,7 +47,11 @@ struct surface *surface_create(uint32_t width, uint32_t height);
  * events into damage and cursor state, and sends input back. A thread of
  * its own reads the socket. NULL (logged) when the VMM cannot be reached. */
 struct surface *surface_attach_vmm(const char *control_socket);
-/* Remove its viewers first. */
+/* Surfaces are counted: a connection showing one holds a reference
+ * (display_conn), so its creator may let go at any time. surface_destroy()
+ * drops the caller's reference; the last one frees the surface (remove its
+ * viewers first). surface_ref() returns s. */
+struct surface *surface_ref(struct surface *s);
 void surface_destroy(struct surface *s);
 
 /* For the owner of a surface_create() surface: the pixels to write (width *
@@ -101,18 +105,63 @@ bool surface_viewer_take(struct surface_viewer *v, struct surface_update *u);
  * *shift is set when the keysym implies a shifted key ('A', '!'). */
 int keysym_to_evdev(uint32_t keysym, bool *shift);
 
-/* The VNC server (libvncserver): RFB 3.8 on `port` (0: none) and WebSocket
- * on the same port for noVNC, serving one surface to every client. */
+/* Connections. Each client connection, over either protocol, shows one
+ * surface at a time; whoever runs the servers (the broker) decides which
+ * through hooks: a new connection asks connect() for its first surface (a
+ * login screen, or a desktop), and later display_conn_switch() moves it to
+ * another (the desktop after login) without the client reconnecting.
+ * Input from the client goes to the surface it shows. */
+struct display_conn;
+
+struct display_conn_info {
+	const char *protocol; /* "rdp" or "vnc" */
+	const char *address;  /* the client's address */
+	/* Credentials the client sent inside TLS (RDP's client info PDU, for
+	 * autologon); NULL when it sent none. Never log the password. */
+	const char *user, *password, *domain;
+	uint32_t width, height; /* the desktop size the client asked for; 0 when none */
+};
+
+struct display_hooks {
+	/* A client connected: the surface it sees first, which the connection
+	 * takes a reference on (the caller keeps its own); NULL refuses the
+	 * client. Called on the connection's thread; may block briefly. */
+	struct surface *(*connect)(void *opaque, struct display_conn *c, const struct display_conn_info *info);
+	/* The client is gone (it closed, the network failed, the server stops,
+	 * or display_conn_close()). After this returns `c` is freed: nobody may
+	 * use it again. Called on the connection's thread. */
+	void (*disconnect)(void *opaque, struct display_conn *c);
+	void *opaque;
+};
+
+/* From any thread, while `c` is connected (before its disconnect hook has
+ * returned): show surface `s` on the connection from now on (it takes a
+ * reference), asking it for the client's size. */
+void display_conn_switch(struct display_conn *c, struct surface *s);
+/* From any thread, while `c` is connected: end the connection (logoff). */
+void display_conn_close(struct display_conn *c);
+/* Hooks that show `s` to every client (one desktop, shadowing). */
+struct display_hooks display_hooks_one_surface(struct surface *s);
+
+/* Where a server listens: `bind` an address (NULL: every address, IPv4 and
+ * IPv6), `port` (0: the server is off). */
+struct display_listen {
+	const char *bind;
+	int port;
+};
+
+/* The VNC server (libvncserver): RFB 3.8, and WebSocket on the same port
+ * for noVNC. Each connection gets its own thread. */
 struct vnc_server;
-struct vnc_server *vnc_server_start(struct surface *s, int port);
+struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen);
 void vnc_server_stop(struct vnc_server *vnc);
 
-/* The RDP server (FreeRDP 2): TLS only, on `port` of every address, with
- * the certificate and key DATA_DIR/tls.crt and tls.key (generated
- * self-signed on first start); one surface served to every client.
- * rdp_server_stop(NULL) does nothing. */
+/* The RDP server (FreeRDP 2): TLS only, with the certificate and key
+ * DATA_DIR/tls.crt and tls.key (generated self-signed on first start).
+ * Each connection gets its own thread. rdp_server_stop(NULL) does nothing. */
 struct rdp_server;
-struct rdp_server *rdp_server_start(struct surface *s, int port, const char *data_dir);
+struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
+				    const char *data_dir);
 void rdp_server_stop(struct rdp_server *rdp);
 
 #endif

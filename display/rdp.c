@@ -2,7 +2,7 @@
  * per client, damaged rectangles over the graphics pipeline where the client
  * has it (rdp_gfx.c) and as planar bitmap updates where not, the surface's
  * cursor as pointer updates, keyboard and mouse back as evdev input. */
-#include "display.h"
+#include "conn.h"
 #include "rdp_disp.h"
 #include "rdp_gfx.h"
 #include "rdp_tls.h"
@@ -34,7 +34,7 @@
 #define RDP_PATH_MAX   4096
 
 struct rdp_server {
-	struct surface *s;
+	struct display_hooks hooks;
 	freerdp_listener *listener;
 	HANDLE stop; /* manual-reset: set once, seen by the listener and every peer */
 	pthread_t thread;
@@ -50,8 +50,11 @@ struct rdp_server {
 struct rdp_peer {
 	rdpContext ctx;
 	struct rdp_server *srv;
+	struct display_conn *dc;
+	struct surface *s; /* the surface shown (the connection's reference); input goes there */
 	struct surface_viewer *viewer;
-	HANDLE wake;
+	HANDLE wake;       /* the viewer's */
+	HANDLE conn_event; /* a switch or close from the broker */
 	struct rdp_gfx *gfx;
 	struct rdp_disp *disp;
 	BITMAP_PLANAR_CONTEXT *planar;
@@ -377,7 +380,7 @@ static BOOL rdp_on_keyboard(rdpInput *input, UINT16 flags, UINT16 code)
 		log_debug("rdp: scancode 0x%x (flags 0x%x) has no key", code, flags);
 		return TRUE;
 	}
-	surface_key(p->srv->s, (uint32_t)key, !(flags & KBD_FLAGS_RELEASE));
+	surface_key(p->s, (uint32_t)key, !(flags & KBD_FLAGS_RELEASE));
 	return TRUE;
 }
 
@@ -394,7 +397,9 @@ static BOOL rdp_on_unicode(rdpInput *input, UINT16 flags, UINT16 code)
 		log_debug("rdp: unicode U+%04x has no key", code);
 		return TRUE;
 	}
-	struct surface *s = p->srv->s;
+	struct surface *s = p->s;
+	if (!s)
+		return TRUE;
 	if (shift)
 		surface_key(s, KEY_LEFTSHIFT, true);
 	surface_key(s, (uint32_t)key, true);
@@ -408,7 +413,7 @@ static void rdp_pointer_at(struct rdp_peer *p, UINT16 x, UINT16 y)
 {
 	p->input_x = p->width && x >= p->width ? (int32_t)p->width - 1 : x;
 	p->input_y = p->height && y >= p->height ? (int32_t)p->height - 1 : y;
-	surface_pointer(p->srv->s, p->input_x, p->input_y, p->buttons);
+	surface_pointer(p->s, p->input_x, p->input_y, p->buttons);
 }
 
 static BOOL rdp_on_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
@@ -423,9 +428,9 @@ static BOOL rdp_on_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
 		if (!clicks)
 			clicks = rotation < 0 ? -1 : 1;
 		if (flags & PTR_FLAGS_HWHEEL)
-			surface_wheel(p->srv->s, 0, clicks);
+			surface_wheel(p->s, 0, clicks);
 		else
-			surface_wheel(p->srv->s, clicks, 0);
+			surface_wheel(p->s, clicks, 0);
 		return TRUE;
 	}
 	uint32_t bit = 0;
@@ -492,6 +497,49 @@ static void rdp_first_frame(struct rdp_peer *p)
 	}
 }
 
+/* The connection shows surface `s` from now on: a viewer of it, whose
+ * first take is the whole frame, and its wake handle. */
+static bool rdp_show(struct rdp_peer *p, struct surface *s)
+{
+	struct surface_viewer *viewer = surface_viewer_add(s);
+	if (!viewer)
+		return false;
+	HANDLE wake = CreateFileDescriptorEvent(NULL, FALSE, FALSE, surface_viewer_wake_fd(viewer), WINPR_FD_READ);
+	if (!wake) {
+		surface_viewer_remove(viewer);
+		return false;
+	}
+	if (p->wake)
+		CloseHandle(p->wake);
+	surface_viewer_remove(p->viewer);
+	p->viewer = viewer;
+	p->wake = wake;
+	p->s = s;
+	p->need_full = true;
+	p->need_cursor = true;
+	return true;
+}
+
+/* A switch or close from the broker. false: the connection ends. */
+static bool rdp_conn_event(struct rdp_peer *p)
+{
+	bool close = false;
+	struct surface *old = NULL;
+	struct surface *next = display_conn_take(p->dc, &close, &old);
+	if (next) {
+		/* Buttons held on the old surface are let go there. */
+		if (p->buttons && p->s)
+			surface_pointer(p->s, p->input_x, p->input_y, 0);
+		p->buttons = 0;
+		if (!rdp_show(p, next)) {
+			log_error("rdp: %s: cannot switch surfaces; closing", p->ctx.peer->hostname);
+			close = true;
+		}
+		surface_destroy(old);
+	}
+	return !close;
+}
+
 static BOOL rdp_on_post_connect(freerdp_peer *client)
 {
 	struct rdp_peer *p = rdp_peer_of(client->context);
@@ -500,6 +548,22 @@ static BOOL rdp_on_post_connect(freerdp_peer *client)
 	/* The password stays unlogged: it is in settings->Password. */
 	log_info("rdp: %s connected as user '%s', asking for %ux%u at %u bpp", client->hostname,
 		 settings->Username ? settings->Username : "", want_w, want_h, settings->ColorDepth);
+	struct display_conn_info info = {
+	    .user = settings->Username && *settings->Username ? settings->Username : NULL,
+	    .password = settings->Password,
+	    .domain = settings->Domain && *settings->Domain ? settings->Domain : NULL,
+	    .width = want_w,
+	    .height = want_h,
+	};
+	if (!info.user)
+		info.password = NULL;
+	struct surface *s = display_conn_open(p->dc, &info);
+	if (!s) {
+		log_info("rdp: %s refused", client->hostname);
+		return FALSE;
+	}
+	if (!rdp_show(p, s))
+		return FALSE;
 	rdp_first_frame(p);
 	if (p->frame.width && p->frame.height) {
 		settings->DesktopWidth = p->frame.width;
@@ -511,7 +575,7 @@ static BOOL rdp_on_post_connect(freerdp_peer *client)
 	 * preferred depth from the demand active PDU. */
 	settings->ColorDepth = 32;
 	if (want_w && want_h && (want_w != p->width || want_h != p->height))
-		surface_request_size(p->srv->s, want_w, want_h);
+		display_conn_request_size(p->dc, want_w, want_h);
 	return TRUE;
 }
 
@@ -537,17 +601,17 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	struct rdp_peer *p = rdp_peer_of(client->context);
 	rdpSettings *settings = client->settings;
 	p->srv = srv;
-	p->viewer = surface_viewer_add(srv->s);
-	if (!p->viewer)
+	p->dc = display_conn_new(&srv->hooks, "rdp", client->hostname);
+	if (!p->dc)
 		return false;
-	p->wake = CreateFileDescriptorEvent(NULL, FALSE, FALSE, surface_viewer_wake_fd(p->viewer), WINPR_FD_READ);
+	p->conn_event = CreateFileDescriptorEvent(NULL, FALSE, FALSE, display_conn_event_fd(p->dc), WINPR_FD_READ);
 	p->planar =
 	    freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_TILE, RDP_TILE);
 	p->tiles = malloc((size_t)RDP_BATCH * RDP_TILE_BYTES);
 	p->gfx = rdp_gfx_new(client);
 	if (p->gfx)
-		p->disp = rdp_disp_new(client, rdp_gfx_vcm(p->gfx), srv->s);
-	if (!p->wake || !p->planar || !p->tiles || !p->gfx || !p->disp)
+		p->disp = rdp_disp_new(client, rdp_gfx_vcm(p->gfx), p->dc);
+	if (!p->conn_event || !p->planar || !p->tiles || !p->gfx || !p->disp)
 		return false;
 	if (!freerdp_settings_set_string(settings, FreeRDP_CertificateFile, srv->cert_path) ||
 	    !freerdp_settings_set_string(settings, FreeRDP_PrivateKeyFile, srv->key_path))
@@ -580,8 +644,10 @@ static void rdp_peer_release(freerdp_peer *client)
 	struct rdp_peer *p = rdp_peer_of(client->context);
 	if (p->wake)
 		CloseHandle(p->wake);
-	if (p->viewer)
-		surface_viewer_remove(p->viewer);
+	if (p->conn_event)
+		CloseHandle(p->conn_event);
+	surface_viewer_remove(p->viewer);
+	display_conn_end(p->dc);
 	/* disp's channel lives on gfx's channel manager: it goes first. */
 	rdp_disp_free(p->disp);
 	rdp_gfx_free(p->gfx);
@@ -598,14 +664,16 @@ static void *rdp_peer_thread(void *arg)
 	if (client->Initialize(client)) {
 		for (;;) {
 			HANDLE handles[MAXIMUM_WAIT_OBJECTS];
-			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 4);
+			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 5);
 			if (!n)
 				break;
 			n += rdp_gfx_handles(p->gfx, handles + n);
 			handles[n++] = srv->stop;
+			handles[n++] = p->conn_event;
 			/* The viewer's wake joins the wait only while the client can
 			 * take a frame; otherwise its damage keeps accumulating. */
-			if (p->activated && !p->suppressed && (!rdp_gfx_ready(p->gfx) || rdp_gfx_can_send(p->gfx)))
+			if (p->wake && p->activated && !p->suppressed &&
+			    (!rdp_gfx_ready(p->gfx) || rdp_gfx_can_send(p->gfx)))
 				handles[n++] = p->wake;
 			/* Woken when H.264's lossy regions are due for refinement too. */
 			DWORD timeout = p->activated && !p->suppressed && rdp_gfx_can_send(p->gfx)
@@ -615,12 +683,14 @@ static void *rdp_peer_thread(void *arg)
 				break;
 			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)
 				break;
+			if (WaitForSingleObject(p->conn_event, 0) == WAIT_OBJECT_0 && !rdp_conn_event(p))
+				break;
 			if (!client->CheckFileDescriptor(client))
 				break;
 			if (!rdp_gfx_check(p->gfx, client->settings->SupportGraphicsPipeline))
 				break;
 			rdp_disp_check(p->disp);
-			if (p->activated && !p->suppressed && !rdp_pump(p))
+			if (p->viewer && p->activated && !p->suppressed && !rdp_pump(p))
 				break;
 		}
 	}
@@ -683,12 +753,16 @@ static void *rdp_listener_thread(void *arg)
 	return NULL;
 }
 
-struct rdp_server *rdp_server_start(struct surface *s, int port, const char *data_dir)
+struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
+				    const char *data_dir)
 {
+	if (!hooks || !listen || listen->port <= 0 || listen->port > 65535)
+		return NULL;
+	int port = listen->port;
 	struct rdp_server *srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
-	srv->s = s;
+	srv->hooks = *hooks;
 	/* The virtual channel API (GFX's dynamic channel) goes through WinPR's
 	 * WTS table, which must point at FreeRDP's server side. */
 	if (!WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi())) {
@@ -706,8 +780,8 @@ struct rdp_server *rdp_server_start(struct surface *s, int port, const char *dat
 		goto fail;
 	srv->listener->info = srv;
 	srv->listener->PeerAccepted = rdp_on_peer_accepted;
-	/* Every address: RDP clients come from the network. */
-	if (!srv->listener->Open(srv->listener, NULL, (UINT16)port)) {
+	/* NULL: every address, IPv4 and IPv6. */
+	if (!srv->listener->Open(srv->listener, listen->bind, (UINT16)port)) {
 		log_error("rdp: cannot listen on port %d", port);
 		goto fail;
 	}

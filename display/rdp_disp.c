@@ -1,6 +1,7 @@
 /* rdp_disp.c — the display control channel for one RDP client: a resized
- * client window (its primary monitor) asks the surface for that size. */
+ * client window (its primary monitor) asks the surface shown for that size. */
 #include "rdp_disp.h"
+#include "conn.h"
 
 #include "../common/log.h"
 
@@ -12,7 +13,7 @@
 struct rdp_disp {
 	DispServerContext *ctx;
 	HANDLE vcm;
-	struct surface *s;
+	struct display_conn *conn;
 	bool opened;
 };
 
@@ -32,17 +33,17 @@ static UINT rdp_disp_on_layout(DispServerContext *ctx, const DISPLAY_CONTROL_MON
 		return CHANNEL_RC_OK;
 	}
 	log_info("rdp: the client's monitor is now %ux%u", m->Width, m->Height);
-	surface_request_size(d->s, m->Width, m->Height);
+	display_conn_request_size(d->conn, m->Width, m->Height);
 	return CHANNEL_RC_OK;
 }
 
-struct rdp_disp *rdp_disp_new(freerdp_peer *client, HANDLE vcm, struct surface *s)
+struct rdp_disp *rdp_disp_new(freerdp_peer *client, HANDLE vcm, struct display_conn *conn)
 {
 	struct rdp_disp *d = calloc(1, sizeof(*d));
 	if (!d)
 		return NULL;
 	d->vcm = vcm;
-	d->s = s;
+	d->conn = conn;
 	d->ctx = disp_server_context_new(vcm);
 	if (!d->ctx) {
 		free(d);

@@ -12,7 +12,7 @@
 struct rdp_disp;
 
 /* A disp context on the peer's virtual channel manager; NULL on failure. */
-struct rdp_disp *rdp_disp_new(freerdp_peer *client, HANDLE vcm, struct surface *s);
+struct rdp_disp *rdp_disp_new(freerdp_peer *client, HANDLE vcm, struct display_conn *conn);
 void rdp_disp_free(struct rdp_disp *d);
 /* After every wake: opens the channel, once drdynvc is up, for a client
  * that joined drdynvc, and offers it one monitor. */

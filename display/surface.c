@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,7 @@ struct surface_viewer {
 };
 
 struct surface {
+	atomic_uint refs;     /* the creator's, and one per connection showing it */
 	pthread_mutex_t lock; /* everything below but the input sink */
 	uint8_t *own_pixels;  /* surface_create() surfaces: width * 4 bytes a row */
 	const uint8_t *pixels;
@@ -56,6 +58,7 @@ static struct surface *surface_alloc(void)
 	struct surface *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->input_lock, NULL);
 	return s;
@@ -98,9 +101,16 @@ static void viewer_free(struct surface_viewer *v)
 	free(v);
 }
 
+struct surface *surface_ref(struct surface *s)
+{
+	if (s)
+		atomic_fetch_add(&s->refs, 1);
+	return s;
+}
+
 void surface_destroy(struct surface *s)
 {
-	if (!s)
+	if (!s || atomic_fetch_sub(&s->refs, 1) != 1)
 		return;
 	if (s->owner_destroy)
 		s->owner_destroy(s->owner_opaque);

@@ -1,21 +1,27 @@
-/* vnc.c — the VNC server: libvncserver (0.9.14) in non-threaded mode on a thread of our own, serving one surface
- * to every client and carrying their keyboard, pointer and resize requests back to it. */
-#include "display.h"
+/* vnc.c — the VNC server: our own listener (IPv4 and IPv6), and per connection a thread running a libvncserver
+ * (0.9.14) screen of its own in non-threaded mode, showing the surface the connection's hooks chose and carrying
+ * the client's keyboard, pointer and resize requests back to it. */
+#include "conn.h"
 
 #include "../common/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/input-event-codes.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/select.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rfb/rfb.h>
 
@@ -43,14 +49,32 @@
 #define XK_SHIFT_L 0xffe1
 #define XK_SHIFT_R 0xffe2
 
+/* Connections at once: each holds a thread, a frame and a socket. */
+#define VNC_MAX_CONNS 512
+
 struct vnc_server {
-	struct surface *surface;
+	struct display_hooks hooks;
+	int listen_fd;
+	int stop_fd; /* an eventfd: readable once the server stops */
+	atomic_bool stop;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t conns_gone;
+	unsigned nconns;
+	int port;
+};
+
+/* One client: its own libvncserver screen (framebuffer, encoders, the one client) on its own thread. */
+struct vnc_conn {
+	struct vnc_server *srv;
+	struct display_conn *dc;
+	int sock;
+	struct surface *surface; /* the one shown: input goes there */
 	struct surface_viewer *viewer;
 	rfbScreenInfoPtr screen;
+	rfbClientPtr client; /* the one client of the screen, until libvncserver frees it */
 	char *fb; /* ours: written only on `thread`, between rfbProcessEvents() calls, when no encoder reads it */
 	uint32_t width, height;
-	pthread_t thread;
-	atomic_bool stop;
 	/* the guest's cursor, kept so that showing it again after it was hidden needs no new image */
 	uint8_t cursor_argb[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
 	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
@@ -120,7 +144,7 @@ static char *vnc_fb_alloc(uint32_t width, uint32_t height)
 
 /* ---- from the surface to the clients ---- */
 
-static void vnc_resize(struct vnc_server *vnc, uint32_t width, uint32_t height)
+static void vnc_resize(struct vnc_conn *vnc, uint32_t width, uint32_t height)
 {
 	char *fb = vnc_fb_alloc(width, height);
 	if (!fb) {
@@ -142,7 +166,7 @@ static void vnc_resize(struct vnc_server *vnc, uint32_t width, uint32_t height)
 	vnc->height = height;
 }
 
-static void vnc_copy_rect(struct vnc_server *vnc, const struct surface_update *u, const struct surface_rect *r)
+static void vnc_copy_rect(struct vnc_conn *vnc, const struct surface_update *u, const struct surface_rect *r)
 {
 	if (r->x >= vnc->width || r->y >= vnc->height)
 		return;
@@ -156,7 +180,7 @@ static void vnc_copy_rect(struct vnc_server *vnc, const struct surface_update *u
 	rfbMarkRectAsModified(vnc->screen, (int)r->x, (int)r->y, (int)(r->x + w), (int)(r->y + h));
 }
 
-static void vnc_apply_frame(struct vnc_server *vnc, const struct surface_update *u)
+static void vnc_apply_frame(struct vnc_conn *vnc, const struct surface_update *u)
 {
 	/* A 0x0 surface (no mode yet) leaves the last frame up. */
 	if (!u->pixels || !u->width || !u->height)
@@ -172,7 +196,7 @@ static void vnc_apply_frame(struct vnc_server *vnc, const struct surface_update 
 /* An rfbCursor libvncserver owns and frees: the rich image in the server's pixel format (the surface's, so the
  * bytes copy as they are), its alpha, and the 1-bit mask the RichCursor and XCursor encodings send. A hidden
  * cursor is libvncserver's "no cursor": 1x1 with an empty mask. */
-static rfbCursorPtr vnc_cursor_make(const struct vnc_server *vnc)
+static rfbCursorPtr vnc_cursor_make(const struct vnc_conn *vnc)
 {
 	bool shown = vnc->cursor_visible && vnc->cursor_width && vnc->cursor_height;
 	uint32_t w = shown ? vnc->cursor_width : 1, h = shown ? vnc->cursor_height : 1;
@@ -209,7 +233,7 @@ static rfbCursorPtr vnc_cursor_make(const struct vnc_server *vnc)
 	return c;
 }
 
-static void vnc_apply_cursor(struct vnc_server *vnc, const struct surface_update *u)
+static void vnc_apply_cursor(struct vnc_conn *vnc, const struct surface_update *u)
 {
 	bool reshape = false;
 	if (u->cursor_changed && u->cursor_argb && u->cursor_width <= SURFACE_CURSOR_MAX &&
@@ -251,7 +275,7 @@ static void vnc_apply_cursor(struct vnc_server *vnc, const struct surface_update
 	rfbReleaseClientIterator(it);
 }
 
-static void vnc_take(struct vnc_server *vnc)
+static void vnc_take(struct vnc_conn *vnc)
 {
 	struct surface_update u;
 	if (!surface_viewer_take(vnc->viewer, &u))
@@ -262,7 +286,7 @@ static void vnc_take(struct vnc_server *vnc)
 
 /* ---- from the clients to the surface ---- */
 
-static struct vnc_server *vnc_of(rfbClientPtr cl)
+static struct vnc_conn *vnc_of(rfbClientPtr cl)
 {
 	return cl->screen->screenData;
 }
@@ -338,7 +362,8 @@ static rfbBool vnc_qemu_message(rfbClientPtr cl, void *data, const rfbClientToSe
 	}
 	if (m.subtype != 0) {
 		/* Other QEMU messages (audio) have other lengths: the stream cannot be followed past one. */
-		log_warn("vnc: client %s sent QEMU message subtype %u; closing it", cl->host, m.subtype);
+		log_warn("vnc: client %s sent QEMU message subtype %u; closing it",
+			 display_conn_address(vnc_of(cl)->dc), m.subtype);
 		rfbCloseClient(cl);
 		return TRUE;
 	}
@@ -389,7 +414,7 @@ static rfbProtocolExtension vnc_qemu_extension = {
 
 static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 {
-	struct vnc_server *vnc = vnc_of(cl);
+	struct vnc_conn *vnc = vnc_of(cl);
 	struct vnc_client *c = cl->clientData;
 	if (!c)
 		return;
@@ -422,8 +447,24 @@ static int vnc_set_desktop_size(int width, int height, int nscreens, struct rfbE
 	(void)screens;
 	if (width <= 0 || height <= 0 || width > VNC_MAX_DIM || height > VNC_MAX_DIM)
 		return rfbExtDesktopSize_InvalidScreenLayout;
-	surface_request_size(vnc_of(cl)->surface, (uint32_t)width, (uint32_t)height);
+	display_conn_request_size(vnc_of(cl)->dc, (uint32_t)width, (uint32_t)height);
 	return rfbExtDesktopSize_Success;
+}
+
+/* Keys and buttons a client holds would stay held in the surface it leaves (it went, or switched surfaces). */
+static void vnc_release_input(rfbClientPtr cl)
+{
+	struct vnc_client *c = cl->clientData;
+	if (!c)
+		return;
+	for (uint32_t code = 0; code <= KEY_MAX; code++)
+		if (c->keys_down[code / 8] & (1u << (code % 8)))
+			vnc_key_send(cl, code, false);
+	struct vnc_conn *vnc = vnc_of(cl);
+	if (c->buttons & (VNC_BUTTON_LEFT | VNC_BUTTON_MIDDLE | VNC_BUTTON_RIGHT))
+		surface_pointer(vnc->surface, cl->screen->cursorX, cl->screen->cursorY, 0);
+	c->buttons = 0;
+	c->shift_l = c->shift_r = false;
 }
 
 static void vnc_client_gone(rfbClientPtr cl)
@@ -431,13 +472,7 @@ static void vnc_client_gone(rfbClientPtr cl)
 	struct vnc_client *c = cl->clientData;
 	if (!c)
 		return;
-	/* Keys and buttons a vanished client held would stay held in the guest. */
-	for (uint32_t code = 0; code <= KEY_MAX; code++)
-		if (c->keys_down[code / 8] & (1u << (code % 8)))
-			vnc_key_send(cl, code, false);
-	struct vnc_server *vnc = vnc_of(cl);
-	if (c->buttons & (VNC_BUTTON_LEFT | VNC_BUTTON_MIDDLE | VNC_BUTTON_RIGHT))
-		surface_pointer(vnc->surface, cl->screen->cursorX, cl->screen->cursorY, 0);
+	vnc_release_input(cl);
 	cl->clientData = NULL;
 	free(c);
 	/* libvncserver 0.9.14 never frees a WebSocket client's context (about 45 KB a connection; fixed upstream
@@ -461,33 +496,270 @@ static enum rfbNewClientAction vnc_client_new(rfbClientPtr cl)
 {
 	struct vnc_client *c = calloc(1, sizeof(*c));
 	if (!c) {
-		log_error("vnc: no memory for client %s", cl->host);
+		log_error("vnc: no memory for client %s", display_conn_address(vnc_of(cl)->dc));
 		return RFB_CLIENT_REFUSE;
 	}
 	cl->clientData = c;
 	cl->clientGoneHook = vnc_client_gone;
-	log_info("vnc: client %s connected", cl->host);
+	log_info("vnc: client %s connected", display_conn_address(vnc_of(cl)->dc));
 	return RFB_CLIENT_ACCEPT;
 }
 
-/* ---- the server's thread ---- */
+/* ---- a connection's thread ---- */
 
-static void *vnc_thread(void *opaque)
+/* The connection shows another surface: a new viewer, whose first take is the whole frame. */
+static bool vnc_show(struct vnc_conn *vnc, struct surface *s)
 {
-	struct vnc_server *vnc = opaque;
-	int wake = surface_viewer_wake_fd(vnc->viewer);
-	while (!atomic_load(&vnc->stop)) {
-		/* Wait for a client's bytes or the surface; then let libvncserver read and send in one go. */
+	struct surface_viewer *viewer = surface_viewer_add(s);
+	if (!viewer)
+		return false;
+	surface_viewer_remove(vnc->viewer);
+	vnc->viewer = viewer;
+	vnc->surface = s;
+	return true;
+}
+
+/* A switch or a close the broker asked for. */
+static void vnc_conn_event(struct vnc_conn *vnc)
+{
+	bool close = false;
+	struct surface *old = NULL;
+	struct surface *next = display_conn_take(vnc->dc, &close, &old);
+	if (next) {
+		if (vnc->client)
+			vnc_release_input(vnc->client);
+		if (!vnc_show(vnc, next)) {
+			log_error("vnc: %s: cannot switch surfaces; closing", display_conn_address(vnc->dc));
+			close = true;
+		}
+		/* The old viewer is gone; nothing of ours reads `old` any more. */
+		surface_destroy(old);
+	}
+	if (close && vnc->client)
+		rfbCloseClient(vnc->client);
+}
+
+static void vnc_conn_loop(struct vnc_conn *vnc)
+{
+	int event = display_conn_event_fd(vnc->dc);
+	while (!atomic_load(&vnc->srv->stop) && vnc->screen->clientHead) {
+		/* Wait for the client's bytes, the surface or the broker; then let libvncserver read and send. */
+		int wake = surface_viewer_wake_fd(vnc->viewer);
 		fd_set rd = vnc->screen->allFds;
-		int max = vnc->screen->maxFd > wake ? vnc->screen->maxFd : wake;
+		int max = vnc->screen->maxFd;
 		FD_SET(wake, &rd);
+		FD_SET(event, &rd);
+		FD_SET(vnc->srv->stop_fd, &rd);
+		max = wake > max ? wake : max;
+		max = event > max ? event : max;
+		max = vnc->srv->stop_fd > max ? vnc->srv->stop_fd : max;
 		struct timeval tv = {.tv_sec = 0, .tv_usec = VNC_POLL_US};
 		int n = select(max + 1, &rd, NULL, NULL, &tv);
-		if (n > 0 && FD_ISSET(wake, &rd))
+		if (n > 0 && FD_ISSET(event, &rd))
+			vnc_conn_event(vnc);
+		if (n > 0 && (FD_ISSET(wake, &rd) || FD_ISSET(event, &rd)))
 			vnc_take(vnc);
 		rfbProcessEvents(vnc->screen, 0);
+		/* libvncserver frees a closed client on the next round; rfbProcessEvents did it, or will. */
+		if (vnc->client && vnc->screen->clientHead != vnc->client)
+			vnc->client = NULL;
+	}
+}
+
+/* The screen of one connection, at the size of the surface's first frame, handed the accepted socket. */
+static bool vnc_conn_screen(struct vnc_conn *vnc)
+{
+	struct surface_update u;
+	surface_viewer_take(vnc->viewer, &u);
+	bool have_frame = u.pixels && u.width && u.height && u.width <= VNC_MAX_DIM && u.height <= VNC_MAX_DIM;
+	vnc->width = have_frame ? u.width : VNC_EMPTY_WIDTH;
+	vnc->height = have_frame ? u.height : VNC_EMPTY_HEIGHT;
+	vnc->fb = vnc_fb_alloc(vnc->width, vnc->height);
+	if (!vnc->fb)
+		return false;
+	int argc = 1;
+	char *argv[] = {"vdi-server", NULL};
+	vnc->screen = rfbGetScreen(&argc, argv, (int)vnc->width, (int)vnc->height, 8, 3, 4);
+	if (!vnc->screen)
+		return false;
+	rfbScreenInfoPtr screen = vnc->screen;
+	vnc_set_format(screen);
+	screen->frameBuffer = vnc->fb;
+	screen->screenData = vnc;
+	screen->desktopName = "vdi";
+	screen->alwaysShared = TRUE;
+	/* No listening of its own: the connection is already accepted. */
+	screen->autoPort = FALSE;
+	screen->port = 0;
+	screen->ipv6port = 0;
+	screen->httpPort = 0;
+	screen->ptrAddEvent = vnc_pointer;
+	screen->kbdAddEvent = vnc_keysym;
+	screen->newClientHook = vnc_client_new;
+	screen->setDesktopSizeHook = vnc_set_desktop_size;
+	screen->cursor = NULL;
+	/* Updates go out as soon as the client asks; the surface already merges damage while it is busy. */
+	screen->deferUpdateTime = 0;
+	rfbInitServer(screen);
+	vnc_apply_frame(vnc, &u);
+	vnc_apply_cursor(vnc, &u);
+	/* Sniffs for WebSocket (up to 100 ms), sends the RFB version; closes the socket itself on failure. */
+	int sock = vnc->sock;
+	vnc->sock = -1;
+	vnc->client = rfbNewClient(screen, sock);
+	return vnc->client != NULL;
+}
+
+static void *vnc_conn_thread(void *opaque)
+{
+	struct vnc_conn *vnc = opaque;
+	struct vnc_server *srv = vnc->srv;
+	struct display_conn_info info = {0};
+	struct surface *s = display_conn_open(vnc->dc, &info);
+	if (!s)
+		log_info("vnc: %s refused", display_conn_address(vnc->dc));
+	else if (vnc_show(vnc, s) && vnc_conn_screen(vnc))
+		vnc_conn_loop(vnc);
+	if (vnc->screen) {
+		/* Closed and freed the usual way, so vnc_client_gone() runs (rfbShutdownServer() would skip it). */
+		if (vnc->screen->clientHead) {
+			rfbCloseClient(vnc->screen->clientHead);
+			rfbProcessEvents(vnc->screen, 0);
+		}
+		rfbShutdownServer(vnc->screen, TRUE);
+		rfbScreenCleanup(vnc->screen);
+	}
+	if (vnc->sock >= 0)
+		close(vnc->sock);
+	surface_viewer_remove(vnc->viewer);
+	log_info("vnc: %s disconnected", display_conn_address(vnc->dc));
+	display_conn_end(vnc->dc);
+	free(vnc->fb);
+	free(vnc);
+	pthread_mutex_lock(&srv->lock);
+	srv->nconns--;
+	pthread_cond_broadcast(&srv->conns_gone);
+	pthread_mutex_unlock(&srv->lock);
+	return NULL;
+}
+
+/* ---- the listener ---- */
+
+/* The client's address as people write it: an IPv4 client on the dual-stack socket without its ::ffff: prefix. */
+static void vnc_address(const struct sockaddr_storage *sa, socklen_t len, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	getnameinfo((const struct sockaddr *)sa, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	const char *h = strncmp(host, "::ffff:", 7) == 0 && strchr(host + 7, '.') ? host + 7 : host;
+	snprintf(out, size, "%s", h);
+}
+
+static void vnc_accept(struct vnc_server *srv)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof(sa);
+	int sock = accept4(srv->listen_fd, (struct sockaddr *)&sa, &len, SOCK_CLOEXEC);
+	if (sock < 0) {
+		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+			log_warn("vnc: accept: %s", strerror(errno));
+		return;
+	}
+	char address[64];
+	vnc_address(&sa, len, address, sizeof(address));
+	struct vnc_conn *vnc = calloc(1, sizeof(*vnc));
+	if (vnc)
+		vnc->dc = display_conn_new(&srv->hooks, "vnc", address);
+	pthread_mutex_lock(&srv->lock);
+	bool full = srv->nconns >= VNC_MAX_CONNS;
+	pthread_mutex_unlock(&srv->lock);
+	if (!vnc || !vnc->dc || full) {
+		log_warn("vnc: refusing %s: %s", address, full ? "too many connections" : "no memory");
+		if (vnc)
+			display_conn_end(vnc->dc);
+		free(vnc);
+		close(sock);
+		return;
+	}
+	vnc->srv = srv;
+	vnc->sock = sock;
+	pthread_attr_t attr;
+	pthread_t thread;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_mutex_lock(&srv->lock);
+	int err = pthread_create(&thread, &attr, vnc_conn_thread, vnc);
+	if (!err)
+		srv->nconns++;
+	pthread_mutex_unlock(&srv->lock);
+	pthread_attr_destroy(&attr);
+	if (err) {
+		log_error("vnc: cannot start a connection thread: %s", strerror(err));
+		display_conn_end(vnc->dc);
+		close(sock);
+		free(vnc);
+	}
+}
+
+static void *vnc_listen_thread(void *opaque)
+{
+	struct vnc_server *srv = opaque;
+	while (!atomic_load(&srv->stop)) {
+		struct pollfd fds[2] = {{.fd = srv->listen_fd, .events = POLLIN},
+					{.fd = srv->stop_fd, .events = POLLIN}};
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[1].revents)
+			break;
+		if (fds[0].revents)
+			vnc_accept(srv);
 	}
 	return NULL;
+}
+
+/* A listening socket on `bind` (every address, IPv6 and IPv4, when NULL) and port. */
+static int vnc_listen(const char *bind_address, int port)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+				 .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+	char service[8];
+	snprintf(service, sizeof(service), "%d", port);
+	struct addrinfo *list = NULL;
+	if (!bind_address)
+		hints.ai_family = AF_INET6;
+	int r = getaddrinfo(bind_address, service, &hints, &list);
+	if (r && !bind_address) {
+		hints.ai_family = AF_INET;
+		r = getaddrinfo(NULL, service, &hints, &list);
+	}
+	if (r) {
+		log_error("vnc: cannot listen on %s port %d: %s", bind_address ? bind_address : "every address", port,
+			  gai_strerror(r));
+		return -EINVAL;
+	}
+	int fd = -1, err = 0;
+	for (struct addrinfo *ai = list; ai && fd < 0; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+		if (fd < 0) {
+			err = errno;
+			continue;
+		}
+		int one = 1, zero = 0;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (ai->ai_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+			err = errno;
+			close(fd);
+			fd = -1;
+		}
+	}
+	freeaddrinfo(list);
+	if (fd < 0) {
+		log_error("vnc: cannot listen on port %d: %s", port, strerror(err));
+		return -err;
+	}
+	return fd;
 }
 
 static void vnc_register_extension(void)
@@ -497,85 +769,60 @@ static void vnc_register_extension(void)
 	rfbRegisterProtocolExtension(&vnc_qemu_extension);
 }
 
-struct vnc_server *vnc_server_start(struct surface *s, int port)
+struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	if (!s || port <= 0 || port > 65535)
+	if (!hooks || !listen || listen->port <= 0 || listen->port > 65535)
 		return NULL;
 	pthread_once(&once, vnc_register_extension);
-	struct vnc_server *vnc = calloc(1, sizeof(*vnc));
-	if (!vnc)
+	struct vnc_server *srv = calloc(1, sizeof(*srv));
+	if (!srv)
 		return NULL;
-	vnc->surface = s;
-	vnc->viewer = surface_viewer_add(s);
-	if (!vnc->viewer)
+	srv->hooks = *hooks;
+	srv->port = listen->port;
+	srv->listen_fd = -1;
+	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (srv->stop_fd < 0)
 		goto fail;
-	/* A new viewer's first take is the whole frame: start at its size. */
-	struct surface_update u;
-	surface_viewer_take(vnc->viewer, &u);
-	bool have_frame = u.pixels && u.width && u.height && u.width <= VNC_MAX_DIM && u.height <= VNC_MAX_DIM;
-	vnc->width = have_frame ? u.width : VNC_EMPTY_WIDTH;
-	vnc->height = have_frame ? u.height : VNC_EMPTY_HEIGHT;
-	vnc->fb = vnc_fb_alloc(vnc->width, vnc->height);
-	if (!vnc->fb)
+	srv->listen_fd = vnc_listen(listen->bind, listen->port);
+	if (srv->stop_fd < 0 || srv->listen_fd < 0)
 		goto fail;
-	int argc = 1;
-	char *argv[] = {"vdi-server", NULL};
-	vnc->screen = rfbGetScreen(&argc, argv, (int)vnc->width, (int)vnc->height, 8, 3, 4);
-	if (!vnc->screen)
-		goto fail;
-	rfbScreenInfoPtr screen = vnc->screen;
-	vnc_set_format(screen);
-	screen->frameBuffer = vnc->fb;
-	screen->screenData = vnc;
-	screen->desktopName = "vdi";
-	screen->alwaysShared = TRUE;
-	screen->port = port;
-	/* IPv4 on every interface; no IPv6 listener yet (libvncserver would otherwise also bind [::]:5900). */
-	screen->listenInterface = htonl(INADDR_ANY);
-	screen->ipv6port = 0;
-	screen->httpPort = 0;
-	screen->ptrAddEvent = vnc_pointer;
-	screen->kbdAddEvent = vnc_keysym;
-	screen->newClientHook = vnc_client_new;
-	screen->setDesktopSizeHook = vnc_set_desktop_size;
-	screen->cursor = NULL;
-	/* Updates go out as soon as a client asks; the surface already merges damage while a client is busy. */
-	screen->deferUpdateTime = 0;
-	rfbInitServer(screen);
-	if (screen->listenSock == RFB_INVALID_SOCKET) {
-		log_error("vnc: cannot listen on port %d", port);
-		goto fail;
-	}
-	vnc_apply_frame(vnc, &u);
-	vnc_apply_cursor(vnc, &u);
-	int err = pthread_create(&vnc->thread, NULL, vnc_thread, vnc);
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_cond_init(&srv->conns_gone, NULL);
+	int err = pthread_create(&srv->thread, NULL, vnc_listen_thread, srv);
 	if (err) {
 		log_error("vnc: cannot start its thread: %s", strerror(err));
+		pthread_cond_destroy(&srv->conns_gone);
+		pthread_mutex_destroy(&srv->lock);
 		goto fail;
 	}
-	log_info("vnc: listening on port %d (RFB and WebSocket)", port);
-	return vnc;
+	log_info("vnc: listening on port %d (RFB and WebSocket)", listen->port);
+	return srv;
 fail:
-	if (vnc->screen) {
-		rfbShutdownServer(vnc->screen, TRUE);
-		rfbScreenCleanup(vnc->screen);
-	}
-	surface_viewer_remove(vnc->viewer);
-	free(vnc->fb);
-	free(vnc);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	if (srv->stop_fd >= 0)
+		close(srv->stop_fd);
+	free(srv);
 	return NULL;
 }
 
-void vnc_server_stop(struct vnc_server *vnc)
+void vnc_server_stop(struct vnc_server *srv)
 {
-	if (!vnc)
+	if (!srv)
 		return;
-	atomic_store(&vnc->stop, true);
-	pthread_join(vnc->thread, NULL);
-	rfbShutdownServer(vnc->screen, TRUE);
-	rfbScreenCleanup(vnc->screen);
-	surface_viewer_remove(vnc->viewer);
-	free(vnc->fb);
-	free(vnc);
+	atomic_store(&srv->stop, true);
+	uint64_t one = 1;
+	ssize_t n = write(srv->stop_fd, &one, sizeof(one));
+	(void)n;
+	pthread_join(srv->thread, NULL);
+	close(srv->listen_fd);
+	pthread_mutex_lock(&srv->lock);
+	while (srv->nconns)
+		pthread_cond_wait(&srv->conns_gone, &srv->lock);
+	pthread_mutex_unlock(&srv->lock);
+	close(srv->stop_fd);
+	pthread_cond_destroy(&srv->conns_gone);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
 }

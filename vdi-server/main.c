@@ -110,13 +110,15 @@ int main(int argc, char **argv)
 	struct surface *desktop = surface_attach_vmm(o.desktop);
 	if (!desktop)
 		return 1;
+	struct display_hooks hooks = display_hooks_one_surface(desktop);
+	struct display_listen vnc_listen = {.port = o.vnc_port}, rdp_listen = {.port = o.rdp_port};
 	struct vnc_server *vnc = NULL;
-	if (o.vnc_port && !(vnc = vnc_server_start(desktop, o.vnc_port))) {
+	if (o.vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) {
 		surface_destroy(desktop);
 		return 1;
 	}
 	struct rdp_server *rdp = NULL;
-	if (o.rdp_port && !(rdp = rdp_server_start(desktop, o.rdp_port, o.data_dir))) {
+	if (o.rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, o.data_dir))) {
 		vnc_server_stop(vnc);
 		surface_destroy(desktop);
 		return 1;

@@ -768,7 +768,9 @@ int main(void)
 	uint8_t *fb = malloc((size_t)STRIDE * H);
 	struct surface *s = surface_create(W, H);
 	int port = free_port();
-	struct vnc_server *vnc = s && port > 0 ? vnc_server_start(s, port) : NULL;
+	struct display_hooks hooks = display_hooks_one_surface(s);
+	struct display_listen listen = {.bind = "127.0.0.1", .port = port};
+	struct vnc_server *vnc = s && port > 0 ? vnc_server_start(&hooks, &listen) : NULL;
 	if (!fb || !vnc) {
 		fprintf(stderr, "display bench: cannot start the VNC server\n");
 		return 1;
