@@ -1,0 +1,77 @@
+/* auth.h — the face of auth/: checks a user name and password (PAM or a users file), locks out
+ * guessing, and answers "is this user named in that list" for entitlements and admin rights.
+ * auth/ knows no protocols, pools or database: callers pass strings and get answers. */
+#ifndef VDI_AUTH_AUTH_H
+#define VDI_AUTH_AUTH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum auth_backend { AUTH_BACKEND_FILE, AUTH_BACKEND_PAM };
+
+enum auth_result {
+	AUTH_OK,     /* the password is right and the account may log in */
+	AUTH_DENIED, /* wrong name or password, or the account may not log in (counted for lockout) */
+	AUTH_LOCKED, /* too many failures: refused without asking the backend; see *locked_for_s */
+	AUTH_ERROR,  /* the backend could not answer (PAM misconfigured, users file unreadable) */
+};
+
+/* Audit events: "login_ok", "login_failed", "lockout" (this failure started a lockout; detail says
+ * whether of the user or the address and for how long), "locked_refused". user and address are the
+ * caller's strings, unsanitized; detail is ours. Called from the thread calling auth_check(). */
+typedef void (*auth_audit_fn)(void *opaque, const char *event, const char *user, const char *address,
+			      const char *detail);
+
+struct auth_config {
+	enum auth_backend backend;
+	const char *pam_service;     /* NULL: "vdi" */
+	const char *users_file;      /* file backend: created 0600 by the first auth_user_add() */
+	unsigned lockout_attempts;   /* failures within the window that lock; 0: 5 */
+	unsigned lockout_window_s;   /* 0: 600 */
+	unsigned lockout_duration_s; /* 0: 300 */
+	const char *admins;          /* "user @group ..." allowed the admin API; NULL: nobody; "*" refused */
+	uint64_t (*clock)(void);     /* seconds on any monotonic scale; NULL: CLOCK_MONOTONIC (tests inject) */
+	auth_audit_fn audit;         /* may be NULL */
+	void *audit_opaque;
+};
+
+/* Counters since auth_create(), for /metrics and tests. */
+struct auth_stats {
+	uint64_t logins_ok, logins_failed, lockouts, locked_refused;
+	uint64_t backend_calls; /* PAM conversations or hash computations auth_check() started */
+};
+
+struct auth;
+
+/* NULL on a bad configuration, with the reason in err. All strings are copied. */
+struct auth *auth_create(const struct auth_config *cfg, char *err, size_t err_len);
+void auth_destroy(struct auth *auth);
+
+/* Thread safe. address is the client's address as text without the port ("192.0.2.7", "2001:db8::1"; a
+ * port would make every connection a new address), or NULL/"" when unknown (then only the per-user
+ * limit applies). locked_for_s (may be NULL) is set to the
+ * seconds left of a lockout on AUTH_LOCKED, and on the AUTH_DENIED that started one; 0 otherwise. */
+enum auth_result auth_check(struct auth *auth, const char *user, const char *password, const char *address,
+			    unsigned *locked_for_s);
+
+/* Is user named in list, a space-separated list of user names, "@group"s and "*" (everyone)?
+ * Groups are the users file's for the file backend and the system's (getgrouplist) for PAM. */
+bool auth_in_list(struct auth *auth, const char *user, const char *list);
+/* auth_in_list(user, config admins). */
+bool auth_is_admin(struct auth *auth, const char *user);
+
+/* The users file (file backend; -ENOTSUP with PAM). Names are 1..64 of [A-Za-z0-9._-], not starting
+ * with '-'; groups a comma-separated list of such names (NULL or "" for none); passwords 1..1024
+ * bytes. Changes are atomic and safe against other processes changing the file at the same time.
+ * Return 0 or -EINVAL (bad name, groups or password), -EEXIST, -ENOENT (no such user), -EIO. */
+int auth_user_add(struct auth *auth, const char *user, const char *password, const char *groups);
+int auth_user_passwd(struct auth *auth, const char *user, const char *password);
+int auth_user_del(struct auth *auth, const char *user);
+/* Calls fn for every user in file order with its name and groups (never the hash); fn must not call
+ * back into auth. Returns the number of users or a negative errno. */
+int auth_user_list(struct auth *auth, void (*fn)(void *opaque, const char *user, const char *groups), void *opaque);
+
+void auth_get_stats(struct auth *auth, struct auth_stats *out);
+
+#endif
