@@ -1,13 +1,16 @@
 /* rdp_gfx.c — the RDP graphics pipeline for one client: rdpgfx channel
  * setup, capability confirmation, one surface mapped to the output, and
  * frames of damage, at most RDP_GFX_INFLIGHT of them unacknowledged:
- * video-like regions as AVC420 (H.264), the rest in tiles as SolidFill,
- * planar or uncompressed commands. */
+ * damage that is old content moved (scrolls, dragged windows) as
+ * SurfaceToSurface copies first, then video-like regions as AVC420 (H.264),
+ * the rest in tiles as SolidFill, planar or uncompressed commands. */
 #include "rdp_gfx.h"
+#include "motion.h"
 #include "rdp_avc.h"
 
 #include "../common/log.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +67,18 @@ struct rdp_gfx {
 	 * whether the client holds it lossy from H.264. */
 	uint16_t *history;
 	bool *lossy;
+	bool *stale; /* changed since the encoder's picture last took it */
 	uint32_t cols, rows;
-	uint64_t last_avc;                                           /* GetTickCount64() at the last AVC420 command */
-	uint64_t frames, solid, planar_tiles, raw_tiles, avc_frames; /* for the log at the end */
+	uint64_t last_avc; /* GetTickCount64() at the last AVC420 command */
+	/* SurfaceToSurface (VDI_RDP_MOTION=off: none): the picture the client
+	 * holds, as the source pixels of everything sent (where it holds them
+	 * lossy, lossy[] says so and nothing is copied from there); valid once
+	 * a whole frame went out after the last reset. */
+	struct motion *motion;
+	uint8_t *held;
+	bool held_valid;
+	bool detached; /* ctx is the caller's (rdp_gfx_new_detached) */
+	uint64_t frames, solid, planar_tiles, raw_tiles, avc_frames, moves, moved_pixels; /* for the log at the end */
 };
 
 static struct rdp_gfx *rdp_gfx_of(RdpgfxServerContext *ctx)
@@ -115,6 +127,29 @@ static UINT rdp_gfx_on_ack(RdpgfxServerContext *ctx, const RDPGFX_FRAME_ACKNOWLE
 	return CHANNEL_RC_OK;
 }
 
+/* What every pipeline has; false (logged) when something is missing. */
+static bool rdp_gfx_init(struct rdp_gfx *g)
+{
+	g->event = CreateEvent(NULL, FALSE, FALSE, NULL);
+	g->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_GFX_TILE,
+						      RDP_GFX_TILE);
+	g->tile = malloc(RDP_GFX_TILE_MAX);
+	g->flipped = malloc(RDP_GFX_TILE * RDP_GFX_TILE * 4);
+	const char *motion = getenv("VDI_RDP_MOTION");
+	bool want_motion = !motion || strcmp(motion, "off");
+	if (want_motion)
+		g->motion = motion_new();
+	if (!g->ctx || !g->event || !g->planar || !g->tile || !g->flipped || (want_motion && !g->motion)) {
+		log_error("rdp: cannot set up the graphics pipeline");
+		return false;
+	}
+	const char *mode = getenv("VDI_RDP_AVC");
+	g->avc_mode = mode && !strcmp(mode, "off")   ? RDP_AVC_OFF
+		      : mode && !strcmp(mode, "all") ? RDP_AVC_ALL
+						     : RDP_AVC_AUTO;
+	return true;
+}
+
 struct rdp_gfx *rdp_gfx_new(freerdp_peer *client)
 {
 	struct rdp_gfx *g = calloc(1, sizeof(*g));
@@ -128,19 +163,8 @@ struct rdp_gfx *rdp_gfx_new(freerdp_peer *client)
 		goto fail;
 	}
 	g->ctx = rdpgfx_server_context_new(g->vcm);
-	g->event = CreateEvent(NULL, FALSE, FALSE, NULL);
-	g->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_GFX_TILE,
-						      RDP_GFX_TILE);
-	g->tile = malloc(RDP_GFX_TILE_MAX);
-	g->flipped = malloc(RDP_GFX_TILE * RDP_GFX_TILE * 4);
-	if (!g->ctx || !g->event || !g->planar || !g->tile || !g->flipped) {
-		log_error("rdp: cannot set up the graphics pipeline");
+	if (!rdp_gfx_init(g))
 		goto fail;
-	}
-	const char *mode = getenv("VDI_RDP_AVC");
-	g->avc_mode = mode && !strcmp(mode, "off")   ? RDP_AVC_OFF
-		      : mode && !strcmp(mode, "all") ? RDP_AVC_ALL
-						     : RDP_AVC_AUTO;
 	g->ctx->custom = g;
 	g->ctx->rdpcontext = client->context;
 	g->ctx->CapsAdvertise = rdp_gfx_on_caps;
@@ -151,17 +175,35 @@ fail:
 	return NULL;
 }
 
+struct rdp_gfx *rdp_gfx_new_detached(RdpgfxServerContext *ctx, bool avc)
+{
+	struct rdp_gfx *g = calloc(1, sizeof(*g));
+	if (!g)
+		return NULL;
+	g->ctx = ctx;
+	g->detached = true;
+	if (!rdp_gfx_init(g)) {
+		rdp_gfx_free(g);
+		return NULL;
+	}
+	atomic_store(&g->ready, true);
+	atomic_store(&g->acks_suspended, true);
+	atomic_store(&g->avc_allowed, avc);
+	return g;
+}
+
 void rdp_gfx_free(struct rdp_gfx *g)
 {
 	if (!g)
 		return;
 	if (g->frames)
 		log_info("rdp: GFX sent %llu frames: %llu solid fills, %llu planar and %llu uncompressed tiles, "
-			 "%llu AVC420 frames",
+			 "%llu AVC420 frames, %llu SurfaceToSurface moves of %llu pixels",
 			 (unsigned long long)g->frames, (unsigned long long)g->solid,
 			 (unsigned long long)g->planar_tiles, (unsigned long long)g->raw_tiles,
-			 (unsigned long long)g->avc_frames);
-	if (g->ctx) {
+			 (unsigned long long)g->avc_frames, (unsigned long long)g->moves,
+			 (unsigned long long)g->moved_pixels);
+	if (g->ctx && !g->detached) {
 		if (g->opened)
 			g->ctx->Close(g->ctx);
 		rdpgfx_server_context_free(g->ctx);
@@ -173,6 +215,9 @@ void rdp_gfx_free(struct rdp_gfx *g)
 	rdp_avc_free(g->avc);
 	free(g->history);
 	free(g->lossy);
+	free(g->stale);
+	motion_free(g->motion);
+	free(g->held);
 	freerdp_bitmap_planar_context_free(g->planar);
 	free(g->tile);
 	free(g->flipped);
@@ -261,18 +306,30 @@ bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height)
 	g->avc = NULL;
 	free(g->history);
 	free(g->lossy);
+	free(g->stale);
 	g->cols = (width + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 	g->rows = (height + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 	g->history = calloc((size_t)g->cols * g->rows, sizeof(*g->history));
 	g->lossy = calloc((size_t)g->cols * g->rows, sizeof(*g->lossy));
-	if (!g->history || !g->lossy)
+	g->stale = calloc((size_t)g->cols * g->rows, sizeof(*g->stale));
+	if (!g->history || !g->lossy || !g->stale)
 		return false;
+	free(g->held);
+	g->held = NULL;
+	g->held_valid = false;
+	if (g->motion && !(g->held = malloc((size_t)width * height * 4))) {
+		log_warn("rdp: no memory for the client's %ux%u picture: no SurfaceToSurface", width, height);
+		motion_free(g->motion);
+		g->motion = NULL;
+	}
 	if (atomic_load(&g->avc_allowed) && g->avc_mode != RDP_AVC_OFF)
 		g->avc = rdp_avc_new(width, height);
 	g->width = width;
 	g->height = height;
-	g->client->settings->DesktopWidth = width;
-	g->client->settings->DesktopHeight = height;
+	if (g->client) {
+		g->client->settings->DesktopWidth = width;
+		g->client->settings->DesktopHeight = height;
+	}
 	log_info("rdp: GFX surface %ux%u", width, height);
 	return true;
 }
@@ -406,8 +463,10 @@ static struct rdp_gfx_span rdp_gfx_span(uint32_t x0, uint32_t y0, uint32_t x1, u
 				     (y1 - 1) / RDP_GFX_TILE};
 }
 
-/* Video-like: large, and its tiles damaged in most recent frames. */
-static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1)
+/* Video-like: large, and its tiles damaged in most recent frames (this one
+ * counted as damaging them when now is 1). */
+static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1,
+			       uint16_t now)
 {
 	if (g->avc_mode == RDP_AVC_ALL)
 		return true;
@@ -417,17 +476,45 @@ static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0
 	uint32_t hot = 0, all = (sp.c1 - sp.c0 + 1) * (sp.r1 - sp.r0 + 1);
 	for (uint32_t row = sp.r0; row <= sp.r1; row++)
 		for (uint32_t col = sp.c0; col <= sp.c1; col++)
-			if (__builtin_popcount(g->history[row * g->cols + col] & RDP_AVC_HISTORY) > RDP_AVC_HOT)
+			if (__builtin_popcount((g->history[row * g->cols + col] | now) & RDP_AVC_HISTORY) > RDP_AVC_HOT)
 				hot++;
 	return hot * 4 >= all * 3;
 }
 
+/* The encoder's picture takes every tile that changed since it last did,
+ * from f (the whole current picture): converting only before an encode
+ * spares the colour conversion of damage that never goes as H.264 (text,
+ * scrolls, moves). */
+static void rdp_gfx_avc_catch_up(struct rdp_gfx *g, const struct surface_update *f)
+{
+	struct surface_rect runs[SURFACE_MAX_RECTS];
+	uint32_t n = 0;
+	for (uint32_t row = 0; row < g->rows; row++)
+		for (uint32_t col = 0; col < g->cols;) {
+			if (!g->stale[row * g->cols + col]) {
+				col++;
+				continue;
+			}
+			uint32_t c0 = col;
+			while (col < g->cols && g->stale[row * g->cols + col])
+				g->stale[row * g->cols + col++] = false;
+			runs[n++] = (struct surface_rect){c0 * RDP_GFX_TILE, row * RDP_GFX_TILE,
+							  (col - c0) * RDP_GFX_TILE, RDP_GFX_TILE};
+			if (n == SURFACE_MAX_RECTS) {
+				rdp_avc_update(g->avc, f, runs, n);
+				n = 0;
+			}
+		}
+	rdp_avc_update(g->avc, f, runs, n);
+}
+
 /* One AVC420 command: the whole picture encoded, the client copying only
  * the region rectangles out of it. */
-static bool rdp_gfx_send_avc(struct rdp_gfx *g, RECTANGLE_16 *regions, uint32_t n)
+static bool rdp_gfx_send_avc(struct rdp_gfx *g, const struct surface_update *f, RECTANGLE_16 *regions, uint32_t n)
 {
 	const uint8_t *data;
 	size_t size;
+	rdp_gfx_avc_catch_up(g, f);
 	if (rdp_avc_encode(g->avc, &data, &size) < 0 || size > UINT32_MAX)
 		return false;
 	RDPGFX_H264_QUANT_QUALITY quality[SURFACE_MAX_RECTS];
@@ -461,6 +548,105 @@ static bool rdp_gfx_send_avc(struct rdp_gfx *g, RECTANGLE_16 *regions, uint32_t 
 	return g->ctx->SurfaceCommand(g->ctx, &cmd) == CHANNEL_RC_OK;
 }
 
+/* Copies src of the client's picture to (x, y) in ours: rows in the order
+ * that reads each before it is overwritten, as the client does. */
+static void rdp_gfx_held_move(struct rdp_gfx *g, const struct motion_move *mv)
+{
+	size_t stride = (size_t)g->width * 4, bytes = (size_t)mv->src.width * 4;
+	for (uint32_t j = 0; j < mv->src.height; j++) {
+		uint32_t row = mv->dst_y > mv->src.y ? mv->src.height - 1 - j : j;
+		memmove(g->held + (mv->dst_y + row) * stride + (size_t)mv->dst_x * 4,
+			g->held + (mv->src.y + row) * stride + (size_t)mv->src.x * 4, bytes);
+	}
+}
+
+/* Sends the moves among the damage as SurfaceToSurface, before anything
+ * else of the frame draws over their sources. Fills rects with what is
+ * left to encode: video-like rectangles as they are (no search in them:
+ * they change throughout), the rest of the damage less the moves. */
+static bool rdp_gfx_send_moves(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *damage,
+			       uint32_t n, struct surface_rect *rects, uint32_t *nrects)
+{
+	struct surface_rect search[SURFACE_MAX_RECTS];
+	uint32_t nsearch = 0;
+	*nrects = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct surface_rect *r = &damage[i];
+		if (g->avc && rdp_gfx_video_like(g, r->x, r->y, r->x + r->width, r->y + r->height, 1))
+			rects[(*nrects)++] = *r;
+		else
+			search[nsearch++] = *r;
+	}
+	struct motion_frame mf = {
+	    .old = g->held,
+	    .new = f->pixels,
+	    .old_stride = g->width * 4,
+	    .new_stride = f->stride,
+	    .width = g->width,
+	    .height = g->height,
+	    .lossy = g->lossy,
+	    .tile = RDP_GFX_TILE,
+	    .cols = g->cols,
+	};
+	struct motion_result res;
+	int err = motion_detect(g->motion, &mf, search, nsearch, &res);
+	if (err < 0) {
+		log_warn("rdp: looking for moved content failed (%s): sending damage as it is", strerror(-err));
+		memcpy(rects + *nrects, search, nsearch * sizeof(*search));
+		*nrects += nsearch;
+		return true;
+	}
+	for (uint32_t i = 0; i < res.nmoves; i++) {
+		const struct motion_move *mv = &res.moves[i];
+		RDPGFX_POINT16 to = {.x = (UINT16)mv->dst_x, .y = (UINT16)mv->dst_y};
+		RDPGFX_SURFACE_TO_SURFACE_PDU copy = {
+		    .surfaceIdSrc = RDP_GFX_SURFACE,
+		    .surfaceIdDest = RDP_GFX_SURFACE,
+		    .rectSrc = {.left = (UINT16)mv->src.x,
+				.top = (UINT16)mv->src.y,
+				.right = (UINT16)(mv->src.x + mv->src.width),
+				.bottom = (UINT16)(mv->src.y + mv->src.height)},
+		    .destPtsCount = 1,
+		    .destPts = &to,
+		};
+		if (g->ctx->SurfaceToSurface(g->ctx, &copy) != CHANNEL_RC_OK)
+			return false;
+		rdp_gfx_held_move(g, mv);
+		/* Tiles the copy covers whole are now exact at the client. */
+		for (uint32_t row = (mv->dst_y + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
+		     (row + 1) * RDP_GFX_TILE <= mv->dst_y + mv->src.height; row++)
+			for (uint32_t col = (mv->dst_x + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
+			     (col + 1) * RDP_GFX_TILE <= mv->dst_x + mv->src.width; col++)
+				g->lossy[row * g->cols + col] = false;
+		g->moves++;
+		g->moved_pixels += (uint64_t)mv->src.width * mv->src.height;
+	}
+	memcpy(rects + *nrects, res.residual, res.nresidual * sizeof(*res.residual));
+	*nrects += res.nresidual;
+	return true;
+}
+
+/* One rectangle: video-like ones join the frame's AVC420 regions, the
+ * rest goes out in tiles. */
+static bool rdp_gfx_encode(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *r,
+			   RECTANGLE_16 *regions, uint32_t *nregions)
+{
+	uint32_t x1 = r->x + r->width, y1 = r->y + r->height;
+	struct rdp_gfx_span sp = rdp_gfx_span(r->x, r->y, x1, y1);
+	for (uint32_t row = sp.r0; row <= sp.r1; row++)
+		for (uint32_t col = sp.c0; col <= sp.c1; col++)
+			g->history[row * g->cols + col] |= 1;
+	bool video = g->avc && *nregions < SURFACE_MAX_RECTS && rdp_gfx_video_like(g, r->x, r->y, x1, y1, 0);
+	if (!video)
+		return rdp_gfx_tiles(g, f, r->x, r->y, x1, y1);
+	/* Lossy until a frame leaves the tile alone: then it is refined. */
+	for (uint32_t row = sp.r0; row <= sp.r1; row++)
+		for (uint32_t col = sp.c0; col <= sp.c1; col++)
+			g->lossy[row * g->cols + col] = true;
+	regions[(*nregions)++] = (RECTANGLE_16){.left = r->x, .top = r->y, .right = x1, .bottom = y1};
+	return true;
+}
+
 bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *rects, uint32_t nrects)
 {
 	uint32_t w = f->width < g->width ? f->width : g->width;
@@ -470,35 +656,49 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 	if (g->ctx->StartFrame(g->ctx, &start) != CHANNEL_RC_OK)
 		return false;
 	g->sent = start.frameId;
-	/* The encoder's picture follows every change, so that H.264 can take
-	 * any region up at any frame. */
-	if (g->avc)
-		rdp_avc_update(g->avc, f, rects, nrects);
 	/* A frame of refinement alone is no frame of the guest's. */
 	for (uint32_t t = 0; nrects && t < g->cols * g->rows; t++)
 		g->history[t] <<= 1;
-	RECTANGLE_16 regions[SURFACE_MAX_RECTS];
-	uint32_t nregions = 0;
+	struct surface_rect damage[SURFACE_MAX_RECTS];
+	uint32_t ndamage = 0;
+	bool whole = false;
 	for (uint32_t i = 0; i < nrects && i < SURFACE_MAX_RECTS; i++) {
 		const struct surface_rect *r = &rects[i];
 		if (r->x >= w || r->y >= h || !r->width || !r->height)
 			continue;
-		uint32_t x1 = r->x + (r->width < w - r->x ? r->width : w - r->x);
-		uint32_t y1 = r->y + (r->height < h - r->y ? r->height : h - r->y);
-		struct rdp_gfx_span sp = rdp_gfx_span(r->x, r->y, x1, y1);
+		uint32_t rw = r->width < w - r->x ? r->width : w - r->x;
+		uint32_t rh = r->height < h - r->y ? r->height : h - r->y;
+		damage[ndamage++] = (struct surface_rect){r->x, r->y, rw, rh};
+		whole |= rw == g->width && rh == g->height;
+		/* H.264 may take any region up at any frame: its encoder's
+		 * picture follows every change (rdp_gfx_avc_catch_up). */
+		struct rdp_gfx_span sp = rdp_gfx_span(r->x, r->y, r->x + rw, r->y + rh);
 		for (uint32_t row = sp.r0; row <= sp.r1; row++)
 			for (uint32_t col = sp.c0; col <= sp.c1; col++)
-				g->history[row * g->cols + col] |= 1;
-		bool video = g->avc && rdp_gfx_video_like(g, r->x, r->y, x1, y1);
-		if (video) {
-			/* Lossy until a frame leaves the tile alone: then it is refined. */
-			for (uint32_t row = sp.r0; row <= sp.r1; row++)
-				for (uint32_t col = sp.c0; col <= sp.c1; col++)
-					g->lossy[row * g->cols + col] = true;
-			regions[nregions++] = (RECTANGLE_16){.left = r->x, .top = r->y, .right = x1, .bottom = y1};
-		} else if (!rdp_gfx_tiles(g, f, r->x, r->y, x1, y1))
-			return false;
+				g->stale[row * g->cols + col] = true;
 	}
+	/* What is left to encode, once moves have taken their part. */
+	struct surface_rect todo[MOTION_MAX_RESIDUAL + SURFACE_MAX_RECTS];
+	uint32_t ntodo = ndamage;
+	bool moving = g->motion && g->held && w == g->width && h == g->height;
+	if (moving && g->held_valid) {
+		if (!rdp_gfx_send_moves(g, f, damage, ndamage, todo, &ntodo))
+			return false;
+	} else {
+		memcpy(todo, damage, ndamage * sizeof(*damage));
+	}
+	RECTANGLE_16 regions[SURFACE_MAX_RECTS];
+	uint32_t nregions = 0;
+	for (uint32_t i = 0; i < ntodo; i++)
+		if (!rdp_gfx_encode(g, f, &todo[i], regions, &nregions))
+			return false;
+	/* The client's picture is the new one over all the damage now. */
+	for (uint32_t i = 0; moving && i < ndamage; i++)
+		for (uint32_t y = damage[i].y; y < damage[i].y + damage[i].height; y++)
+			memcpy(g->held + ((size_t)y * g->width + damage[i].x) * 4,
+			       f->pixels + (size_t)y * f->stride + (size_t)damage[i].x * 4,
+			       (size_t)damage[i].width * 4);
+	g->held_valid |= moving && whole;
 	/* Regions that went still are sent again losslessly. */
 	if (g->avc_mode != RDP_AVC_ALL && !nregions && rdp_gfx_refine_in(g) == 0) {
 		for (uint32_t t = 0; t < g->cols * g->rows; t++) {
@@ -512,7 +712,7 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 				return false;
 		}
 	}
-	if (nregions && !rdp_gfx_send_avc(g, regions, nregions))
+	if (nregions && !rdp_gfx_send_avc(g, f, regions, nregions))
 		return false;
 	if (!rdp_gfx_flush_fills(g) || g->ctx->EndFrame(g->ctx, &end) != CHANNEL_RC_OK)
 		return false;

@@ -10,12 +10,19 @@
 #include <stdint.h>
 
 #include <freerdp/peer.h>
+#include <freerdp/server/rdpgfx.h>
 
 struct rdp_gfx;
 
 /* The peer's virtual channel manager and an rdpgfx context on it; NULL on
  * failure (logged). The channel opens later, once drdynvc is up. */
 struct rdp_gfx *rdp_gfx_new(freerdp_peer *client);
+/* For the codec bench: a pipeline that sends through ctx, the caller's
+ * (its StartFrame, EndFrame, SurfaceCommand, SolidFill, SurfaceToSurface,
+ * ResetGraphics, CreateSurface, DeleteSurface and MapSurfaceToOutput set),
+ * as if a client had confirmed capabilities (with AVC420 when avc) and
+ * never made it wait for acknowledgements. ctx stays the caller's. */
+struct rdp_gfx *rdp_gfx_new_detached(RdpgfxServerContext *ctx, bool avc);
 /* Logs what was sent over GFX, then frees. NULL does nothing. */
 void rdp_gfx_free(struct rdp_gfx *g);
 /* The peer's virtual channel manager, for its other dynamic channels. */
@@ -37,7 +44,9 @@ bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height);
  * H.264 has been idle a while: milliseconds until then (0: due now), or
  * INFINITE when nothing is lossy. */
 DWORD rdp_gfx_refine_in(const struct rdp_gfx *g);
-/* One frame of the given rectangles of f (clipped to the surface). */
+/* One frame of the given rectangles of f (clipped to the surface). Unless
+ * VDI_RDP_MOTION=off, damage that is content the client holds, moved, goes
+ * as SurfaceToSurface copies. */
 bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *rects, uint32_t nrects);
 
 #endif

@@ -1,9 +1,11 @@
 /* display.c — `make bench` figures for the display gateway's codecs on canned 1920x1080 workloads: server CPU,
  * megapixels per second per core, bytes and PSNR per frame, VNC through our server and a real client, RDP
- * through the encoders the server uses. */
+ * through the encoders the server uses and through the server's whole GFX pipeline (display/rdp_gfx.c, with and
+ * without SurfaceToSurface for moved content), its commands applied as a client would. */
 #include "../../common/log.h"
 #include "../../display/display.h"
 #include "../../display/rdp_avc.h"
+#include "../../display/rdp_gfx.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -760,8 +762,279 @@ out:
 	return res;
 }
 
-int main(void)
+/* ---- RDP GFX: display/rdp_gfx.c itself, its commands caught, then applied as a client would ---- */
+
+enum gfx_kind { GFX_FILL, GFX_COPY, GFX_PLANAR, GFX_RAW, GFX_AVC };
+
+struct gfx_cmd {
+	enum gfx_kind kind;
+	uint32_t x, y, w, h, sx, sy, colour, nregions;
+	RECTANGLE_16 regions[16];
+	uint8_t *data;
+	size_t len;
+};
+
+struct gfx_client {
+	struct gfx_cmd *cmds;
+	size_t ncmds, cap;
+	uint64_t bytes;  /* the commands' size as MS-RDPEGFX lays them out */
+	uint8_t *client; /* what the client shows */
+	BITMAP_PLANAR_CONTEXT *planar;
+	AVCodecContext *h264;
+	AVPacket *packet;
+	AVFrame *decoded;
+	bool failed;
+};
+
+static struct gfx_cmd *gfx_push(RdpgfxServerContext *ctx, enum gfx_kind kind, const void *data, size_t len)
 {
+	struct gfx_client *c = ctx->custom;
+	if (c->ncmds == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		struct gfx_cmd *cmds = realloc(c->cmds, cap * sizeof(*cmds));
+		if (!cmds) {
+			c->failed = true;
+			return NULL;
+		}
+		c->cmds = cmds;
+		c->cap = cap;
+	}
+	struct gfx_cmd *cmd = &c->cmds[c->ncmds++];
+	memset(cmd, 0, sizeof(*cmd));
+	cmd->kind = kind;
+	/* the copy a channel write makes */
+	if (len) {
+		cmd->data = malloc(len);
+		if (!cmd->data) {
+			c->failed = true;
+			return NULL;
+		}
+		memcpy(cmd->data, data, len);
+		cmd->len = len;
+	}
+	return cmd;
+}
+
+static UINT gfx_start(RdpgfxServerContext *ctx, const RDPGFX_START_FRAME_PDU *pdu)
+{
+	(void)pdu;
+	((struct gfx_client *)ctx->custom)->bytes += 8 + 8;
+	return CHANNEL_RC_OK;
+}
+
+static UINT gfx_end(RdpgfxServerContext *ctx, const RDPGFX_END_FRAME_PDU *pdu)
+{
+	(void)pdu;
+	((struct gfx_client *)ctx->custom)->bytes += 8 + 4;
+	return CHANNEL_RC_OK;
+}
+
+static UINT gfx_ok(RdpgfxServerContext *ctx, const void *pdu)
+{
+	(void)ctx;
+	(void)pdu;
+	return CHANNEL_RC_OK;
+}
+
+static UINT gfx_fill(RdpgfxServerContext *ctx, const RDPGFX_SOLID_FILL_PDU *pdu)
+{
+	struct gfx_client *c = ctx->custom;
+	c->bytes += 8 + 8 + 8u * pdu->fillRectCount;
+	for (UINT16 i = 0; i < pdu->fillRectCount; i++) {
+		const RECTANGLE_16 *r = &pdu->fillRects[i];
+		struct gfx_cmd *cmd = gfx_push(ctx, GFX_FILL, NULL, 0);
+		if (!cmd)
+			return ERROR_INTERNAL_ERROR;
+		*cmd = (struct gfx_cmd){.kind = GFX_FILL,
+					.x = r->left,
+					.y = r->top,
+					.w = (uint32_t)(r->right - r->left),
+					.h = (uint32_t)(r->bottom - r->top),
+					.colour = bgrx(pdu->fillPixel.R, pdu->fillPixel.G, pdu->fillPixel.B)};
+	}
+	return CHANNEL_RC_OK;
+}
+
+static UINT gfx_copy(RdpgfxServerContext *ctx, const RDPGFX_SURFACE_TO_SURFACE_PDU *pdu)
+{
+	struct gfx_client *c = ctx->custom;
+	c->bytes += 8 + 14 + 4u * pdu->destPtsCount;
+	for (UINT16 i = 0; i < pdu->destPtsCount; i++) {
+		struct gfx_cmd *cmd = gfx_push(ctx, GFX_COPY, NULL, 0);
+		if (!cmd)
+			return ERROR_INTERNAL_ERROR;
+		*cmd = (struct gfx_cmd){.kind = GFX_COPY,
+					.sx = pdu->rectSrc.left,
+					.sy = pdu->rectSrc.top,
+					.w = (uint32_t)(pdu->rectSrc.right - pdu->rectSrc.left),
+					.h = (uint32_t)(pdu->rectSrc.bottom - pdu->rectSrc.top),
+					.x = pdu->destPts[i].x,
+					.y = pdu->destPts[i].y};
+	}
+	return CHANNEL_RC_OK;
+}
+
+static UINT gfx_command(RdpgfxServerContext *ctx, const RDPGFX_SURFACE_COMMAND *cmd)
+{
+	struct gfx_client *c = ctx->custom;
+	struct gfx_cmd *g;
+	if (cmd->codecId == RDPGFX_CODECID_AVC420) {
+		const RDPGFX_AVC420_BITMAP_STREAM *s = cmd->extra;
+		uint32_t n = s->meta.numRegionRects;
+		c->bytes += 8 + 17 + 4 + 10u * n + s->length;
+		if (n > 16 || !(g = gfx_push(ctx, GFX_AVC, s->data, s->length)))
+			return ERROR_INTERNAL_ERROR;
+		g->nregions = n;
+		memcpy(g->regions, s->meta.regionRects, n * sizeof(*g->regions));
+		return CHANNEL_RC_OK;
+	}
+	c->bytes += 8 + 17 + cmd->length;
+	g = gfx_push(ctx, cmd->codecId == RDPGFX_CODECID_PLANAR ? GFX_PLANAR : GFX_RAW, cmd->data, cmd->length);
+	if (!g)
+		return ERROR_INTERNAL_ERROR;
+	g->x = cmd->left;
+	g->y = cmd->top;
+	g->w = cmd->right - cmd->left;
+	g->h = cmd->bottom - cmd->top;
+	return CHANNEL_RC_OK;
+}
+
+/* What the client does with each command, in order. */
+static bool gfx_apply(struct gfx_client *c)
+{
+	bool ok = !c->failed;
+	for (size_t i = 0; i < c->ncmds && ok; i++) {
+		struct gfx_cmd *g = &c->cmds[i];
+		switch (g->kind) {
+		case GFX_FILL:
+			for (uint32_t y = g->y; y < g->y + g->h; y++)
+				for (uint32_t x = g->x; x < g->x + g->w; x++)
+					memcpy(c->client + (size_t)y * STRIDE + x * 4, &g->colour, 4);
+			break;
+		case GFX_COPY:
+			/* rows in the order that reads each before it is overwritten */
+			for (uint32_t j = 0; j < g->h; j++) {
+				uint32_t row = g->y > g->sy ? g->h - 1 - j : j;
+				memmove(c->client + (size_t)(g->y + row) * STRIDE + g->x * 4,
+					c->client + (size_t)(g->sy + row) * STRIDE + g->sx * 4, (size_t)g->w * 4);
+			}
+			break;
+		case GFX_PLANAR:
+			ok = planar_decompress(c->planar, g->data, (UINT32)g->len, g->w, g->h, c->client,
+					       PIXEL_FORMAT_BGRX32, STRIDE, g->x, g->y, g->w, g->h, FALSE);
+			break;
+		case GFX_RAW:
+			for (uint32_t y = 0; y < g->h; y++)
+				memcpy(c->client + (size_t)(g->y + y) * STRIDE + g->x * 4,
+				       g->data + (size_t)y * g->w * 4, (size_t)g->w * 4);
+			break;
+		case GFX_AVC: {
+			av_packet_unref(c->packet);
+			if (g->len > INT32_MAX || av_new_packet(c->packet, (int)g->len) < 0) {
+				ok = false;
+				break;
+			}
+			memcpy(c->packet->data, g->data, g->len);
+			av_frame_unref(c->decoded);
+			if (avcodec_send_packet(c->h264, c->packet) < 0 ||
+			    avcodec_receive_frame(c->h264, c->decoded) < 0) {
+				ok = false;
+				break;
+			}
+			struct rect r[16];
+			for (uint32_t k = 0; k < g->nregions; k++)
+				r[k] = (struct rect){g->regions[k].left, g->regions[k].top,
+						     (uint32_t)(g->regions[k].right - g->regions[k].left),
+						     (uint32_t)(g->regions[k].bottom - g->regions[k].top)};
+			avc_to_bgrx(c->decoded, c->client, r, g->nregions);
+			break;
+		}
+		}
+	}
+	for (size_t i = 0; i < c->ncmds; i++)
+		free(c->cmds[i].data);
+	c->ncmds = 0;
+	return ok;
+}
+
+/* The server's GFX pipeline for a client that takes AVC420, SurfaceToSurface on or off (VDI_RDP_MOTION). */
+static struct result bench_gfx(enum workload wl, bool motion, uint8_t *fb)
+{
+	struct result res = {0};
+	struct gfx_client c = {0};
+	RdpgfxServerContext ctx;
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.custom = &c;
+	ctx.StartFrame = gfx_start;
+	ctx.EndFrame = gfx_end;
+	ctx.SolidFill = gfx_fill;
+	ctx.SurfaceToSurface = gfx_copy;
+	ctx.SurfaceCommand = gfx_command;
+	ctx.ResetGraphics = (psRdpgfxResetGraphics)gfx_ok;
+	ctx.CreateSurface = (psRdpgfxCreateSurface)gfx_ok;
+	ctx.DeleteSurface = (psRdpgfxDeleteSurface)gfx_ok;
+	ctx.MapSurfaceToOutput = (psRdpgfxMapSurfaceToOutput)gfx_ok;
+	setenv("VDI_RDP_MOTION", motion ? "on" : "off", 1);
+	struct rdp_gfx *g = rdp_gfx_new_detached(&ctx, true);
+	const AVCodec *h264 = avcodec_find_decoder(AV_CODEC_ID_H264);
+	c.client = calloc(H, STRIDE);
+	c.planar = freerdp_bitmap_planar_context_new(0, TILE, TILE);
+	c.h264 = h264 ? avcodec_alloc_context3(h264) : NULL;
+	c.packet = av_packet_alloc();
+	c.decoded = av_frame_alloc();
+	struct rect all = {0, 0, W, H}, r[MAXRECT];
+	struct surface_update f = {.width = W, .height = H, .stride = STRIDE, .pixels = fb};
+	struct surface_rect whole = {0, 0, W, H};
+	if (!g || !c.client || !c.planar || !c.h264 || !c.packet || !c.decoded || !rdp_gfx_reset(g, W, H)) {
+		res.failed = true;
+		goto out;
+	}
+	c.h264->thread_count = 1;
+	c.h264->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	render(wl, 0, &all, fb);
+	/* frame 0 whole, as a client's first picture */
+	if (avcodec_open2(c.h264, h264, NULL) < 0 || !rdp_gfx_send(g, &f, &whole, 1) || !gfx_apply(&c)) {
+		res.failed = true;
+		goto out;
+	}
+	c.bytes = 0;
+	for (int k = 1; k <= FRAMES; k++) {
+		uint32_t n = damage(wl, (uint32_t)k, r);
+		struct surface_rect sr[MAXRECT];
+		for (uint32_t i = 0; i < n; i++) {
+			render(wl, (uint32_t)k, &r[i], fb);
+			sr[i] = (struct surface_rect){r[i].x, r[i].y, r[i].w, r[i].h};
+		}
+		/* process CPU: x264 may encode on threads */
+		double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+		bool ok = rdp_gfx_send(g, &f, sr, n);
+		res.cpu_s += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
+		if (!ok || !gfx_apply(&c)) {
+			res.failed = true;
+			break;
+		}
+		res.sse += sse(c.client, STRIDE, 2, 1, 0, fb, r, n);
+		res.samples += area(r, n) * 3;
+		res.pixels += area(r, n);
+		res.frames++;
+	}
+	res.bytes = c.bytes;
+out:
+	rdp_gfx_free(g);
+	gfx_apply(&c);
+	free(c.cmds);
+	free(c.client);
+	freerdp_bitmap_planar_context_free(c.planar);
+	avcodec_free_context(&c.h264);
+	av_packet_free(&c.packet);
+	av_frame_free(&c.decoded);
+	return res;
+}
+
+/* `display gfx`: the GFX pipeline's rows alone. */
+int main(int argc, char **argv)
+{
+	bool gfx_only = argc > 1 && !strcmp(argv[1], "gfx");
 	signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_WARN);
 	av_log_set_level(AV_LOG_WARNING); /* not x264's statistics when an encoder closes */
@@ -779,30 +1052,37 @@ int main(void)
 		const char *name, *encodings;
 	} vnc_codecs[] = {{"VNC Tight q6", "tight"}, {"VNC ZRLE", "zrle"}, {"VNC Raw", "raw"}};
 	enum { NVNC = sizeof(vnc_codecs) / sizeof(vnc_codecs[0]) };
-	static const char *rdp_names[] = {"RDP planar", "RDP RemoteFX", "RDP AVC420"};
-	static struct result res[NWORKLOADS][NVNC + NRDP];
-	for (int wl = 0; wl < NWORKLOADS; wl++)
+	static const char *rdp_names[] = {"RDP planar", "RDP RemoteFX", "RDP AVC420", "RDP GFX", "RDP GFX+moves"};
+	enum { NGFX = 2 };
+	static struct result res[NWORKLOADS][NVNC + NRDP + NGFX];
+	for (int wl = 0; wl < NWORKLOADS && !gfx_only; wl++)
 		for (int i = 0; i < NVNC; i++)
 			res[wl][i] = bench_vnc(s, port, (enum workload)wl, vnc_codecs[i].encodings, fb);
 	/* the RDP encoders are timed by process CPU, which the VNC server's thread would add to */
 	vnc_server_stop(vnc);
-	for (int wl = 0; wl < NWORKLOADS; wl++)
+	for (int wl = 0; wl < NWORKLOADS && !gfx_only; wl++)
 		for (int i = 0; i < NRDP; i++)
 			res[wl][NVNC + i] = bench_rdp((enum workload)wl, (enum rdp_codec)i, fb);
+	for (int wl = 0; wl < NWORKLOADS; wl++)
+		for (int i = 0; i < NGFX; i++)
+			res[wl][NVNC + NRDP + i] = bench_gfx((enum workload)wl, i == 1, fb);
 	printf("== display codecs, %ux%u, %d frames per workload and codec\n", W, H, FRAMES);
 	for (int wl = 0; wl < NWORKLOADS; wl++) {
 		struct rect r[MAXRECT];
 		uint32_t n = damage((enum workload)wl, 1, r);
 		printf("-- %s: %llu pixels damaged a frame\n", workload_name[wl], (unsigned long long)area(r, n));
 		print_header();
-		for (int i = 0; i < NVNC + NRDP; i++)
+		for (int i = gfx_only ? NVNC + NRDP : 0; i < NVNC + NRDP + NGFX; i++)
 			print_result((enum workload)wl, i < NVNC ? vnc_codecs[i].name : rdp_names[i - NVNC],
 				     &res[wl][i]);
 	}
 	surface_destroy(s);
 	free(fb);
-	printf("   anchors (issue 4): libvncserver Tight q6 ~123 Mpix/s/core at ~194 KB per full 1080p desktop frame;\n"
-	       "   FreeRDP 2.11 AVC420 (x264 medium) 38-46 Mpix/s/core at 21-24 KB/frame; RemoteFX 49-59 Mpix/s/core\n"
-	       "   at ~430 KB/frame; our RDP aim: twice Tight's rate (~250 Mpix/s/core) with AVC420's bytes.\n");
+	printf(
+	    "   anchors (issue 4): libvncserver Tight q6 ~123 Mpix/s/core at ~194 KB per full 1080p desktop frame;\n"
+	    "   FreeRDP 2.11 AVC420 (x264 medium) 38-46 Mpix/s/core at 21-24 KB/frame; RemoteFX 49-59 Mpix/s/core\n"
+	    "   at ~430 KB/frame; our RDP aim: twice Tight's rate (~250 Mpix/s/core) with AVC420's bytes.\n"
+	    "   RDP GFX: display/rdp_gfx.c for a client taking AVC420 (H.264 where damage keeps coming), bytes as the\n"
+	    "   commands are laid out; +moves: damage that is moved content sent as SurfaceToSurface copies.\n");
 	return 0;
 }
