@@ -625,6 +625,10 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	settings->NSCodec = FALSE;
 	settings->SupportGraphicsPipeline = TRUE;
 	settings->DesktopResize = TRUE;
+	/* Said in the capabilities, or clients keep these events to themselves. */
+	settings->UnicodeInput = TRUE;
+	settings->HasHorizontalWheel = TRUE;
+	settings->HasExtendedMouseEvent = TRUE;
 	client->PostConnect = rdp_on_post_connect;
 	client->Activate = rdp_on_activate;
 	client->input->SynchronizeEvent = rdp_on_synchronize;
