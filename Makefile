@@ -39,14 +39,14 @@ VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervis
 VMM_MAIN_SRC := hypervisor/main.c
 DISPLAY_SRC := $(wildcard display/*.c)
 BROKER_SRC := $(wildcard auth/*.c pools/*.c broker/*.c)
-SERVER_SRC := $(wildcard vdi-server/*.c)
+SERVER_SRC := $(filter-out vdi-server/main.c,$(wildcard vdi-server/*.c))
 GUEST_SRC := $(wildcard hypervisor/guest/*.c hypervisor/guest/*.S)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard tests/bench/*.c)
 TOOL_SRC := $(wildcard tests/tools/*.c)
 
-LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC) $(DISPLAY_SRC) $(BROKER_SRC)
+LIB_SRC := $(COMMON_SRC) $(VMM_LIB_SRC) $(DISPLAY_SRC) $(BROKER_SRC) $(SERVER_SRC)
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 ASAN_OBJ := $(LIB_SRC:%.c=$(BUILD)/asan/%.o)
 FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
@@ -136,19 +136,19 @@ $(BUILD)/obj/guest_image.o: hypervisor/guest_image.S $(GUEST_ELF) | deps
 	$(CC) -c -DVDI_GUEST_ELF='"$(GUEST_ELF)"' $< -o $@
 
 $(BUILD)/libvdi.a: $(LIB_OBJ) $(BUILD)/obj/guest/font_data.o
-	ar rcs $@ $^
+	ar rcsP $@ $^
 
 $(BUILD)/libvdi-asan.a: $(ASAN_OBJ) $(BUILD)/asan/guest/font_data.o
-	ar rcs $@ $^
+	ar rcsP $@ $^
 
 $(BUILD)/libvdi-fuzz.a: $(FUZZ_OBJ) $(BUILD)/fuzzobj/guest/font_data.o
-	ar rcs $@ $^
+	ar rcsP $@ $^
 
 $(BIN)/vdi-vmm: $(BUILD)/obj/hypervisor/main.o $(BUILD)/obj/guest_image.o $(BUILD)/libvdi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_VMM)
 
-$(BIN)/vdi-server: $(SERVER_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libvdi.a
+$(BIN)/vdi-server: $(BUILD)/obj/vdi-server/main.o $(BUILD)/libvdi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
