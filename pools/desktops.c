@@ -1,0 +1,617 @@
+/* desktops.c — the desktops' VMM processes: started, watched through pidfds
+ * and their control sockets, stopped, restarted after failures, adopted
+ * after a vdi-server restart; every state change reported from one thread. */
+#include "launch.h"
+#include "pools.h"
+
+#include "../common/log.h"
+#include "../hypervisor/vmm_control.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/pidfd.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROBE_EVERY_MS   100
+#define PROBE_TIMEOUT_MS 500
+#define STOP_CALL_MS     2000
+#define EVENTS_MAX       256
+
+struct desktop {
+	struct desktop *next;
+	struct desktop_info info;
+	struct pool_spec spec;
+	char label[DESKTOP_LABEL_MAX + 1];
+	int pidfd;           /* -1: no VMM watched */
+	int64_t deadline_ms; /* starting: give up; stopping: SIGKILL; failed: restart; 0: none */
+	int64_t probe_ms;    /* starting: next look at the control socket */
+	bool then_remove, then_start;
+};
+
+struct pending_event {
+	struct desktop_info info;
+	enum desktop_state from;
+	char reason[96];
+};
+
+struct pools {
+	char *vmm_path, *run_dir;
+	struct pools_events events;
+	unsigned start_timeout_s, stop_timeout_s, restart_limit;
+	pthread_mutex_t lock;
+	struct desktop *desktops;
+	struct pending_event *pending;
+	size_t npending;
+	int wake_fd;
+	bool stop;
+	pthread_t thread;
+};
+
+static int64_t pools_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pools_wake(struct pools *p)
+{
+	uint64_t one = 1;
+	ssize_t n = write(p->wake_fd, &one, sizeof(one));
+	(void)n;
+}
+
+/* Under the lock: a state change, reported later from the pools thread. */
+static void desktop_set_state(struct pools *p, struct desktop *d, enum desktop_state to, const char *reason)
+{
+	enum desktop_state from = d->info.state;
+	d->info.state = to;
+	if (p->npending < EVENTS_MAX) {
+		struct pending_event *e = &p->pending[p->npending++];
+		e->info = d->info;
+		e->from = from;
+		snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	} else {
+		log_warn("pools: too many state changes at once; %s %s -> %s not reported", d->info.name,
+			 desktop_state_name(from), desktop_state_name(to));
+	}
+	log_info("pools: desktop %s: %s -> %s (%s)", d->info.name, desktop_state_name(from), desktop_state_name(to),
+		 reason);
+	pools_wake(p);
+}
+
+static struct desktop *desktop_find(struct pools *p, const char *name)
+{
+	for (struct desktop *d = p->desktops; d; d = d->next)
+		if (strcmp(d->info.name, name) == 0)
+			return d;
+	return NULL;
+}
+
+static bool desktop_name_ok(const char *name)
+{
+	size_t n = strlen(name);
+	if (!n || n > DESKTOP_NAME_MAX || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static void desktop_unwatch(struct desktop *d)
+{
+	if (d->pidfd >= 0)
+		close(d->pidfd);
+	d->pidfd = -1;
+	d->info.pid = 0;
+}
+
+/* Under the lock: launches the VMM and watches it; starting. */
+static int desktop_launch(struct pools *p, struct desktop *d, const char *why)
+{
+	pid_t pid;
+	/* A socket file left by a VMM that died would look like an answer. */
+	unlink(d->info.socket);
+	int r = pool_launch(p->vmm_path, p->run_dir, &d->spec, d->info.name, d->label, d->info.socket, &pid);
+	if (r < 0) {
+		desktop_set_state(p, d, DESKTOP_FAILED, "the VMM could not be started");
+		return r;
+	}
+	int fd = pidfd_open(pid, 0);
+	if (fd < 0) {
+		r = -errno;
+		kill(pid, SIGKILL);
+		desktop_set_state(p, d, DESKTOP_FAILED, "the VMM could not be watched");
+		return r;
+	}
+	d->pidfd = fd;
+	d->info.pid = pid;
+	int64_t now = pools_now_ms();
+	d->deadline_ms = now + (int64_t)p->start_timeout_s * 1000;
+	d->probe_ms = now;
+	desktop_set_state(p, d, DESKTOP_STARTING, why);
+	return 0;
+}
+
+int pools_desktop_start(struct pools *p, const struct pool_spec *spec, const char *name, const char *label)
+{
+	char err[160];
+	if (!desktop_name_ok(name)) {
+		log_error("pools: '%s' is not a desktop name", name);
+		return -EINVAL;
+	}
+	if (pool_spec_check(spec, err, sizeof(err)) < 0) {
+		log_error("pools: %s", err);
+		return -EINVAL;
+	}
+	struct desktop *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->pidfd = -1;
+	d->spec = *spec;
+	snprintf(d->label, sizeof(d->label), "%s", label ? label : "");
+	snprintf(d->info.name, sizeof(d->info.name), "%s", name);
+	snprintf(d->info.pool, sizeof(d->info.pool), "%s", spec->name);
+	if ((size_t)snprintf(d->info.socket, sizeof(d->info.socket), "%s/%s.sock", p->run_dir, name) >=
+	    sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		log_error("pools: the control socket path %s/%s.sock is too long for a Unix socket", p->run_dir, name);
+		free(d);
+		return -ENAMETOOLONG;
+	}
+	d->info.state = DESKTOP_PROVISIONING;
+	pthread_mutex_lock(&p->lock);
+	if (desktop_find(p, name)) {
+		pthread_mutex_unlock(&p->lock);
+		free(d);
+		return -EEXIST;
+	}
+	d->next = p->desktops;
+	p->desktops = d;
+	int r = desktop_launch(p, d, "started");
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+/* Under the lock: asks a running VMM to power off; the pidfd tells when it
+ * went. The request itself is made outside the lock by the caller. */
+static void desktop_begin_stop(struct pools *p, struct desktop *d, const char *why)
+{
+	d->deadline_ms = pools_now_ms() + (int64_t)p->stop_timeout_s * 1000;
+	desktop_set_state(p, d, DESKTOP_STOPPING, why);
+}
+
+static void desktop_free(struct pools *p, struct desktop *d)
+{
+	for (struct desktop **it = &p->desktops; *it; it = &(*it)->next) {
+		if (*it == d) {
+			*it = d->next;
+			break;
+		}
+	}
+	desktop_unwatch(d);
+	unlink(d->info.socket);
+	free(d);
+}
+
+/* The common shape of stop, restart and remove: a running VMM is asked to
+ * power off first and the rest happens when it has gone. */
+static int desktop_stop_then(struct pools *p, const char *name, bool then_start, bool then_remove, const char *why)
+{
+	char socket[POOL_PATH_MAX];
+	pthread_mutex_lock(&p->lock);
+	struct desktop *d = desktop_find(p, name);
+	if (!d) {
+		pthread_mutex_unlock(&p->lock);
+		return -ENOENT;
+	}
+	d->then_start = then_start;
+	d->then_remove = then_remove;
+	if (d->pidfd < 0) {
+		/* Nothing runs: act now. */
+		int r = 0;
+		if (then_remove) {
+			desktop_set_state(p, d, DESKTOP_STOPPED, "removed");
+			desktop_free(p, d);
+		} else if (then_start) {
+			d->info.restarts = 0;
+			r = desktop_launch(p, d, why);
+		}
+		pthread_mutex_unlock(&p->lock);
+		return r;
+	}
+	if (d->info.state != DESKTOP_STOPPING)
+		desktop_begin_stop(p, d, why);
+	snprintf(socket, sizeof(socket), "%s", d->info.socket);
+	pthread_mutex_unlock(&p->lock);
+	/* A VMM that does not answer is killed when the deadline passes. */
+	int r = pool_vmm_call(socket, VMM_REQ_POWEROFF, NULL, 0, NULL, 0, NULL, STOP_CALL_MS);
+	if (r < 0)
+		log_warn("pools: desktop %s did not take the power-off request (%s); it is killed at the deadline",
+			 name, strerror(-r));
+	return 0;
+}
+
+int pools_desktop_stop(struct pools *p, const char *name)
+{
+	return desktop_stop_then(p, name, false, false, "powered off");
+}
+
+int pools_desktop_restart(struct pools *p, const char *name)
+{
+	return desktop_stop_then(p, name, true, false, "restarted from its template");
+}
+
+int pools_desktop_remove(struct pools *p, const char *name)
+{
+	return desktop_stop_then(p, name, false, true, "removed");
+}
+
+/* Whether process `pid` is the VMM answering on `socket`: its STATUS
+ * reply names its pid (a pid reused by another process is not adopted). */
+static bool desktop_answers(const char *socket, pid_t pid)
+{
+	struct vmm_status st;
+	uint32_t len = 0;
+	if (pool_vmm_call(socket, VMM_REQ_STATUS, NULL, 0, &st, sizeof(st), &len, PROBE_TIMEOUT_MS) < 0 ||
+	    len != sizeof(st))
+		return false;
+	return pid <= 0 || st.pid == (uint32_t)pid;
+}
+
+int pools_adopt(struct pools *p, const struct pool_spec *spec, const char *name, pid_t pid, const char *socket)
+{
+	char err[160];
+	if (!desktop_name_ok(name) || pool_spec_check(spec, err, sizeof(err)) < 0)
+		return -EINVAL;
+	struct desktop *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->pidfd = -1;
+	d->spec = *spec;
+	snprintf(d->info.name, sizeof(d->info.name), "%s", name);
+	snprintf(d->info.pool, sizeof(d->info.pool), "%s", spec->name);
+	snprintf(d->info.socket, sizeof(d->info.socket), "%s", socket);
+	d->info.state = DESKTOP_RUNNING;
+	bool alive = pid > 0 && socket && *socket && desktop_answers(socket, pid);
+	int fd = alive ? pidfd_open(pid, 0) : -1;
+	pthread_mutex_lock(&p->lock);
+	if (desktop_find(p, name)) {
+		pthread_mutex_unlock(&p->lock);
+		if (fd >= 0)
+			close(fd);
+		free(d);
+		return -EEXIST;
+	}
+	d->next = p->desktops;
+	p->desktops = d;
+	if (fd >= 0) {
+		d->pidfd = fd;
+		d->info.pid = pid;
+		log_info("pools: desktop %s adopted (vdi-vmm pid %d)", name, (int)pid);
+	} else {
+		/* Gone while vdi-server was away: failed, and started again at
+		 * this run directory's socket. */
+		snprintf(d->info.socket, sizeof(d->info.socket), "%s/%s.sock", p->run_dir, name);
+		d->info.state = DESKTOP_STOPPED;
+		desktop_set_state(p, d, DESKTOP_FAILED, "its VMM was gone when vdi-server started");
+		d->deadline_ms = pools_now_ms();
+	}
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+int pools_desktop_set_label(struct pools *p, const char *name, const char *label)
+{
+	char socket[POOL_PATH_MAX];
+	size_t n = label ? strlen(label) : 0;
+	if (n > DESKTOP_LABEL_MAX)
+		return -EINVAL;
+	pthread_mutex_lock(&p->lock);
+	struct desktop *d = desktop_find(p, name);
+	if (!d) {
+		pthread_mutex_unlock(&p->lock);
+		return -ENOENT;
+	}
+	/* Kept for restarts: a refreshed desktop shows the same name. */
+	snprintf(d->label, sizeof(d->label), "%s", label ? label : "");
+	bool running = d->info.state == DESKTOP_RUNNING;
+	snprintf(socket, sizeof(socket), "%s", d->info.socket);
+	pthread_mutex_unlock(&p->lock);
+	if (!running)
+		return 0;
+	return pool_vmm_call(socket, VMM_REQ_SET_LABEL, label, (uint32_t)n, NULL, 0, NULL, STOP_CALL_MS);
+}
+
+int pools_desktop_info(struct pools *p, const char *name, struct desktop_info *out)
+{
+	pthread_mutex_lock(&p->lock);
+	struct desktop *d = desktop_find(p, name);
+	if (d)
+		*out = d->info;
+	pthread_mutex_unlock(&p->lock);
+	return d ? 0 : -ENOENT;
+}
+
+size_t pools_desktop_list(struct pools *p, const char *pool, struct desktop_info *out, size_t max)
+{
+	size_t n = 0;
+	pthread_mutex_lock(&p->lock);
+	for (struct desktop *d = p->desktops; d; d = d->next) {
+		if (pool && strcmp(d->info.pool, pool) != 0)
+			continue;
+		if (n < max)
+			out[n] = d->info;
+		n++;
+	}
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+/* ---- the pools thread ---- */
+
+/* Under the lock: the VMM behind d->pidfd exited. A VMM this process
+ * started is its child, reaped here with its status; an adopted one is
+ * not (ECHILD), and its parent reaps it. */
+static void desktop_exited(struct pools *p, struct desktop *d)
+{
+	siginfo_t si = {0};
+	char status[64] = "";
+	if (waitid(P_PIDFD, (id_t)d->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid) {
+		if (si.si_code == CLD_EXITED)
+			snprintf(status, sizeof(status), ", status %d", si.si_status);
+		else
+			snprintf(status, sizeof(status), ", signal %d", si.si_status);
+	}
+	desktop_unwatch(d);
+	unlink(d->info.socket);
+	if (d->info.state == DESKTOP_STOPPING) {
+		if (d->then_remove) {
+			desktop_set_state(p, d, DESKTOP_STOPPED, "removed");
+			desktop_free(p, d);
+			return;
+		}
+		desktop_set_state(p, d, DESKTOP_STOPPED, "powered off");
+		if (d->then_start) {
+			d->then_start = false;
+			d->info.restarts = 0;
+			desktop_launch(p, d, "restarted from its template");
+		}
+		return;
+	}
+	d->info.restarts++;
+	char why[128];
+	snprintf(why, sizeof(why), "its VMM exited unexpectedly%s (%u in a row)", status, d->info.restarts);
+	desktop_set_state(p, d, DESKTOP_FAILED, why);
+	/* Started again after a pause that grows, up to the limit. */
+	d->deadline_ms = d->info.restarts <= p->restart_limit ? pools_now_ms() + 1000 * (int64_t)d->info.restarts : 0;
+}
+
+/* Under the lock: deadlines and probes due; returns ms until the next. */
+static int64_t pools_tick(struct pools *p, char (*probe)[POOL_PATH_MAX], pid_t *probe_pid,
+			  char (*probe_name)[DESKTOP_NAME_MAX + 1], size_t *nprobe, size_t max_probe)
+{
+	int64_t now = pools_now_ms(), next = INT64_MAX;
+	*nprobe = 0;
+	for (struct desktop *d = p->desktops, *after; d; d = after) {
+		after = d->next;
+		switch (d->info.state) {
+		case DESKTOP_STARTING:
+			if (now >= d->deadline_ms) {
+				char why[64];
+				snprintf(why, sizeof(why), "it did not start in %u s", p->start_timeout_s);
+				if (d->pidfd >= 0)
+					pidfd_send_signal(d->pidfd, SIGKILL, NULL, 0);
+				desktop_unwatch(d);
+				d->info.restarts++;
+				desktop_set_state(p, d, DESKTOP_FAILED, why);
+				d->deadline_ms = d->info.restarts <= p->restart_limit ? now + 1000 : 0;
+				break;
+			}
+			if (now >= d->probe_ms && *nprobe < max_probe) {
+				snprintf(probe[*nprobe], POOL_PATH_MAX, "%s", d->info.socket);
+				snprintf(probe_name[*nprobe], DESKTOP_NAME_MAX + 1, "%s", d->info.name);
+				probe_pid[*nprobe] = d->info.pid;
+				(*nprobe)++;
+				d->probe_ms = now + PROBE_EVERY_MS;
+			}
+			next = d->probe_ms < next ? d->probe_ms : next;
+			next = d->deadline_ms < next ? d->deadline_ms : next;
+			break;
+		case DESKTOP_STOPPING:
+			if (now >= d->deadline_ms && d->pidfd >= 0) {
+				log_warn("pools: desktop %s did not power off in %u s; killing it", d->info.name,
+					 p->stop_timeout_s);
+				pidfd_send_signal(d->pidfd, SIGKILL, NULL, 0);
+				d->deadline_ms = now + 1000;
+			}
+			next = d->deadline_ms < next ? d->deadline_ms : next;
+			break;
+		case DESKTOP_FAILED:
+			if (d->deadline_ms && now >= d->deadline_ms) {
+				d->deadline_ms = 0;
+				desktop_launch(p, d, "started again after a failure");
+			} else if (d->deadline_ms) {
+				next = d->deadline_ms < next ? d->deadline_ms : next;
+			}
+			break;
+		default:
+			break;
+		}
+	}
+	return next == INT64_MAX ? -1 : next - now;
+}
+
+#define PROBES_MAX 16
+
+static void *pools_thread(void *opaque)
+{
+	struct pools *p = opaque;
+	struct pollfd *fds = NULL;
+	struct desktop **owners = NULL;
+	size_t cap = 0;
+	struct pending_event *events = calloc(EVENTS_MAX, sizeof(*events));
+	char probe[PROBES_MAX][POOL_PATH_MAX];
+	char probe_name[PROBES_MAX][DESKTOP_NAME_MAX + 1];
+	pid_t probe_pid[PROBES_MAX];
+	for (;;) {
+		pthread_mutex_lock(&p->lock);
+		if (p->stop) {
+			pthread_mutex_unlock(&p->lock);
+			break;
+		}
+		size_t nprobe;
+		int64_t wait = pools_tick(p, probe, probe_pid, probe_name, &nprobe, PROBES_MAX);
+		size_t n = 1;
+		for (struct desktop *d = p->desktops; d; d = d->next)
+			n += d->pidfd >= 0;
+		if (n > cap) {
+			struct pollfd *f = realloc(fds, n * sizeof(*f));
+			struct desktop **o = f ? realloc(owners, n * sizeof(*o)) : NULL;
+			if (f)
+				fds = f;
+			if (o) {
+				owners = o;
+				cap = n;
+			}
+		}
+		size_t k = 0;
+		fds[k] = (struct pollfd){.fd = p->wake_fd, .events = POLLIN};
+		owners[k++] = NULL;
+		for (struct desktop *d = p->desktops; d && k < cap; d = d->next) {
+			if (d->pidfd < 0)
+				continue;
+			fds[k] = (struct pollfd){.fd = d->pidfd, .events = POLLIN};
+			owners[k++] = d;
+		}
+		size_t nevents = p->npending;
+		memcpy(events, p->pending, nevents * sizeof(*events));
+		p->npending = 0;
+		pthread_mutex_unlock(&p->lock);
+
+		for (size_t i = 0; i < nevents; i++)
+			if (p->events.state)
+				p->events.state(p->events.opaque, &events[i].info, events[i].from, events[i].reason);
+		/* A probe answers or not within PROBE_TIMEOUT_MS; outside the lock. */
+		bool ready[PROBES_MAX];
+		for (size_t i = 0; i < nprobe; i++)
+			ready[i] = desktop_answers(probe[i], probe_pid[i]);
+		if (nprobe) {
+			pthread_mutex_lock(&p->lock);
+			for (size_t i = 0; i < nprobe; i++) {
+				struct desktop *d = desktop_find(p, probe_name[i]);
+				if (ready[i] && d && d->info.state == DESKTOP_STARTING && d->info.pid == probe_pid[i]) {
+					desktop_set_state(p, d, DESKTOP_RUNNING, "its VMM answers");
+				}
+			}
+			pthread_mutex_unlock(&p->lock);
+			continue;
+		}
+		if (nevents)
+			continue;
+		int r = poll(fds, k, wait < 0 ? -1 : (int)(wait > 60000 ? 60000 : wait));
+		if (r <= 0)
+			continue;
+		if (fds[0].revents) {
+			uint64_t count;
+			ssize_t got = read(p->wake_fd, &count, sizeof(count));
+			(void)got;
+		}
+		pthread_mutex_lock(&p->lock);
+		for (size_t i = 1; i < k; i++) {
+			if (!fds[i].revents)
+				continue;
+			/* The desktop may have been freed meanwhile: match by pidfd. */
+			for (struct desktop *d = p->desktops; d; d = d->next) {
+				if (d == owners[i] && d->pidfd == fds[i].fd) {
+					desktop_exited(p, d);
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&p->lock);
+	}
+	free(fds);
+	free(owners);
+	free(events);
+	return NULL;
+}
+
+struct pools *pools_create(const struct pools_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->vmm_path || !cfg->run_dir) {
+		snprintf(err, errlen, "pools: a VMM path and a run directory are needed");
+		return NULL;
+	}
+	if (access(cfg->vmm_path, X_OK) < 0) {
+		snprintf(err, errlen, "%s: cannot run the VMM: %s", cfg->vmm_path, strerror(errno));
+		return NULL;
+	}
+	if (mkdir(cfg->run_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", cfg->run_dir, strerror(errno));
+		return NULL;
+	}
+	struct pools *p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "no memory");
+		return NULL;
+	}
+	p->vmm_path = strdup(cfg->vmm_path);
+	p->run_dir = strdup(cfg->run_dir);
+	p->pending = calloc(EVENTS_MAX, sizeof(*p->pending));
+	p->events = cfg->events;
+	p->start_timeout_s = cfg->start_timeout_s ? cfg->start_timeout_s : 30;
+	p->stop_timeout_s = cfg->stop_timeout_s ? cfg->stop_timeout_s : 10;
+	p->restart_limit = cfg->restart_limit ? cfg->restart_limit : 3;
+	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pthread_mutex_init(&p->lock, NULL);
+	if (!p->vmm_path || !p->run_dir || !p->pending || p->wake_fd < 0 ||
+	    pthread_create(&p->thread, NULL, pools_thread, p) != 0) {
+		snprintf(err, errlen, "pools: cannot start");
+		if (p->wake_fd >= 0)
+			close(p->wake_fd);
+		pthread_mutex_destroy(&p->lock);
+		free(p->pending);
+		free(p->vmm_path);
+		free(p->run_dir);
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+void pools_destroy(struct pools *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_mutex_unlock(&p->lock);
+	pools_wake(p);
+	pthread_join(p->thread, NULL);
+	while (p->desktops) {
+		struct desktop *d = p->desktops;
+		p->desktops = d->next;
+		desktop_unwatch(d);
+		free(d);
+	}
+	close(p->wake_fd);
+	pthread_mutex_destroy(&p->lock);
+	free(p->pending);
+	free(p->vmm_path);
+	free(p->run_dir);
+	free(p);
+}

@@ -1,0 +1,25 @@
+/* launch.h — one vdi-vmm process as pools/ sees it: launched detached, and
+ * asked things on its control socket. Private to pools/. */
+#ifndef VDI_POOLS_LAUNCH_H
+#define VDI_POOLS_LAUNCH_H
+
+#include "pools.h"
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Starts vdi-vmm for desktop `name` of `spec`, a child of this process in
+ * a session of its own (it outlives vdi-server; reap it with waitid), with its control socket at `socket`, its serial
+ * console in RUN_DIR/NAME.serial and its own messages in RUN_DIR/NAME.log.
+ * 0 and *pid, or a negative errno (logged). */
+int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *name,
+		const char *label, const char *socket, pid_t *pid);
+/* One request on the control socket at `socket` and its reply's result (0
+ * or the VMM's negative errno), or a negative errno of our own (cannot
+ * connect, timed out). The reply's payload goes to reply (up to cap bytes;
+ * *len its size) when reply is not NULL. */
+int pool_vmm_call(const char *socket, uint16_t type, const void *payload, uint32_t length, void *reply, size_t cap,
+		  uint32_t *len, int timeout_ms);
+
+#endif

@@ -1,0 +1,114 @@
+/* pools.h — the pools' face: pool definitions and the desktops' VMs. A
+ * desktop is one vdi-vmm process started from its pool's template, with a
+ * control socket the display gateway attaches to. pools/ starts, stops,
+ * watches and restarts those processes and reports every state change; who
+ * uses a desktop (assignment, sessions) is the broker's business.
+ *
+ * VMMs are separate processes that outlive vdi-server: after a restart the
+ * broker hands pools_adopt() the desktops it recorded, and they are watched
+ * again without being restarted. */
+#ifndef VDI_POOLS_H
+#define VDI_POOLS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define POOL_NAME_MAX     32
+#define DESKTOP_NAME_MAX  64
+#define POOL_PATH_MAX     1024
+#define POOL_CMDLINE_MAX  1024
+#define POOL_ENTITLE_MAX  1024
+#define DESKTOP_LABEL_MAX 255
+
+enum desktop_state {
+	DESKTOP_PROVISIONING,
+	DESKTOP_STOPPED,
+	DESKTOP_STARTING,
+	DESKTOP_RUNNING,
+	DESKTOP_STOPPING,
+	DESKTOP_FAILED,
+};
+const char *desktop_state_name(enum desktop_state state);
+
+enum pool_template { POOL_TEMPLATE_DESKTOP, POOL_TEMPLATE_LINUX };
+enum pool_assignment { POOL_FLOATING, POOL_DEDICATED };
+enum pool_on_logoff { POOL_LOGOFF_KEEP, POOL_LOGOFF_REFRESH, POOL_LOGOFF_DELETE };
+
+struct pool_spec {
+	char name[POOL_NAME_MAX + 1];
+	enum pool_template template;
+	char kernel[POOL_PATH_MAX], initrd[POOL_PATH_MAX], disk[POOL_PATH_MAX];
+	char cmdline[POOL_CMDLINE_MAX];
+	unsigned vcpus;
+	unsigned memory_mib;
+	uint32_t width, height; /* the display at boot */
+	unsigned size;          /* desktops in the pool at most */
+	enum pool_assignment assignment;
+	enum pool_on_logoff on_logoff;
+	char entitlement[POOL_ENTITLE_MAX]; /* user names and @groups; "*" everyone */
+	unsigned disconnect_timeout_s;      /* 0: keep forever */
+};
+
+/* Fills a spec with the defaults (the in-tree desktop, 1 vCPU, 256 MiB,
+ * 1024x768, 2 desktops, floating, keep, everyone, an hour). */
+void pool_spec_defaults(struct pool_spec *spec, const char *name);
+/* 0, or -EINVAL with the reason in err. */
+int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen);
+
+struct desktop_info {
+	char name[DESKTOP_NAME_MAX + 1];
+	char pool[POOL_NAME_MAX + 1];
+	enum desktop_state state;
+	pid_t pid;                  /* 0 when no VMM runs */
+	char socket[POOL_PATH_MAX]; /* its control socket */
+	unsigned restarts;          /* after failures, in a row */
+};
+
+/* What pools tells its owner; called on pools' own thread with no pools
+ * lock held (the callee may call back into pools). */
+struct pools_events {
+	/* A desktop changed state; `reason` says why ("started", "exited with
+	 * status 2", "killed by signal 9", "did not start in 30 s", ...). */
+	void (*state)(void *opaque, const struct desktop_info *d, enum desktop_state from, const char *reason);
+	void *opaque;
+};
+
+struct pools_config {
+	const char *vmm_path; /* the vdi-vmm executable */
+	const char *run_dir;  /* sockets, serial logs and VMM logs: RUN_DIR/NAME.{sock,serial,log} */
+	struct pools_events events;
+	unsigned start_timeout_s; /* 0: 30 */
+	unsigned stop_timeout_s;  /* 0: 10; then SIGKILL */
+	unsigned restart_limit;   /* failures in a row before a desktop stays failed; 0: 3 */
+};
+
+struct pools;
+struct pools *pools_create(const struct pools_config *cfg, char *err, size_t errlen);
+/* Stops watching; the VMMs keep running (a restarted vdi-server adopts
+ * them). */
+void pools_destroy(struct pools *p);
+
+/* Desktops. Names are unique across pools ([A-Za-z0-9_.-], 1..64). */
+/* A new desktop of `spec`, started at once (starting, then running once its
+ * control socket answers). -EEXIST, -EINVAL, or the launch's errno. */
+int pools_desktop_start(struct pools *p, const struct pool_spec *spec, const char *name, const char *label);
+/* Powers a desktop off (stopping, then stopped) and keeps its record;
+ * -ENOENT. */
+int pools_desktop_stop(struct pools *p, const char *name);
+/* Starts a stopped or failed desktop again, from its template (a refresh
+ * when it was running: stopped first). */
+int pools_desktop_restart(struct pools *p, const char *name);
+/* Forgets a desktop (stopping its VMM first if it runs). */
+int pools_desktop_remove(struct pools *p, const char *name);
+/* A VMM a previous vdi-server started: watched again if process `pid` is
+ * alive and answers on `socket`, else reported failed (and restarted). */
+int pools_adopt(struct pools *p, const struct pool_spec *spec, const char *name, pid_t pid, const char *socket);
+/* The taskbar label of a running desktop (the user's name). */
+int pools_desktop_set_label(struct pools *p, const char *name, const char *label);
+int pools_desktop_info(struct pools *p, const char *name, struct desktop_info *out);
+/* Up to `max` desktops (of `pool`, or all when NULL); returns how many
+ * there are. */
+size_t pools_desktop_list(struct pools *p, const char *pool, struct desktop_info *out, size_t max);
+
+#endif

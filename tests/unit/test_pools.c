@@ -1,0 +1,281 @@
+/* test_pools.c — pools/: desktops as real vdi-vmm processes on /dev/kvm
+ * (skipped without it): started and running once they answer, labelled,
+ * powered off, restarted from the template, a VMM killed with SIGKILL
+ * reported failed and started again, desktops adopted by a new pools
+ * instance (as after a vdi-server restart) without being restarted, a
+ * dead or reused pid not adopted, and bad specs refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../pools/pools.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define VMM "build/bin/vdi-vmm"
+
+struct seen {
+	pthread_mutex_t lock;
+	pthread_cond_t changed;
+	char log[8192]; /* "name:from>to;" */
+};
+static struct seen seen = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, ""};
+static char run_dir[64];
+
+static void on_state(void *opaque, const struct desktop_info *d, enum desktop_state from, const char *reason)
+{
+	(void)opaque;
+	(void)reason;
+	pthread_mutex_lock(&seen.lock);
+	size_t n = strlen(seen.log);
+	if (n < sizeof(seen.log) - 100)
+		snprintf(seen.log + n, sizeof(seen.log) - n, "%s:%s>%s;", d->name, desktop_state_name(from),
+			 desktop_state_name(d->state));
+	pthread_cond_broadcast(&seen.changed);
+	pthread_mutex_unlock(&seen.lock);
+}
+
+/* Waits (up to `seconds`) until the event log has `needle`. */
+static bool saw(const char *needle, int seconds)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += seconds;
+	pthread_mutex_lock(&seen.lock);
+	bool found;
+	while (!(found = strstr(seen.log, needle) != NULL))
+		if (pthread_cond_timedwait(&seen.changed, &seen.lock, &until) == ETIMEDOUT)
+			break;
+	found = strstr(seen.log, needle) != NULL;
+	if (!found)
+		fprintf(stderr, "events so far: %s\n", seen.log);
+	pthread_mutex_unlock(&seen.lock);
+	return found;
+}
+
+static void forget_events(void)
+{
+	pthread_mutex_lock(&seen.lock);
+	seen.log[0] = '\0';
+	pthread_mutex_unlock(&seen.lock);
+}
+
+static struct pools *make_pools(void)
+{
+	struct pools_config cfg = {
+	    .vmm_path = VMM,
+	    .run_dir = run_dir,
+	    .events = {.state = on_state},
+	    .start_timeout_s = 20,
+	    .stop_timeout_s = 5,
+	};
+	char err[256];
+	struct pools *p = pools_create(&cfg, err, sizeof(err));
+	if (!p)
+		fprintf(stderr, "%s\n", err);
+	return p;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (access("/dev/kvm", R_OK | W_OK) != 0 || access(VMM, X_OK) != 0) {
+		fprintf(stderr, "skipping: needs /dev/kvm and %s\n", VMM);
+		return 0;
+	}
+	snprintf(run_dir, sizeof(run_dir), "/tmp/vdi-pools.XXXXXX");
+	return mkdtemp(run_dir) ? 0 : -1;
+}
+
+static bool have_kvm(void)
+{
+	return run_dir[0] != '\0';
+}
+
+static void test_spec_checks(void **state)
+{
+	(void)state;
+	struct pool_spec spec;
+	char err[160];
+	pool_spec_defaults(&spec, "demo");
+	assert_int_equal(pool_spec_check(&spec, err, sizeof(err)), 0);
+	spec.vcpus = 0;
+	assert_int_equal(pool_spec_check(&spec, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "vcpus"));
+	pool_spec_defaults(&spec, "bad name");
+	assert_int_equal(pool_spec_check(&spec, err, sizeof(err)), -EINVAL);
+	pool_spec_defaults(&spec, "x");
+	spec.template = POOL_TEMPLATE_LINUX;
+	assert_int_equal(pool_spec_check(&spec, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "kernel"));
+	pool_spec_defaults(&spec, "x");
+	spec.width = 8192;
+	spec.height = 8192;
+	assert_int_equal(pool_spec_check(&spec, err, sizeof(err)), -EINVAL);
+}
+
+static void test_lifecycle(void **state)
+{
+	(void)state;
+	if (!have_kvm())
+		skip();
+	struct pools *p = make_pools();
+	assert_non_null(p);
+	struct pool_spec spec;
+	pool_spec_defaults(&spec, "demo");
+	spec.memory_mib = 64;
+	forget_events();
+	assert_int_equal(pools_desktop_start(p, &spec, "demo-1", "alice"), 0);
+	assert_int_equal(pools_desktop_start(p, &spec, "demo-1", NULL), -EEXIST);
+	assert_int_equal(pools_desktop_start(p, &spec, "../x", NULL), -EINVAL);
+	assert_true(saw("demo-1:provisioning>starting;", 5));
+	assert_true(saw("demo-1:starting>running;", 20));
+	struct desktop_info d;
+	assert_int_equal(pools_desktop_info(p, "demo-1", &d), 0);
+	assert_int_equal(d.state, DESKTOP_RUNNING);
+	assert_true(d.pid > 0);
+	assert_int_equal(kill(d.pid, 0), 0);
+	assert_int_equal(pools_desktop_set_label(p, "demo-1", "bob"), 0);
+	assert_int_equal(pools_desktop_set_label(p, "nope", "bob"), -ENOENT);
+	struct desktop_info list[4];
+	assert_int_equal(pools_desktop_list(p, "demo", list, 4), 1);
+	assert_int_equal(pools_desktop_list(p, "other", list, 4), 0);
+
+	/* Power off: stopping, stopped; the process is gone. */
+	pid_t old = d.pid;
+	assert_int_equal(pools_desktop_stop(p, "demo-1"), 0);
+	assert_true(saw("demo-1:stopping>stopped;", 10));
+	assert_int_equal(pools_desktop_info(p, "demo-1", &d), 0);
+	assert_int_equal(d.pid, 0);
+	usleep(100000);
+	assert_true(kill(old, 0) < 0);
+
+	/* Started again, then refreshed while running: a new VMM. */
+	forget_events();
+	assert_int_equal(pools_desktop_restart(p, "demo-1"), 0);
+	assert_true(saw("demo-1:starting>running;", 20));
+	assert_int_equal(pools_desktop_info(p, "demo-1", &d), 0);
+	old = d.pid;
+	forget_events();
+	assert_int_equal(pools_desktop_restart(p, "demo-1"), 0);
+	assert_true(saw("demo-1:running>stopping;demo-1:stopping>stopped;demo-1:stopped>starting;", 10));
+	assert_true(saw("demo-1:starting>running;", 20));
+	assert_int_equal(pools_desktop_info(p, "demo-1", &d), 0);
+	assert_int_not_equal(d.pid, old);
+
+	/* A VMM killed behind our back: failed, then started again. */
+	forget_events();
+	kill(d.pid, SIGKILL);
+	assert_true(saw("demo-1:running>failed;", 5));
+	assert_true(saw("demo-1:failed>starting;", 5));
+	assert_true(saw("demo-1:starting>running;", 20));
+
+	forget_events();
+	assert_int_equal(pools_desktop_remove(p, "demo-1"), 0);
+	assert_true(saw("demo-1:stopping>stopped;", 10));
+	assert_int_equal(pools_desktop_info(p, "demo-1", &d), -ENOENT);
+	assert_int_equal(pools_desktop_remove(p, "demo-1"), -ENOENT);
+	pools_destroy(p);
+}
+
+static void test_adopt_after_restart(void **state)
+{
+	(void)state;
+	if (!have_kvm())
+		skip();
+	struct pools *p = make_pools();
+	struct pool_spec spec;
+	pool_spec_defaults(&spec, "demo");
+	spec.memory_mib = 64;
+	forget_events();
+	assert_int_equal(pools_desktop_start(p, &spec, "keep-1", NULL), 0);
+	assert_true(saw("keep-1:starting>running;", 20));
+	struct desktop_info d;
+	pools_desktop_info(p, "keep-1", &d);
+	/* vdi-server goes away; its VMMs do not. */
+	pools_destroy(p);
+	usleep(200000);
+	assert_int_equal(kill(d.pid, 0), 0);
+
+	forget_events();
+	p = make_pools();
+	assert_int_equal(pools_adopt(p, &spec, "keep-1", d.pid, d.socket), 0);
+	struct desktop_info again;
+	assert_int_equal(pools_desktop_info(p, "keep-1", &again), 0);
+	assert_int_equal(again.state, DESKTOP_RUNNING);
+	assert_int_equal(again.pid, d.pid);
+	/* A pid that is not the VMM on that socket (our own) is not adopted:
+	 * reported failed and started afresh. */
+	assert_int_equal(pools_adopt(p, &spec, "keep-2", getpid(), d.socket), 0);
+	assert_true(saw("keep-2:stopped>failed;", 5));
+	assert_true(saw("keep-2:starting>running;", 25));
+	/* The adopted VMM is watched: killing it is noticed. */
+	kill(d.pid, SIGKILL);
+	assert_true(saw("keep-1:running>failed;", 5));
+	assert_true(saw("keep-1:starting>running;", 25));
+	assert_int_equal(pools_desktop_remove(p, "keep-1"), 0);
+	assert_int_equal(pools_desktop_remove(p, "keep-2"), 0);
+	assert_true(saw("keep-1:stopping>stopped;", 10));
+	assert_true(saw("keep-2:stopping>stopped;", 10));
+	pools_destroy(p);
+}
+
+static void test_bad_vmm_and_start_timeout(void **state)
+{
+	(void)state;
+	char err[256];
+	struct pools_config cfg = {.vmm_path = "/nonexistent/vdi-vmm", .run_dir = "/tmp"};
+	assert_null(pools_create(&cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent/vdi-vmm"));
+	if (!have_kvm())
+		skip();
+	/* A "VMM" that never answers: failed after the start timeout, given up
+	 * after the restart limit. */
+	char fake[128];
+	snprintf(fake, sizeof(fake), "%s/sleeper", run_dir);
+	FILE *f = fopen(fake, "w");
+	fputs("#!/bin/sh\nexec sleep 60\n", f);
+	fclose(f);
+	chmod(fake, 0755);
+	struct pools_config c2 = {.vmm_path = fake,
+				  .run_dir = run_dir,
+				  .events = {.state = on_state},
+				  .start_timeout_s = 1,
+				  .restart_limit = 1};
+	struct pools *p = pools_create(&c2, err, sizeof(err));
+	assert_non_null(p);
+	struct pool_spec spec;
+	pool_spec_defaults(&spec, "demo");
+	forget_events();
+	assert_int_equal(pools_desktop_start(p, &spec, "slow-1", NULL), 0);
+	assert_true(saw("slow-1:starting>failed;", 5));
+	assert_true(saw("slow-1:failed>starting;slow-1:starting>failed;", 8));
+	sleep(2);
+	struct desktop_info d;
+	assert_int_equal(pools_desktop_info(p, "slow-1", &d), 0);
+	assert_int_equal(d.state, DESKTOP_FAILED);
+	assert_int_equal(pools_desktop_remove(p, "slow-1"), 0);
+	pools_destroy(p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_spec_checks),
+	    cmocka_unit_test(test_lifecycle),
+	    cmocka_unit_test(test_adopt_after_restart),
+	    cmocka_unit_test(test_bad_vmm_and_start_timeout),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
