@@ -152,6 +152,13 @@ $(BIN)/vdi-server: $(BUILD)/obj/vdi-server/main.o $(BUILD)/libvdi.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_ALL)
 
+# vdictl, the admin command line: its own HTTPS client (OpenSSL) and jansson.
+VDICTL_SRC := $(wildcard vdictl/*.c)
+all: $(BIN)/vdictl
+$(BIN)/vdictl: $(VDICTL_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/libvdi.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_ALL)
+
 $(BUILD)/tests/unit/%: tests/unit/%.c $(BUILD)/libvdi-asan.a | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $(ASAN_FLAGS) $< -o $@ $(BUILD)/libvdi-asan.a -lcmocka $(LDLIBS_ALL)

@@ -156,12 +156,12 @@ struct vnc_server;
 struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen);
 void vnc_server_stop(struct vnc_server *vnc);
 
-/* The RDP server (FreeRDP 2): TLS only, with the certificate and key
- * DATA_DIR/tls.crt and tls.key (generated self-signed on first start).
+/* The RDP server (FreeRDP 2): TLS only, with the certificate and key at
+ * these paths (generated self-signed when neither exists: common/tls.h).
  * Each connection gets its own thread. rdp_server_stop(NULL) does nothing. */
 struct rdp_server;
 struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
-				    const char *data_dir);
+				    const char *cert_path, const char *key_path);
 void rdp_server_stop(struct rdp_server *rdp);
 
 #endif

@@ -5,9 +5,9 @@
 #include "conn.h"
 #include "rdp_disp.h"
 #include "rdp_gfx.h"
-#include "rdp_tls.h"
 
 #include "../common/log.h"
+#include "../common/tls.h"
 
 #include <errno.h>
 #include <linux/input-event-codes.h>
@@ -758,7 +758,7 @@ static void *rdp_listener_thread(void *arg)
 }
 
 struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
-				    const char *data_dir)
+				    const char *cert_path, const char *key_path)
 {
 	if (!hooks || !listen || listen->port <= 0 || listen->port > 65535)
 		return NULL;
@@ -776,7 +776,9 @@ struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const str
 	}
 	pthread_mutex_init(&srv->lock, NULL);
 	pthread_cond_init(&srv->peers_gone, NULL);
-	if (rdp_tls_identity(data_dir, srv->cert_path, srv->key_path, sizeof(srv->cert_path)) < 0)
+	if ((size_t)snprintf(srv->cert_path, sizeof(srv->cert_path), "%s", cert_path) >= sizeof(srv->cert_path) ||
+	    (size_t)snprintf(srv->key_path, sizeof(srv->key_path), "%s", key_path) >= sizeof(srv->key_path) ||
+	    tls_identity(cert_path, key_path) < 0)
 		goto fail;
 	srv->stop = CreateEvent(NULL, TRUE, FALSE, NULL);
 	srv->listener = freerdp_listener_new();

@@ -1,8 +1,14 @@
-/* main.c — vdi-server. Today it is the display gateway serving one running
- * desktop (a vdi-vmm's control socket) to every client over VNC and RDP;
- * the broker, pools and the embedded default come with the broker issue. */
+/* main.c — vdi-server: reads the configuration (or its embedded default),
+ * starts the broker with its pools and the RDP and VNC gateways on one
+ * public port each, and runs until SIGINT or SIGTERM. Desktops keep running
+ * when it stops; the next start adopts them. `--desktop SOCKET` instead
+ * serves one running VM to every client without a login (development and
+ * the display tests). */
+#include "../broker/broker.h"
 #include "../common/log.h"
+#include "../common/tls.h"
 #include "../display/display.h"
+#include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -11,23 +17,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static const char server_usage[] =
-    "usage: vdi-server --desktop SOCKET [--vnc-port N] [--rdp-port N] [--data-dir DIR]\n"
+    "usage: vdi-server [--config FILE] [--data-dir DIR] [--print-config]\n"
+    "       vdi-server --desktop SOCKET [--vnc-port N] [--rdp-port N] [--data-dir DIR]\n"
     "\n"
-    "Serves one desktop, the VM behind a vdi-vmm control socket, to every client.\n"
+    "Without --desktop: the VDI server. Users connect with an RDP or VNC client,\n"
+    "log in, and get a desktop from a pool (see README, Configuration).\n"
+    "\n"
+    "  --config FILE     the configuration (default: the embedded one: pool 'demo'\n"
+    "                    of 2 desktops, user 'demo', RDP 3389, VNC 5900, API 8443)\n"
+    "  --data-dir DIR    overrides [server] data_dir (default ./vdi-data)\n"
+    "  --print-config    print the effective configuration and exit\n"
+    "\n"
+    "With --desktop: serves one running desktop, the VM behind a vdi-vmm control\n"
+    "socket, to every client, with no login (development and tests).\n"
     "\n"
     "  --desktop SOCKET  the vdi-vmm control socket of the desktop to serve\n"
     "  --vnc-port N      VNC (RFB 3.8, and WebSocket for noVNC) port; 0: off (default 5900)\n"
     "  --rdp-port N      RDP (TLS) port; 0: off (default 3389)\n"
-    "  --data-dir DIR    where state such as the TLS certificate lives (default ./vdi-data);\n"
-    "                    RDP uses DIR/tls.crt and DIR/tls.key, made self-signed when absent\n"
     "  --help            this text\n";
 
 struct server_options {
+	const char *config;
 	const char *desktop;
 	const char *data_dir;
+	bool print_config;
 	int vnc_port;
 	int rdp_port;
 };
@@ -50,9 +67,11 @@ static int server_parse(int argc, char **argv, struct server_options *o)
 	static const struct option longopts[] = {
 	    {"desktop", required_argument, NULL, 'd'},  {"vnc-port", required_argument, NULL, 'v'},
 	    {"rdp-port", required_argument, NULL, 'r'}, {"data-dir", required_argument, NULL, 'D'},
+	    {"config", required_argument, NULL, 'c'},   {"print-config", no_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
-	*o = (struct server_options){.data_dir = "vdi-data", .vnc_port = 5900, .rdp_port = 3389};
+	*o = (struct server_options){.vnc_port = 5900, .rdp_port = 3389};
+	bool ports = false;
 	opterr = 0;
 	int c;
 	while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
@@ -61,15 +80,23 @@ static int server_parse(int argc, char **argv, struct server_options *o)
 			o->desktop = optarg;
 			break;
 		case 'v':
+			ports = true;
 			if (server_port("--vnc-port", optarg, &o->vnc_port) < 0)
 				return -EINVAL;
 			break;
 		case 'r':
+			ports = true;
 			if (server_port("--rdp-port", optarg, &o->rdp_port) < 0)
 				return -EINVAL;
 			break;
 		case 'D':
 			o->data_dir = optarg;
+			break;
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'p':
+			o->print_config = true;
 			break;
 		case 'h':
 			fputs(server_usage, stdout);
@@ -86,11 +113,206 @@ static int server_parse(int argc, char **argv, struct server_options *o)
 		log_error("unexpected argument '%s' (see vdi-server --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->desktop) {
-		log_error("--desktop SOCKET is needed: the broker that assigns desktops is not there yet");
+	if (o->desktop && (o->config || o->print_config)) {
+		log_error("--desktop serves one VM without the broker: it takes no --config");
+		return -EINVAL;
+	}
+	if (!o->desktop && ports) {
+		log_error("--vnc-port and --rdp-port go with --desktop; the server's ports are in its configuration");
 		return -EINVAL;
 	}
 	return 0;
+}
+
+static sigset_t server_signals(void)
+{
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &term, NULL);
+	return term;
+}
+
+/* --desktop: one VM for every client. */
+static int serve_one_desktop(const struct server_options *o)
+{
+	const char *data_dir = o->data_dir ? o->data_dir : "vdi-data";
+	sigset_t term = server_signals();
+	struct surface *desktop = surface_attach_vmm(o->desktop);
+	if (!desktop)
+		return 1;
+	char cert[4096], key[4096];
+	snprintf(cert, sizeof(cert), "%s/tls.crt", data_dir);
+	snprintf(key, sizeof(key), "%s/tls.key", data_dir);
+	struct display_hooks hooks = display_hooks_one_surface(desktop);
+	struct display_listen vnc_listen = {.port = o->vnc_port}, rdp_listen = {.port = o->rdp_port};
+	struct vnc_server *vnc = NULL;
+	if (o->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) {
+		surface_destroy(desktop);
+		return 1;
+	}
+	struct rdp_server *rdp = NULL;
+	if (o->rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, cert, key))) {
+		vnc_server_stop(vnc);
+		surface_destroy(desktop);
+		return 1;
+	}
+	log_info("serving %s: VNC on port %d, RDP on port %d", o->desktop, o->vnc_port, o->rdp_port);
+	int sig;
+	sigwait(&term, &sig);
+	log_info("stopping on signal %d", sig);
+	rdp_server_stop(rdp);
+	vnc_server_stop(vnc);
+	surface_destroy(desktop);
+	return 0;
+}
+
+static void pool_from_config(const struct vdi_pool_config *c, struct pool_spec *s)
+{
+	pool_spec_defaults(s, c->name);
+	s->template = c->template == VDI_TEMPLATE_LINUX ? POOL_TEMPLATE_LINUX : POOL_TEMPLATE_DESKTOP;
+	snprintf(s->kernel, sizeof(s->kernel), "%s", c->kernel ? c->kernel : "");
+	snprintf(s->initrd, sizeof(s->initrd), "%s", c->initrd ? c->initrd : "");
+	snprintf(s->disk, sizeof(s->disk), "%s", c->disk ? c->disk : "");
+	snprintf(s->cmdline, sizeof(s->cmdline), "%s", c->cmdline ? c->cmdline : "");
+	s->vcpus = c->vcpus;
+	s->memory_mib = c->memory_mib;
+	s->width = c->display_width;
+	s->height = c->display_height;
+	s->size = c->size;
+	s->assignment = c->assignment == VDI_ASSIGN_DEDICATED ? POOL_DEDICATED : POOL_FLOATING;
+	s->on_logoff = c->on_logoff == VDI_LOGOFF_REFRESH  ? POOL_LOGOFF_REFRESH
+		       : c->on_logoff == VDI_LOGOFF_DELETE ? POOL_LOGOFF_DELETE
+							   : POOL_LOGOFF_KEEP;
+	snprintf(s->entitlement, sizeof(s->entitlement), "%s", c->entitlement.text);
+	s->disconnect_timeout_s = (unsigned)c->disconnect_timeout;
+}
+
+struct user_seen {
+	const char *name;
+	bool found;
+};
+static void user_seen(void *opaque, const char *user, const char *groups)
+{
+	(void)groups;
+	struct user_seen *u = opaque;
+	if (strcmp(user, u->name) == 0)
+		u->found = true;
+}
+
+/* The embedded default's user: `demo`, with a random password made on first
+ * start, kept only as a hash. The password is printed once, then. */
+static int demo_user(struct auth *auth, char *password, size_t size)
+{
+	struct user_seen seen = {.name = "demo"};
+	if (auth_user_list(auth, user_seen, &seen) < 0)
+		return -EIO;
+	password[0] = '\0';
+	if (seen.found)
+		return 0;
+	static const char alphabet[] = "abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+	uint8_t random[16];
+	if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random))
+		return -EIO;
+	size_t n = size - 1 < sizeof(random) ? size - 1 : sizeof(random);
+	for (size_t i = 0; i < n; i++)
+		password[i] = alphabet[random[i] % (sizeof(alphabet) - 1)];
+	password[n] = '\0';
+	return auth_user_add(auth, "demo", password, NULL);
+}
+
+static int serve_broker(const struct server_options *o)
+{
+	char err[1024];
+	struct vdi_config *cfg = NULL;
+	if (vdi_config_load(o->config, &cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (o->data_dir && vdi_config_set_data_dir(cfg, o->data_dir) < 0) {
+		log_error("--data-dir %s: too long", o->data_dir);
+		vdi_config_free(cfg);
+		return 1;
+	}
+	if (o->print_config) {
+		int r = vdi_config_print(cfg, stdout);
+		vdi_config_free(cfg);
+		return r < 0;
+	}
+	if (!getenv("VDI_LOG"))
+		log_set_level(cfg->log_level);
+	bool embedded = !o->config;
+	sigset_t term = server_signals();
+
+	struct pool_spec *pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*pools));
+	for (size_t i = 0; pools && i < cfg->npools; i++)
+		pool_from_config(&cfg->pools[i], &pools[i]);
+	struct broker_config bc = {
+	    .data_dir = cfg->data_dir,
+	    .vmm_path = cfg->vmm,
+	    .greeter_width = cfg->greeter_width,
+	    .greeter_height = cfg->greeter_height,
+	    .auth =
+		{
+		    .backend = cfg->auth_backend == VDI_AUTH_PAM ? AUTH_BACKEND_PAM : AUTH_BACKEND_FILE,
+		    .pam_service = cfg->pam_service,
+		    .users_file = cfg->users_file,
+		    .lockout_attempts = cfg->lockout_attempts,
+		    .lockout_window_s = (unsigned)cfg->lockout_window,
+		    .lockout_duration_s = (unsigned)cfg->lockout_duration,
+		    /* The embedded default's demo user administers it. */
+		    .admins = embedded ? "demo" : cfg->admins.text,
+		},
+	    .pools = pools,
+	    .npools = cfg->npools,
+	};
+	struct broker *b = pools ? broker_start(&bc, err, sizeof(err)) : NULL;
+	free(pools);
+	if (!b) {
+		log_error("%s", pools ? err : "no memory");
+		vdi_config_free(cfg);
+		return 1;
+	}
+	char password[32] = "";
+	if (embedded && cfg->auth_backend == VDI_AUTH_FILE && demo_user(broker_auth(b), password, sizeof(password)) < 0)
+		log_error("cannot create the demo user in %s", cfg->users_file);
+
+	int rc = 0;
+	struct display_hooks hooks = broker_display_hooks(b);
+	struct display_listen vnc_listen = {.bind = cfg->bind, .port = cfg->vnc_port};
+	struct display_listen rdp_listen = {.bind = cfg->bind, .port = cfg->rdp_port};
+	struct vnc_server *vnc = NULL;
+	struct rdp_server *rdp = NULL;
+	if (tls_identity(cfg->tls_cert, cfg->tls_key) < 0 ||
+	    (cfg->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) ||
+	    (cfg->rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, cfg->tls_cert, cfg->tls_key)))) {
+		rc = 1;
+	} else {
+		log_info("vdi-server ready (%s): RDP on port %d, VNC on port %d, data in %s", cfg->source,
+			 cfg->rdp_port, cfg->vnc_port, cfg->data_dir);
+		if (password[0]) {
+			printf("\nvdi: created user 'demo' with password '%s' (shown this once; stored hashed in %s)\n",
+			       password, cfg->users_file);
+			printf("vdi: connect with:\n");
+			if (cfg->rdp_port)
+				printf("  xfreerdp /v:127.0.0.1:%d /u:demo /p:'%s' /cert:ignore\n", cfg->rdp_port,
+				       password);
+			if (cfg->vnc_port)
+				printf("  vncviewer 127.0.0.1::%d      (then log in as demo)\n", cfg->vnc_port);
+			printf("\n");
+			fflush(stdout);
+		}
+		int sig;
+		sigwait(&term, &sig);
+		log_info("stopping on signal %d; desktops keep running", sig);
+	}
+	rdp_server_stop(rdp);
+	vnc_server_stop(vnc);
+	broker_stop(b);
+	vdi_config_free(cfg);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -100,35 +322,5 @@ int main(int argc, char **argv)
 	struct server_options o;
 	if (server_parse(argc, argv, &o) < 0)
 		return 1;
-	signal(SIGPIPE, SIG_IGN);
-	sigset_t term;
-	sigemptyset(&term);
-	sigaddset(&term, SIGINT);
-	sigaddset(&term, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &term, NULL);
-
-	struct surface *desktop = surface_attach_vmm(o.desktop);
-	if (!desktop)
-		return 1;
-	struct display_hooks hooks = display_hooks_one_surface(desktop);
-	struct display_listen vnc_listen = {.port = o.vnc_port}, rdp_listen = {.port = o.rdp_port};
-	struct vnc_server *vnc = NULL;
-	if (o.vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) {
-		surface_destroy(desktop);
-		return 1;
-	}
-	struct rdp_server *rdp = NULL;
-	if (o.rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, o.data_dir))) {
-		vnc_server_stop(vnc);
-		surface_destroy(desktop);
-		return 1;
-	}
-	log_info("serving %s: VNC on port %d, RDP on port %d", o.desktop, o.vnc_port, o.rdp_port);
-	int sig;
-	sigwait(&term, &sig);
-	log_info("stopping on signal %d", sig);
-	rdp_server_stop(rdp);
-	vnc_server_stop(vnc);
-	surface_destroy(desktop);
-	return 0;
+	return o.desktop ? serve_one_desktop(&o) : serve_broker(&o);
 }

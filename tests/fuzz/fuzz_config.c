@@ -5,6 +5,9 @@
 /* vdi-server's schema is part of the vdi-server binary, not of libvdi. */
 #include "../../vdi-server/config.h"
 
+#include <errno.h>
+#include <limits.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

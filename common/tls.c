@@ -1,8 +1,8 @@
-/* rdp_tls.c — the RDP server's TLS certificate and key: reused from the data
- * directory, or generated self-signed (OpenSSL) on first start. */
-#include "rdp_tls.h"
+/* tls.c — vdi's TLS certificate and key: reused from their files, or
+ * generated self-signed (OpenSSL) on first start. */
+#include "tls.h"
 
-#include "../common/log.h"
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 
 /* A pair that is there is reused only when it loads and matches, so a
  * half-written or swapped file is an error at start, not at every connect. */
-static int rdp_tls_check(const char *cert_path, const char *key_path)
+static int tls_check(const char *cert_path, const char *key_path)
 {
 	int rc = -EINVAL;
 	FILE *cf = fopen(cert_path, "r");
@@ -29,15 +29,15 @@ static int rdp_tls_check(const char *cert_path, const char *key_path)
 	X509 *cert = cf ? PEM_read_X509(cf, NULL, NULL, NULL) : NULL;
 	EVP_PKEY *key = kf ? PEM_read_PrivateKey(kf, NULL, NULL, NULL) : NULL;
 	if (!cf || !kf)
-		log_error("rdp: cannot open %s: %s", !cf ? cert_path : key_path, strerror(errno));
+		log_error("tls: cannot open %s: %s", !cf ? cert_path : key_path, strerror(errno));
 	else if (!cert || !key)
-		log_error("rdp: %s is not a PEM %s", !cert ? cert_path : key_path,
+		log_error("tls: %s is not a PEM %s", !cert ? cert_path : key_path,
 			  !cert ? "certificate" : "private key");
 	else if (X509_check_private_key(cert, key) != 1)
-		log_error("rdp: %s does not belong to %s", key_path, cert_path);
+		log_error("tls: %s does not belong to %s", key_path, cert_path);
 	else if (EVP_PKEY_base_id(key) != EVP_PKEY_RSA)
 		/* FreeRDP 2 loads the TLS key as RSA only. */
-		log_error("rdp: %s is not an RSA key", key_path);
+		log_error("tls: %s is not an RSA key", key_path);
 	else
 		rc = 0;
 	X509_free(cert);
@@ -51,7 +51,7 @@ static int rdp_tls_check(const char *cert_path, const char *key_path)
 
 /* Writes to path.tmp with `mode`, then renames, so a crash never leaves a
  * truncated file under the real name. */
-static int rdp_tls_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
+static int tls_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 {
 	char tmp[4096];
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
@@ -59,7 +59,7 @@ static int rdp_tls_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *cer
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0) {
 		int err = errno;
-		log_error("rdp: cannot create %s: %s", tmp, strerror(err));
+		log_error("tls: cannot create %s: %s", tmp, strerror(err));
 		return -err;
 	}
 	FILE *f = fdopen(fd, "w");
@@ -72,14 +72,14 @@ static int rdp_tls_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *cer
 		ok = 0;
 	fclose(f);
 	if (!ok || rename(tmp, path) < 0) {
-		log_error("rdp: cannot write %s", path);
+		log_error("tls: cannot write %s", path);
 		unlink(tmp);
 		return -EIO;
 	}
 	return 0;
 }
 
-static X509 *rdp_tls_self_signed(EVP_PKEY *key)
+static X509 *tls_self_signed(EVP_PKEY *key)
 {
 	X509 *cert = X509_new();
 	unsigned char serial[16];
@@ -104,35 +104,36 @@ fail:
 	return NULL;
 }
 
-static int rdp_tls_generate(const char *cert_path, const char *key_path)
+static int tls_generate(const char *cert_path, const char *key_path)
 {
 	EVP_PKEY *key = EVP_RSA_gen(2048);
-	X509 *cert = key ? rdp_tls_self_signed(key) : NULL;
+	X509 *cert = key ? tls_self_signed(key) : NULL;
 	int rc = -EIO;
 	if (!cert)
-		log_error("rdp: cannot generate a self-signed certificate");
-	else if ((rc = rdp_tls_write(key_path, 0600, key, NULL)) == 0 &&
-		 (rc = rdp_tls_write(cert_path, 0644, NULL, cert)) == 0)
-		log_info("rdp: generated a self-signed certificate %s", cert_path);
+		log_error("tls: cannot generate a self-signed certificate");
+	else if ((rc = tls_write(key_path, 0600, key, NULL)) == 0 && (rc = tls_write(cert_path, 0644, NULL, cert)) == 0)
+		log_info("tls: generated a self-signed certificate %s", cert_path);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;
 }
 
-int rdp_tls_identity(const char *data_dir, char *cert_path, char *key_path, size_t size)
+int tls_identity(const char *cert_path, const char *key_path)
 {
-	if ((size_t)snprintf(cert_path, size, "%s/tls.crt", data_dir) >= size ||
-	    (size_t)snprintf(key_path, size, "%s/tls.key", data_dir) >= size) {
-		log_error("rdp: data directory path too long: %s", data_dir);
-		return -ENAMETOOLONG;
-	}
-	if (mkdir(data_dir, 0700) < 0 && errno != EEXIST) {
-		int err = errno;
-		log_error("rdp: cannot create %s: %s", data_dir, strerror(err));
-		return -err;
-	}
 	bool have_cert = access(cert_path, F_OK) == 0, have_key = access(key_path, F_OK) == 0;
 	if (have_cert || have_key)
-		return rdp_tls_check(cert_path, key_path);
-	return rdp_tls_generate(cert_path, key_path);
+		return tls_check(cert_path, key_path);
+	/* The directory of a key we generate is private. */
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s", key_path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+			int err = errno;
+			log_error("tls: cannot create %s: %s", dir, strerror(err));
+			return -err;
+		}
+	}
+	return tls_generate(cert_path, key_path);
 }

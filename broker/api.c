@@ -1,0 +1,1122 @@
+/* api.c — the admin REST API: HTTPS (libmicrohttpd + its TLS), Basic authentication through auth/,
+ * routing to the backend table, request bodies as bounded JSON, users through auth_user_*, and the
+ * Prometheus text of /metrics. */
+#include "api.h"
+
+#include "../auth/auth.h"
+#include "../common/log.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define API_PEM_MAX        (1 << 20)
+#define API_PATH_SEGMENTS  6
+#define API_STATUS_COUNTED 600
+
+enum route_id {
+	R_POOLS_LIST,
+	R_POOL_CREATE,
+	R_POOL_GET,
+	R_POOL_UPDATE,
+	R_POOL_DELETE,
+	R_DESKTOPS_LIST,
+	R_DESKTOP_GET,
+	R_DESKTOP_DELETE,
+	R_DESKTOP_POWERON,
+	R_DESKTOP_POWEROFF,
+	R_DESKTOP_REFRESH,
+	R_DESKTOP_SCREENSHOT,
+	R_SESSIONS_LIST,
+	R_SESSION_DISCONNECT,
+	R_SESSION_LOGOFF,
+	R_USERS_LIST,
+	R_USER_ADD,
+	R_USER_PASSWD,
+	R_USER_DEL,
+	R_EVENTS,
+	R_OPERATION,
+	R_METRICS,
+};
+
+/* What the one "*" segment of a route holds, and so how it is checked. */
+enum param_kind { P_NONE, P_POOL, P_DESKTOP, P_SESSION, P_USER, P_OPERATION };
+
+struct route {
+	const char *method;
+	const char *pattern; /* full path; "*" matches one segment */
+	enum route_id id;
+	enum param_kind param;
+	bool body; /* needs a JSON object body */
+};
+
+static const struct route routes[] = {
+    {"GET", "/api/v1/pools", R_POOLS_LIST, P_NONE, false},
+    {"POST", "/api/v1/pools", R_POOL_CREATE, P_NONE, true},
+    {"GET", "/api/v1/pools/*", R_POOL_GET, P_POOL, false},
+    {"PATCH", "/api/v1/pools/*", R_POOL_UPDATE, P_POOL, true},
+    {"DELETE", "/api/v1/pools/*", R_POOL_DELETE, P_POOL, false},
+    {"GET", "/api/v1/desktops", R_DESKTOPS_LIST, P_NONE, false},
+    {"GET", "/api/v1/desktops/*", R_DESKTOP_GET, P_DESKTOP, false},
+    {"DELETE", "/api/v1/desktops/*", R_DESKTOP_DELETE, P_DESKTOP, false},
+    {"POST", "/api/v1/desktops/*/poweron", R_DESKTOP_POWERON, P_DESKTOP, false},
+    {"POST", "/api/v1/desktops/*/poweroff", R_DESKTOP_POWEROFF, P_DESKTOP, false},
+    {"POST", "/api/v1/desktops/*/refresh", R_DESKTOP_REFRESH, P_DESKTOP, false},
+    {"GET", "/api/v1/desktops/*/screenshot", R_DESKTOP_SCREENSHOT, P_DESKTOP, false},
+    {"GET", "/api/v1/sessions", R_SESSIONS_LIST, P_NONE, false},
+    {"POST", "/api/v1/sessions/*/disconnect", R_SESSION_DISCONNECT, P_SESSION, false},
+    {"POST", "/api/v1/sessions/*/logoff", R_SESSION_LOGOFF, P_SESSION, false},
+    {"GET", "/api/v1/users", R_USERS_LIST, P_NONE, false},
+    {"POST", "/api/v1/users", R_USER_ADD, P_NONE, true},
+    {"PATCH", "/api/v1/users/*", R_USER_PASSWD, P_USER, true},
+    {"DELETE", "/api/v1/users/*", R_USER_DEL, P_USER, false},
+    {"GET", "/api/v1/events", R_EVENTS, P_NONE, false},
+    {"GET", "/api/v1/operations/*", R_OPERATION, P_OPERATION, false},
+    {"GET", "/metrics", R_METRICS, P_NONE, false},
+};
+
+struct api {
+	struct MHD_Daemon *daemon;
+	struct api_backend be;
+	struct auth *auth;
+	char *cert, *key; /* PEM text handed to libmicrohttpd */
+	char start_err[256];
+	bool starting;
+	_Atomic uint64_t status_count[API_STATUS_COUNTED];
+};
+
+/* One request's state across libmicrohttpd's calls of the access handler. */
+struct req {
+	const struct route *route;
+	char param[API_NAME_MAX];
+	char user[API_NAME_MAX]; /* authenticated (admin or not); "" before */
+	char path[256];          /* for the audit, sanitized */
+	char method[8];
+	bool write; /* POST, PATCH, DELETE */
+	bool responded;
+	char *body;
+	size_t len;
+};
+
+/* ---- results ---- */
+
+/* Copies src into dst (dstlen > 0) with bytes outside printable ASCII shown as '?', so echoing a
+ * client's string never yields invalid UTF-8 or control characters. */
+static void sanitize(char *dst, size_t dstlen, const char *src)
+{
+	size_t i = 0;
+	for (; src && src[i] && i + 1 < dstlen; i++)
+		dst[i] = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	dst[i] = '\0';
+}
+
+static void result_verror(struct api_result *res, unsigned status, const char *fmt, va_list ap)
+{
+	char raw[512], msg[512];
+	vsnprintf(raw, sizeof(raw), fmt, ap);
+	sanitize(msg, sizeof(msg), raw);
+	json_decref(res->json);
+	free(res->bytes);
+	res->bytes = NULL;
+	res->len = 0;
+	res->json = json_pack("{s:s}", "error", msg);
+	res->status = status;
+}
+
+void api_result_error(struct api_result *res, unsigned status, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	result_verror(res, status, fmt, ap);
+	va_end(ap);
+}
+
+static unsigned errno_status(int neg_errno)
+{
+	switch (neg_errno) {
+	case -ENOENT:
+		return 404;
+	case -EEXIST:
+	case -ENOTEMPTY:
+	case -EBUSY:
+	case -ESTALE:
+		return 409;
+	case -EINVAL:
+	case -E2BIG:
+	case -ENAMETOOLONG:
+		return 400;
+	case -ENOTSUP:
+		return 501;
+	default:
+		return 500;
+	}
+}
+
+void api_result_errno(struct api_result *res, int neg_errno, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	result_verror(res, errno_status(neg_errno), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- responses ---- */
+
+static void count_status(struct api *api, unsigned status)
+{
+	if (status < API_STATUS_COUNTED)
+		atomic_fetch_add(&api->status_count[status], 1);
+}
+
+/* Queues status with `body` (malloc'd, taken; may be NULL) and one optional extra header, and
+ * audits a state-changing request of an authenticated user. */
+static enum MHD_Result send_reply(struct api *api, struct MHD_Connection *conn, struct req *r, unsigned status,
+				  char *body, size_t len, const char *ctype, const char *hname, const char *hval)
+{
+	struct MHD_Response *resp = MHD_create_response_from_buffer(
+	    body ? len : 0, body ? body : (void *)"", body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!resp) {
+		free(body);
+		return MHD_NO;
+	}
+	if (body && ctype)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+	if (hname)
+		MHD_add_response_header(resp, hname, hval);
+	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
+	MHD_destroy_response(resp);
+	r->responded = true;
+	count_status(api, status);
+	if (r->write && r->user[0] && api->be.audit)
+		api->be.audit(api->be.opaque, r->user, r->method, r->path, status);
+	log_debug("api: %s %s by %s: %u", r->method, r->path, r->user[0] ? r->user : "-", status);
+	return ret;
+}
+
+static enum MHD_Result send_json(struct api *api, struct MHD_Connection *conn, struct req *r, unsigned status,
+				 json_t *json, const char *hname, const char *hval)
+{
+	char *text = json ? json_dumps(json, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(json);
+	if (!text) {
+		text = strdup("{\"error\":\"out of memory\"}");
+		status = 500;
+		if (!text)
+			return MHD_NO;
+	}
+	size_t len = strlen(text);
+	char *body = realloc(text, len + 2);
+	if (!body) {
+		free(text);
+		return MHD_NO;
+	}
+	body[len++] = '\n';
+	body[len] = '\0';
+	return send_reply(api, conn, r, status, body, len, "application/json", hname, hval);
+}
+
+static enum MHD_Result send_error(struct api *api, struct MHD_Connection *conn, struct req *r, unsigned status,
+				  const char *hname, const char *hval, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static enum MHD_Result send_error(struct api *api, struct MHD_Connection *conn, struct req *r, unsigned status,
+				  const char *hname, const char *hval, const char *fmt, ...)
+{
+	struct api_result res = {0};
+	va_list ap;
+	va_start(ap, fmt);
+	result_verror(&res, status, fmt, ap);
+	va_end(ap);
+	return send_json(api, conn, r, status, res.json, hname, hval);
+}
+
+static const char *status_text(unsigned status)
+{
+	if (status == 404)
+		return "not found";
+	if (status == 409)
+		return "conflict";
+	if (status >= 400 && status < 500)
+		return "bad request";
+	return "internal error";
+}
+
+/* Sends what a callback (or the users code) put in res. */
+static enum MHD_Result send_result(struct api *api, struct MHD_Connection *conn, struct req *r, struct api_result *res)
+{
+	unsigned status = res->status ? res->status : 200;
+	if (status < 100 || status > 599) {
+		log_warn("api: the backend answered %s %s with status %u", r->method, r->path, status);
+		json_decref(res->json);
+		free(res->bytes);
+		return send_error(api, conn, r, 500, NULL, NULL, "the backend gave a bad status");
+	}
+	if (res->json && res->bytes) {
+		log_warn("api: the backend answered %s %s with both JSON and bytes", r->method, r->path);
+		json_decref(res->json);
+		free(res->bytes);
+		return send_error(api, conn, r, 500, NULL, NULL, "the backend gave no single answer");
+	}
+	if (res->json)
+		return send_json(api, conn, r, status, res->json, NULL, NULL);
+	if (res->bytes)
+		return send_reply(api, conn, r, status, res->bytes, res->len,
+				  res->content_type ? res->content_type : "application/octet-stream", NULL, NULL);
+	if (!res->status)
+		return send_error(api, conn, r, 500, NULL, NULL, "the backend gave no answer");
+	if (status >= 400)
+		return send_error(api, conn, r, status, NULL, NULL, "%s", status_text(status));
+	return send_reply(api, conn, r, status, NULL, 0, NULL, NULL, NULL);
+}
+
+/* ---- checks of untrusted strings ---- */
+
+static bool name_char(char c)
+{
+	return isascii((unsigned char)c) && (isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-');
+}
+
+/* Pool, desktop and operation names. */
+static bool valid_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= API_NAME_MAX || s[0] == '-' || s[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return false;
+	return true;
+}
+
+/* As auth/'s rule for user and group names. */
+static bool valid_user(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!name_char(s[i]))
+			return false;
+	return true;
+}
+
+static bool valid_event(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 63)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* A decimal in [min, max], digits only. */
+static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	if (!s || !*s || strlen(s) > 19)
+		return false;
+	int64_t v = 0;
+	for (const char *p = s; *p; p++) {
+		if (!isdigit((unsigned char)*p))
+			return false;
+		if (v > (INT64_MAX - (*p - '0')) / 10)
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* ---- routing ---- */
+
+/* Does path match pattern? On a match the "*" segment (if any) is copied to param. Returns 1 on a
+ * match, 0 on none, -1 when the "*" segment is too long to be any name. */
+static int route_match(const char *pattern, const char *path, char *param, size_t paramlen)
+{
+	param[0] = '\0';
+	while (*pattern && *path) {
+		if (*pattern != '/' || *path != '/')
+			return 0;
+		pattern++, path++;
+		size_t pl = strcspn(pattern, "/"), sl = strcspn(path, "/");
+		if (sl == 0)
+			return 0;
+		if (pl == 1 && pattern[0] == '*') {
+			if (sl >= paramlen)
+				return -1;
+			memcpy(param, path, sl);
+			param[sl] = '\0';
+		} else if (pl != sl || memcmp(pattern, path, pl) != 0) {
+			return 0;
+		}
+		pattern += pl, path += sl;
+	}
+	return (!*pattern && !*path) ? 1 : 0;
+}
+
+/* Finds the route of (method, path). Returns 0 with *out, or the status to answer: 404, 405 (with
+ * the allowed methods in allow), 414 (a segment too long to be a name). */
+static unsigned route_find(const char *method, const char *path, struct req *r, char *allow, size_t allowlen)
+{
+	bool path_known = false, too_long = false;
+	allow[0] = '\0';
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		char param[API_NAME_MAX];
+		int m = route_match(routes[i].pattern, path, param, sizeof(param));
+		if (m < 0)
+			too_long = true;
+		if (m <= 0)
+			continue;
+		if (strcmp(routes[i].method, method) == 0) {
+			r->route = &routes[i];
+			memcpy(r->param, param, sizeof(param));
+			return 0;
+		}
+		path_known = true;
+		size_t used = strlen(allow);
+		snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "", routes[i].method);
+	}
+	if (path_known)
+		return 405;
+	return too_long ? 400 : 404;
+}
+
+static const char *param_what(enum param_kind kind)
+{
+	switch (kind) {
+	case P_POOL:
+		return "pool name";
+	case P_DESKTOP:
+		return "desktop name";
+	case P_SESSION:
+		return "session id";
+	case P_USER:
+		return "user name";
+	case P_OPERATION:
+		return "operation id";
+	default:
+		return "name";
+	}
+}
+
+static bool param_ok(enum param_kind kind, const char *s)
+{
+	int64_t id;
+	switch (kind) {
+	case P_NONE:
+		return true;
+	case P_SESSION:
+		return parse_i64(s, 1, INT64_MAX, &id);
+	case P_USER:
+		return valid_user(s);
+	default:
+		return valid_name(s);
+	}
+}
+
+/* ---- authentication ---- */
+
+/* The client's address as text without port, IPv4-mapped IPv6 shown as IPv4 (one address, one
+ * lockout counter, whichever socket family the dual-stack listener gave). */
+static void client_address(struct MHD_Connection *conn, char *out, size_t outlen)
+{
+	out[0] = '\0';
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (!ci || !ci->client_addr)
+		return;
+	const struct sockaddr *sa = ci->client_addr;
+	socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return;
+	if (getnameinfo(sa, len, out, outlen, NULL, 0, NI_NUMERICHOST) != 0) {
+		out[0] = '\0';
+		return;
+	}
+	if (strncmp(out, "::ffff:", 7) == 0 && strchr(out + 7, '.'))
+		memmove(out, out + 7, strlen(out + 7) + 1);
+}
+
+/* Authenticates and authorizes the request; returns true when it may go on, else has replied. */
+static bool authorize(struct api *api, struct MHD_Connection *conn, struct req *r, enum MHD_Result *ret)
+{
+	static const char challenge[] = "Basic realm=\"vdi admin API\", charset=\"UTF-8\"";
+	char *password = NULL;
+	char *user = MHD_basic_auth_get_username_password(conn, &password);
+	if (!user || !password) {
+		if (user)
+			MHD_free(user);
+		if (password)
+			MHD_free(password);
+		*ret = send_error(api, conn, r, 401, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge,
+				  "authentication required");
+		return false;
+	}
+	char address[INET6_ADDRSTRLEN + 8];
+	client_address(conn, address, sizeof(address));
+	unsigned locked_for = 0;
+	enum auth_result ar = auth_check(api->auth, user, password, address, &locked_for);
+	explicit_bzero(password, strlen(password));
+	MHD_free(password);
+	bool ok = false;
+	switch (ar) {
+	case AUTH_OK:
+		sanitize(r->user, sizeof(r->user), user);
+		if (!auth_is_admin(api->auth, user)) {
+			*ret = send_error(api, conn, r, 403, NULL, NULL, "%s is not an administrator", r->user);
+			break;
+		}
+		ok = true;
+		break;
+	case AUTH_DENIED:
+		*ret = send_error(api, conn, r, 401, MHD_HTTP_HEADER_WWW_AUTHENTICATE, challenge,
+				  "wrong user name or password");
+		break;
+	case AUTH_LOCKED: {
+		char retry[16];
+		snprintf(retry, sizeof(retry), "%u", locked_for ? locked_for : 1);
+		*ret = send_error(api, conn, r, 429, MHD_HTTP_HEADER_RETRY_AFTER, retry,
+				  "locked out after too many failed logins, try again in %u s", locked_for);
+		break;
+	}
+	default:
+		*ret = send_error(api, conn, r, 503, NULL, NULL, "the authentication backend is unavailable");
+		break;
+	}
+	MHD_free(user);
+	return ok;
+}
+
+/* ---- users (the API's own routes) ---- */
+
+static void list_user(void *opaque, const char *user, const char *groups)
+{
+	json_t *arr = opaque, *g = json_array();
+	for (const char *p = groups; p && *p;) {
+		size_t n = strcspn(p, ",");
+		if (n)
+			json_array_append_new(g, json_stringn(p, n));
+		p += n + (p[n] == ',');
+	}
+	json_array_append_new(arr, json_pack("{s:s,s:o}", "name", user, "groups", g));
+}
+
+/* The "password" field: a string of 1..1024 bytes without NUL. */
+static const char *body_password(json_t *body, struct api_result *res)
+{
+	json_t *pw = json_object_get(body, "password");
+	if (!pw) {
+		api_result_error(res, 400, "field \"password\" is missing");
+		return NULL;
+	}
+	if (!json_is_string(pw) || json_string_length(pw) == 0 || json_string_length(pw) > 1024 ||
+	    strlen(json_string_value(pw)) != json_string_length(pw)) {
+		api_result_error(res, 400, "field \"password\" must be a string of 1 to 1024 bytes");
+		return NULL;
+	}
+	return json_string_value(pw);
+}
+
+/* The "groups" field (absent, "a,b" or ["a", "b"]) as "a,b" in out; false with res set if bad. */
+static bool body_groups(json_t *body, char *out, size_t outlen, struct api_result *res)
+{
+	json_t *g = json_object_get(body, "groups");
+	out[0] = '\0';
+	if (!g || json_is_null(g))
+		return true;
+	static const char bad[] = "field \"groups\" must be a list of group names (A-Z a-z 0-9 . _ -)";
+	size_t used = 0;
+	if (json_is_string(g)) {
+		if (json_string_length(g) >= outlen) {
+			api_result_error(res, 400, bad);
+			return false;
+		}
+		snprintf(out, outlen, "%s", json_string_value(g));
+		for (char *p = out; *p;) {
+			size_t n = strcspn(p, ",");
+			char save = p[n];
+			p[n] = '\0';
+			bool ok = valid_user(p);
+			p[n] = save;
+			if (!ok) {
+				api_result_error(res, 400, bad);
+				return false;
+			}
+			p += n + (save == ',');
+		}
+		return true;
+	}
+	if (!json_is_array(g)) {
+		api_result_error(res, 400, bad);
+		return false;
+	}
+	size_t i;
+	json_t *v;
+	json_array_foreach(g, i, v)
+	{
+		const char *s = json_string_value(v);
+		if (!s || !valid_user(s) || used + strlen(s) + 2 > outlen) {
+			api_result_error(res, 400, bad);
+			return false;
+		}
+		used += (size_t)snprintf(out + used, outlen - used, "%s%s", used ? "," : "", s);
+	}
+	return true;
+}
+
+static void users_errno(struct api_result *res, int rc, const char *user)
+{
+	if (rc == -ENOTSUP)
+		api_result_error(res, 501, "users are managed by the system (PAM backend), not by vdi");
+	else if (rc == -EEXIST)
+		api_result_error(res, 409, "user %s exists", user);
+	else if (rc == -ENOENT)
+		api_result_error(res, 404, "no user %s", user);
+	else if (rc == -EINVAL)
+		api_result_error(res, 400, "bad user name, groups or password");
+	else
+		api_result_error(res, 500, "the users file could not be changed");
+}
+
+static void users_route(struct api *api, struct req *r, json_t *body, struct api_result *res)
+{
+	int rc;
+	switch (r->route->id) {
+	case R_USERS_LIST: {
+		json_t *arr = json_array();
+		rc = auth_user_list(api->auth, list_user, arr);
+		if (rc < 0) {
+			json_decref(arr);
+			users_errno(res, rc, "");
+			return;
+		}
+		res->json = json_pack("{s:o}", "users", arr);
+		return;
+	}
+	case R_USER_ADD: {
+		json_t *jn = json_object_get(body, "name");
+		if (!jn) {
+			api_result_error(res, 400, "field \"name\" is missing");
+			return;
+		}
+		const char *name = json_string_value(jn);
+		if (!name || !valid_user(name)) {
+			api_result_error(res, 400,
+					 "field \"name\" must be a user name: 1 to 64 of A-Z a-z 0-9 . _ -, not "
+					 "starting with -");
+			return;
+		}
+		char groups[1024];
+		const char *pw = body_password(body, res);
+		if (!pw || !body_groups(body, groups, sizeof(groups), res))
+			return;
+		rc = auth_user_add(api->auth, name, pw, groups);
+		if (rc < 0) {
+			users_errno(res, rc, name);
+			return;
+		}
+		res->status = 201;
+		res->json = json_array();
+		list_user(res->json, name, groups);
+		json_t *obj = json_incref(json_array_get(res->json, 0));
+		json_decref(res->json);
+		res->json = obj;
+		return;
+	}
+	case R_USER_PASSWD: {
+		const char *pw = body_password(body, res);
+		if (!pw)
+			return;
+		rc = auth_user_passwd(api->auth, r->param, pw);
+		if (rc < 0)
+			users_errno(res, rc, r->param);
+		else
+			res->json = json_pack("{s:s}", "name", r->param);
+		return;
+	}
+	case R_USER_DEL:
+		rc = auth_user_del(api->auth, r->param);
+		if (rc < 0)
+			users_errno(res, rc, r->param);
+		else
+			res->status = 204;
+		return;
+	default:
+		return;
+	}
+}
+
+/* ---- metrics ---- */
+
+static int metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int metrics_append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return -EINVAL;
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return 0;
+		}
+		size_t ncap = *cap * 2 + (size_t)n;
+		char *nb = realloc(*buf, ncap);
+		if (!nb)
+			return -ENOMEM;
+		*buf = nb;
+		*cap = ncap;
+	}
+}
+
+static void metrics_route(struct api *api, struct api_result *res)
+{
+	struct api_result be = {0};
+	if (api->be.metrics) {
+		api->be.metrics(api->be.opaque, &be);
+		if (be.status >= 400 || be.json) {
+			*res = be;
+			return;
+		}
+	}
+	size_t cap = be.len + 4096, len = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		free(be.bytes);
+		api_result_error(res, 500, "out of memory");
+		return;
+	}
+	if (be.bytes && be.len) {
+		memcpy(buf, be.bytes, be.len);
+		len = be.len;
+		if (buf[len - 1] != '\n')
+			buf[len++] = '\n';
+	}
+	free(be.bytes);
+	struct auth_stats st;
+	auth_get_stats(api->auth, &st);
+	int rc = metrics_append(&buf, &len, &cap,
+				"# HELP vdi_auth_logins_total Login attempts by result.\n"
+				"# TYPE vdi_auth_logins_total counter\n"
+				"vdi_auth_logins_total{result=\"ok\"} %" PRIu64 "\n"
+				"vdi_auth_logins_total{result=\"failed\"} %" PRIu64 "\n"
+				"vdi_auth_logins_total{result=\"locked_refused\"} %" PRIu64 "\n"
+				"# HELP vdi_auth_lockouts_total Lockouts started.\n"
+				"# TYPE vdi_auth_lockouts_total counter\n"
+				"vdi_auth_lockouts_total %" PRIu64 "\n"
+				"# HELP vdi_api_requests_total Admin API requests answered, by status.\n"
+				"# TYPE vdi_api_requests_total counter\n",
+				st.logins_ok, st.logins_failed, st.locked_refused, st.lockouts);
+	for (unsigned s = 100; rc == 0 && s < API_STATUS_COUNTED; s++) {
+		uint64_t n = atomic_load(&api->status_count[s]);
+		if (n)
+			rc =
+			    metrics_append(&buf, &len, &cap, "vdi_api_requests_total{code=\"%u\"} %" PRIu64 "\n", s, n);
+	}
+	if (rc < 0) {
+		free(buf);
+		api_result_error(res, 500, "out of memory");
+		return;
+	}
+	res->bytes = buf;
+	res->len = len;
+	res->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* ---- dispatch ---- */
+
+#define CALL(fn, ...)                                                                                                  \
+	do {                                                                                                           \
+		if (api->be.fn)                                                                                        \
+			api->be.fn(api->be.opaque, __VA_ARGS__);                                                       \
+		else                                                                                                   \
+			api_result_error(res, 501, "not implemented");                                                 \
+	} while (0)
+
+/* Checks the query of GET events; false with res set when bad. */
+static bool events_query(struct MHD_Connection *conn, int64_t *after, unsigned *limit, const char **event,
+			 struct api_result *res)
+{
+	const char *a = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "after");
+	const char *l = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "limit");
+	*event = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "event");
+	int64_t v;
+	*after = 0;
+	*limit = API_EVENTS_LIMIT_DEF;
+	if (a && !parse_i64(a, 0, INT64_MAX, after)) {
+		api_result_error(res, 400, "query \"after\" must be an event id (0 or more)");
+		return false;
+	}
+	if (l) {
+		if (!parse_i64(l, 1, API_EVENTS_LIMIT_MAX, &v)) {
+			api_result_error(res, 400, "query \"limit\" must be 1 to %d", API_EVENTS_LIMIT_MAX);
+			return false;
+		}
+		*limit = (unsigned)v;
+	}
+	if (*event && !valid_event(*event)) {
+		api_result_error(res, 400, "query \"event\" must be an event kind (a-z 0-9 _)");
+		return false;
+	}
+	return true;
+}
+
+static void dispatch(struct api *api, struct MHD_Connection *conn, struct req *r, json_t *body, struct api_result *res)
+{
+	const char *p = r->param;
+	int64_t id = 0;
+	switch (r->route->id) {
+	case R_POOLS_LIST:
+		CALL(pools_list, res);
+		break;
+	case R_POOL_CREATE: {
+		json_t *jn = json_object_get(body, "name");
+		const char *name = json_string_value(jn);
+		if (!jn)
+			api_result_error(res, 400, "field \"name\" is missing");
+		else if (!name || !valid_name(name))
+			api_result_error(res, 400,
+					 "field \"name\" must be a pool name: 1 to 127 of A-Z a-z 0-9 . _ -, not "
+					 "starting with - or .");
+		else
+			CALL(pool_create, name, body, res);
+		break;
+	}
+	case R_POOL_GET:
+		CALL(pool_get, p, res);
+		break;
+	case R_POOL_UPDATE:
+		CALL(pool_update, p, body, res);
+		break;
+	case R_POOL_DELETE:
+		CALL(pool_delete, p, res);
+		break;
+	case R_DESKTOPS_LIST: {
+		const char *pool = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pool");
+		if (pool && !valid_name(pool))
+			api_result_error(res, 400, "query \"pool\" must be a pool name");
+		else
+			CALL(desktops_list, pool, res);
+		break;
+	}
+	case R_DESKTOP_GET:
+		CALL(desktop_get, p, res);
+		break;
+	case R_DESKTOP_DELETE:
+		CALL(desktop_delete, p, res);
+		break;
+	case R_DESKTOP_POWERON:
+		CALL(desktop_poweron, p, res);
+		break;
+	case R_DESKTOP_POWEROFF:
+		CALL(desktop_poweroff, p, res);
+		break;
+	case R_DESKTOP_REFRESH:
+		CALL(desktop_refresh, p, res);
+		break;
+	case R_DESKTOP_SCREENSHOT:
+		CALL(desktop_screenshot, p, res);
+		break;
+	case R_SESSIONS_LIST:
+		CALL(sessions_list, res);
+		break;
+	case R_SESSION_DISCONNECT:
+		parse_i64(p, 1, INT64_MAX, &id);
+		CALL(session_disconnect, id, res);
+		break;
+	case R_SESSION_LOGOFF:
+		parse_i64(p, 1, INT64_MAX, &id);
+		CALL(session_logoff, id, res);
+		break;
+	case R_USERS_LIST:
+	case R_USER_ADD:
+	case R_USER_PASSWD:
+	case R_USER_DEL:
+		users_route(api, r, body, res);
+		break;
+	case R_EVENTS: {
+		int64_t after;
+		unsigned limit;
+		const char *event;
+		if (events_query(conn, &after, &limit, &event, res))
+			CALL(events_list, after, limit, event, res);
+		break;
+	}
+	case R_OPERATION:
+		CALL(operation_get, p, res);
+		break;
+	case R_METRICS:
+		metrics_route(api, res);
+		break;
+	}
+}
+
+/* The whole request is in: parse the body if the route takes one, call the route. */
+static enum MHD_Result finish(struct api *api, struct MHD_Connection *conn, struct req *r)
+{
+	json_t *body = NULL;
+	if (r->route->body) {
+		if (!r->len)
+			return send_error(api, conn, r, 400, NULL, NULL, "a JSON object body is required");
+		json_error_t jerr;
+		body = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
+		if (!body)
+			return send_error(api, conn, r, 400, NULL, NULL, "bad JSON body at line %d column %d: %s",
+					  jerr.line, jerr.column, jerr.text);
+		if (!json_is_object(body)) {
+			json_decref(body);
+			return send_error(api, conn, r, 400, NULL, NULL, "the body must be a JSON object");
+		}
+	}
+	struct api_result res = {0};
+	dispatch(api, conn, r, body, &res);
+	json_decref(body);
+	return send_result(api, conn, r, &res);
+}
+
+/* First call for a request (headers only): route, authenticate, check the declared size. */
+static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, struct req *r, const char *url,
+			     const char *method)
+{
+	char allow[64];
+	enum MHD_Result ret = MHD_YES;
+	unsigned status = route_find(method, url, r, allow, sizeof(allow));
+	/* Authentication comes first so that nobody learns anything, not even which routes exist,
+	 * without credentials. */
+	if (!authorize(api, conn, r, &ret))
+		return ret;
+	if (status == 405)
+		return send_error(api, conn, r, 405, MHD_HTTP_HEADER_ALLOW, allow, "method %s not allowed here",
+				  r->method);
+	if (status == 400)
+		return send_error(api, conn, r, 400, NULL, NULL, "a path segment is too long");
+	if (status)
+		return send_error(api, conn, r, 404, NULL, NULL, "no such route: %s", r->path);
+	if (!param_ok(r->route->param, r->param)) {
+		char shown[API_NAME_MAX];
+		sanitize(shown, sizeof(shown), r->param);
+		return send_error(api, conn, r, 400, NULL, NULL, "bad %s: %s", param_what(r->route->param), shown);
+	}
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	int64_t declared;
+	if (cl && parse_i64(cl, 0, INT64_MAX, &declared) && declared > API_BODY_MAX)
+		return send_error(api, conn, r, 413, NULL, NULL, "the body is larger than %d bytes", API_BODY_MAX);
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+				  const char *version, const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	(void)version;
+	struct api *api = cls;
+	struct req *r = *con_cls;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		*con_cls = r;
+		sanitize(r->path, sizeof(r->path), url);
+		sanitize(r->method, sizeof(r->method), method);
+		r->write = !strcmp(method, "POST") || !strcmp(method, "PATCH") || !strcmp(method, "DELETE");
+		return begin(api, conn, r, url, method);
+	}
+	if (*upload_data_size) {
+		size_t n = *upload_data_size;
+		*upload_data_size = 0;
+		if (r->responded)
+			return MHD_YES;
+		if (n > API_BODY_MAX - r->len) {
+			/* A chunked body past the limit: libmicrohttpd cannot answer in mid-upload, so the
+			 * connection is closed rather than reading on. */
+			log_debug("api: %s %s: body over %d bytes, closing", r->method, r->path, API_BODY_MAX);
+			return MHD_NO;
+		}
+		char *nb = realloc(r->body, r->len + n);
+		if (!nb)
+			return MHD_NO;
+		memcpy(nb + r->len, upload_data, n);
+		r->body = nb;
+		r->len += n;
+		return MHD_YES;
+	}
+	if (r->responded)
+		return MHD_YES;
+	return finish(api, conn, r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+	(void)cls, (void)conn, (void)toe;
+	struct req *r = *con_cls;
+	if (r) {
+		free(r->body);
+		free(r);
+		*con_cls = NULL;
+	}
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct api *api = cls;
+	char msg[256];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	if (api->starting)
+		snprintf(api->start_err, sizeof(api->start_err), "%s", msg);
+	else
+		log_debug("api: libmicrohttpd: %s", msg);
+}
+
+/* ---- start and stop ---- */
+
+static char *read_pem(const char *path, const char *what, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot read the API's TLS %s: %s", path, what, strerror(errno));
+		return NULL;
+	}
+	char *buf = malloc(API_PEM_MAX + 1);
+	size_t n = buf ? fread(buf, 1, API_PEM_MAX + 1, f) : 0;
+	bool bad = ferror(f) || n == 0 || n > API_PEM_MAX;
+	fclose(f);
+	if (!buf || bad) {
+		snprintf(err, errlen, "%s: cannot read the API's TLS %s (empty, unreadable or over 1 MiB)", path, what);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Parses "HOST:PORT", "[V6]:PORT", "*:PORT", ":PORT". any: bind every address. */
+static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *any, uint16_t *port, char *err,
+			size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(listen ? listen : "", ':');
+	int64_t p;
+	if (!listen || !colon || !parse_i64(colon + 1, 0, 65535, &p) || (size_t)(colon - listen) >= sizeof(host)) {
+		snprintf(err, errlen, "API listen address \"%s\" is not HOST:PORT", listen ? listen : "");
+		return -EINVAL;
+	}
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	*port = (uint16_t)p;
+	*any = !host[0] || !strcmp(host, "*");
+	if (*any)
+		return 0;
+	char *h = host;
+	size_t hl = strlen(h);
+	if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+		h[hl - 1] = '\0';
+		h++;
+	}
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *ai = NULL;
+	int rc = getaddrinfo(h, NULL, &hints, &ai);
+	if (rc != 0 || !ai) {
+		snprintf(err, errlen, "API listen address \"%s\": %s", listen, gai_strerror(rc));
+		return -EINVAL;
+	}
+	memset(ss, 0, sizeof(*ss));
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (ss->ss_family == AF_INET)
+		((struct sockaddr_in *)ss)->sin_port = htons(*port);
+	else
+		((struct sockaddr_in6 *)ss)->sin6_port = htons(*port);
+	return 0;
+}
+
+struct api *api_start(const struct api_config *cfg, const struct api_backend *be, char *err, size_t errlen)
+{
+	char dummy[8];
+	if (!err || !errlen)
+		err = dummy, errlen = sizeof(dummy);
+	err[0] = '\0';
+	if (!cfg || !be || !cfg->auth || !cfg->cert_file || !cfg->key_file) {
+		snprintf(err, errlen, "the API needs a listen address, a certificate, a key and auth");
+		return NULL;
+	}
+	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+		snprintf(err, errlen, "this libmicrohttpd has no TLS support");
+		return NULL;
+	}
+	struct sockaddr_storage ss;
+	bool any;
+	uint16_t port;
+	if (parse_listen(cfg->listen, &ss, &any, &port, err, errlen) < 0)
+		return NULL;
+	struct api *api = calloc(1, sizeof(*api));
+	if (!api) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	api->be = *be;
+	api->auth = cfg->auth;
+	api->cert = read_pem(cfg->cert_file, "certificate", err, errlen);
+	api->key = api->cert ? read_pem(cfg->key_file, "key", err, errlen) : NULL;
+	if (!api->key) {
+		free(api->cert);
+		free(api);
+		return NULL;
+	}
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+	if (any)
+		flags |= MHD_USE_DUAL_STACK;
+	else if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	api->starting = true;
+	api->daemon =
+	    MHD_start_daemon(flags, port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
+			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_HTTPS_MEM_CERT, api->cert,
+			     MHD_OPTION_HTTPS_MEM_KEY, api->key, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS,
+			     MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 64u,
+			     MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u, MHD_OPTION_SOCK_ADDR,
+			     any ? NULL : (struct sockaddr *)&ss, MHD_OPTION_END);
+	api->starting = false;
+	if (!api->daemon) {
+		snprintf(err, errlen, "cannot serve the API on %s: %s", cfg->listen,
+			 api->start_err[0] ? api->start_err : "libmicrohttpd failed to start");
+		free(api->cert);
+		free(api->key);
+		free(api);
+		return NULL;
+	}
+	log_info("api: serving HTTPS on %s (port %u)", cfg->listen, api_port(api));
+	return api;
+}
+
+unsigned api_port(const struct api *api)
+{
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(api->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	return di ? di->port : 0;
+}
+
+void api_stop(struct api *api)
+{
+	if (!api)
+		return;
+	MHD_stop_daemon(api->daemon);
+	explicit_bzero(api->key, strlen(api->key));
+	free(api->key);
+	free(api->cert);
+	free(api);
+}

@@ -1,0 +1,420 @@
+/* broker.c — the broker: the state store, the pools' desktops (provisioned
+ * to each pool's size, adopted after a restart, followed through every state
+ * change), assignment of desktops to users and what happens at logoff. */
+#include "internal.h"
+
+#include "../common/log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+void broker_audit(struct broker *b, const char *event, const char *user, const char *address, const char *pool,
+		  const char *desktop, const char *detail)
+{
+	/* The store also writes each audit record as a log line. */
+	store_audit_append(b->store, event, user, address, pool, desktop, detail, NULL);
+}
+
+/* auth/'s audit: every login attempt and lockout. */
+static void broker_auth_audit(void *opaque, const char *event, const char *user, const char *address,
+			      const char *detail)
+{
+	struct broker *b = opaque;
+	store_audit_append(b->store, event, user, address, NULL, NULL, detail, NULL);
+}
+
+struct broker_pool *broker_pool_find(struct broker *b, const char *name)
+{
+	for (struct broker_pool *p = b->pool_list; p; p = p->next)
+		if (strcmp(p->spec.name, name) == 0)
+			return p;
+	return NULL;
+}
+
+struct broker_desktop *broker_desktop_find(struct broker *b, const char *name)
+{
+	for (struct broker_desktop *d = b->desktops; d; d = d->next)
+		if (strcmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+struct broker_desktop *broker_desktop_by_id(struct broker *b, int64_t id)
+{
+	for (struct broker_desktop *d = b->desktops; d; d = d->next)
+		if (d->store_id == id)
+			return d;
+	return NULL;
+}
+
+/* The pool's settings as JSON, the store's record of what it was. */
+static char *broker_pool_json(const struct pool_spec *s)
+{
+	static const char *const templates[] = {"desktop", "linux"};
+	static const char *const assignments[] = {"floating", "dedicated"};
+	static const char *const logoffs[] = {"keep", "refresh", "delete"};
+	char display[32];
+	snprintf(display, sizeof(display), "%ux%u", s->width, s->height);
+	json_t *j =
+	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}", "name", s->name, "template",
+		      templates[s->template], "kernel", s->kernel, "initrd", s->initrd, "cmdline", s->cmdline, "vcpus",
+		      (json_int_t)s->vcpus, "memory", (json_int_t)s->memory_mib, "display", display, "size",
+		      (json_int_t)s->size, "assignment", assignments[s->assignment], "on_logoff", logoffs[s->on_logoff],
+		      "entitlement", s->entitlement, "disconnect_timeout", (json_int_t)s->disconnect_timeout_s);
+	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	return text;
+}
+
+/* Under the lock: a new desktop of `pool`, recorded and started. */
+static int broker_provision(struct broker *b, struct broker_pool *pool)
+{
+	char name[DESKTOP_NAME_MAX + 1];
+	for (unsigned n = 1; n < 100000; n++) {
+		snprintf(name, sizeof(name), "%s-%u", pool->spec.name, n);
+		struct store_desktop existing;
+		if (!broker_desktop_find(b, name) && store_desktop_get_by_name(b->store, name, &existing) == -ENOENT)
+			break;
+	}
+	struct broker_desktop *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(d->pool, sizeof(d->pool), "%s", pool->spec.name);
+	d->state = DESKTOP_PROVISIONING;
+	int r = store_desktop_insert(b->store, d->name, d->pool, STORE_DESKTOP_PROVISIONING, &d->store_id);
+	if (r < 0) {
+		free(d);
+		return r;
+	}
+	d->next = b->desktops;
+	b->desktops = d;
+	r = pools_desktop_start(b->pools, &pool->spec, d->name, NULL);
+	if (r < 0)
+		log_error("broker: cannot start desktop %s: %s", d->name, strerror(-r));
+	return r;
+}
+
+/* Under the lock: each pool holds `size` desktops. */
+static void broker_fill_pools(struct broker *b)
+{
+	for (struct broker_pool *p = b->pool_list; p; p = p->next) {
+		unsigned have = 0;
+		for (struct broker_desktop *d = b->desktops; d; d = d->next)
+			have += strcmp(d->pool, p->spec.name) == 0;
+		while (have < p->spec.size && broker_provision(b, p) == 0)
+			have++;
+	}
+}
+
+static void broker_unlink_desktop(struct broker *b, struct broker_desktop *gone)
+{
+	for (struct broker_desktop **it = &b->desktops; *it; it = &(*it)->next) {
+		if (*it == gone) {
+			*it = gone->next;
+			break;
+		}
+	}
+	surface_destroy(gone->surface);
+	free(gone);
+}
+
+/* pools/ reports a desktop's new state (on pools' thread). */
+static void broker_on_state(void *opaque, const struct desktop_info *info, enum desktop_state from, const char *reason)
+{
+	struct broker *b = opaque;
+	(void)from;
+	pthread_mutex_lock(&b->lock);
+	struct broker_desktop *d = broker_desktop_find(b, info->name);
+	if (!d) {
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	enum desktop_state was = d->state;
+	d->state = info->state;
+	store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, (enum store_desktop_state)info->state);
+	if (info->state == DESKTOP_STARTING || info->state == DESKTOP_RUNNING)
+		store_desktop_set_vmm(b->store, d->store_id, info->pid, info->socket);
+	else if (info->state == DESKTOP_STOPPED)
+		store_desktop_set_vmm(b->store, d->store_id, 0, NULL);
+	if (info->state == DESKTOP_RUNNING && !d->surface) {
+		d->surface = surface_attach_vmm(info->socket);
+		if (d->user[0])
+			pools_desktop_set_label(b->pools, d->name, d->user);
+	} else if (info->state != DESKTOP_RUNNING && d->surface) {
+		surface_destroy(d->surface);
+		d->surface = NULL;
+	}
+	if (was != d->state)
+		session_desktop_changed(b, d, reason);
+	if (info->state == DESKTOP_STOPPED && d->deleting) {
+		store_desktop_delete(b->store, d->store_id);
+		broker_audit(b, "desktop_deleted", NULL, NULL, d->pool, d->name, reason);
+		broker_unlink_desktop(b, d);
+		if (!b->stopping)
+			broker_fill_pools(b);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
+struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool *pool, const char *user, bool *starting)
+{
+	*starting = false;
+	struct broker_desktop *mine = NULL, *free_running = NULL, *free_any = NULL;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next) {
+		if (strcmp(d->pool, pool->spec.name) != 0 || d->deleting)
+			continue;
+		if (strcmp(d->user, user) == 0)
+			mine = d;
+		else if (!d->user[0] && d->state == DESKTOP_RUNNING && !free_running)
+			free_running = d;
+		else if (!d->user[0] && !free_any && d->state != DESKTOP_STOPPING)
+			free_any = d;
+	}
+	struct broker_desktop *d = mine ? mine : free_running ? free_running : free_any;
+	if (!d)
+		return NULL;
+	if (!mine) {
+		snprintf(d->user, sizeof(d->user), "%s", user);
+		store_desktop_assign(b->store, d->store_id, user);
+		broker_audit(b, "assign", user, NULL, d->pool, d->name, NULL);
+		if (d->state == DESKTOP_RUNNING)
+			pools_desktop_set_label(b->pools, d->name, user);
+	}
+	if (d->state == DESKTOP_STOPPED || d->state == DESKTOP_FAILED)
+		pools_desktop_restart(b->pools, d->name);
+	*starting = d->state != DESKTOP_RUNNING;
+	return d;
+}
+
+void broker_desktop_logoff(struct broker *b, struct broker_desktop *d)
+{
+	struct broker_pool *pool = broker_pool_find(b, d->pool);
+	enum pool_on_logoff what = pool ? pool->spec.on_logoff : POOL_LOGOFF_KEEP;
+	bool keep_user = pool && pool->spec.assignment == POOL_DEDICATED && what != POOL_LOGOFF_DELETE;
+	broker_audit(b, "logoff", d->user, NULL, d->pool, d->name,
+		     what == POOL_LOGOFF_REFRESH  ? "refresh"
+		     : what == POOL_LOGOFF_DELETE ? "delete"
+						  : "keep");
+	if (!keep_user) {
+		d->user[0] = '\0';
+		store_desktop_assign(b->store, d->store_id, NULL);
+		pools_desktop_set_label(b->pools, d->name, "");
+	}
+	if (what == POOL_LOGOFF_REFRESH) {
+		pools_desktop_restart(b->pools, d->name);
+	} else if (what == POOL_LOGOFF_DELETE) {
+		d->deleting = true;
+		pools_desktop_remove(b->pools, d->name);
+	}
+}
+
+/* Under the lock: the desktops the store remembers, adopted. */
+static void broker_adopt(struct broker *b)
+{
+	struct store_desktop *list = NULL;
+	size_t n = 0;
+	if (store_desktop_list(b->store, NULL, &list, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_desktop *s = &list[i];
+		struct broker_pool *pool = broker_pool_find(b, s->pool);
+		if (!pool) {
+			log_warn("broker: desktop %s belongs to pool %s, which is not configured; left alone", s->name,
+				 s->pool);
+			continue;
+		}
+		struct broker_desktop *d = calloc(1, sizeof(*d));
+		if (!d)
+			break;
+		snprintf(d->name, sizeof(d->name), "%.*s", DESKTOP_NAME_MAX, s->name);
+		snprintf(d->pool, sizeof(d->pool), "%.*s", POOL_NAME_MAX, s->pool);
+		snprintf(d->user, sizeof(d->user), "%.*s", BROKER_USER_MAX, s->assigned_user);
+		d->store_id = s->id;
+		d->state = DESKTOP_RUNNING;
+		d->next = b->desktops;
+		b->desktops = d;
+		if (s->vmm_pid > 0 && s->socket[0]) {
+			pools_adopt(b->pools, &pool->spec, s->name, (pid_t)s->vmm_pid, s->socket);
+		} else {
+			d->state = (enum desktop_state)s->state;
+			pools_desktop_start(b->pools, &pool->spec, s->name, s->assigned_user);
+		}
+		/* An adopted running desktop has its screen at once. */
+		struct desktop_info info;
+		if (pools_desktop_info(b->pools, s->name, &info) == 0 && info.state == DESKTOP_RUNNING) {
+			d->surface = surface_attach_vmm(info.socket);
+			log_info("broker: desktop %s adopted, running (user '%s')", d->name, d->user);
+		}
+	}
+	free(list);
+}
+
+static void *broker_ticker(void *opaque)
+{
+	struct broker *b = opaque;
+	pthread_mutex_lock(&b->lock);
+	while (!b->stopping) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 1;
+		pthread_cond_timedwait(&b->tick, &b->lock, &until);
+		if (!b->stopping)
+			session_tick(b);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+struct broker *broker_start(const struct broker_config *cfg, char *err, size_t errlen)
+{
+	struct broker *b = calloc(1, sizeof(*b));
+	if (!b) {
+		snprintf(err, errlen, "no memory");
+		return NULL;
+	}
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->jobs_ready, NULL);
+	pthread_cond_init(&b->tick, NULL);
+	b->jobs_tail = &b->jobs;
+	b->greeter_width = cfg->greeter_width ? cfg->greeter_width : 1024;
+	b->greeter_height = cfg->greeter_height ? cfg->greeter_height : 768;
+	char host[256] = "";
+	if (cfg->host_name)
+		snprintf(host, sizeof(host), "%s", cfg->host_name);
+	else
+		gethostname(host, sizeof(host) - 1);
+	b->host_name = strdup(host);
+	b->data_dir = strdup(cfg->data_dir);
+	size_t len = strlen(cfg->data_dir) + 16;
+	b->run_dir = malloc(len);
+	char *db = malloc(len);
+	if (!b->host_name || !b->data_dir || !b->run_dir || !db) {
+		snprintf(err, errlen, "no memory");
+		free(db);
+		broker_stop(b);
+		return NULL;
+	}
+	snprintf(b->run_dir, len, "%s/run", cfg->data_dir);
+	snprintf(db, len, "%s/vdi.db", cfg->data_dir);
+	if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", cfg->data_dir, strerror(errno));
+		free(db);
+		broker_stop(b);
+		return NULL;
+	}
+	b->store = store_open(db, err, errlen);
+	free(db);
+	if (!b->store) {
+		broker_stop(b);
+		return NULL;
+	}
+	struct auth_config ac = cfg->auth;
+	ac.audit = broker_auth_audit;
+	ac.audit_opaque = b;
+	b->auth = auth_create(&ac, err, errlen);
+	if (!b->auth) {
+		broker_stop(b);
+		return NULL;
+	}
+	for (size_t i = cfg->npools; i-- > 0;) {
+		char why[160];
+		if (pool_spec_check(&cfg->pools[i], why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "%s", why);
+			broker_stop(b);
+			return NULL;
+		}
+		struct broker_pool *p = calloc(1, sizeof(*p));
+		char *json = broker_pool_json(&cfg->pools[i]);
+		if (!p || !json) {
+			free(p);
+			free(json);
+			snprintf(err, errlen, "no memory");
+			broker_stop(b);
+			return NULL;
+		}
+		p->spec = cfg->pools[i];
+		p->next = b->pool_list;
+		b->pool_list = p;
+		store_pool_put(b->store, p->spec.name, json, STORE_POOL_CONFIG);
+		free(json);
+	}
+	struct pools_config pc = {
+	    .vmm_path = cfg->vmm_path,
+	    .run_dir = b->run_dir,
+	    .events = {.state = broker_on_state, .opaque = b},
+	};
+	b->pools = pools_create(&pc, err, errlen);
+	if (!b->pools) {
+		broker_stop(b);
+		return NULL;
+	}
+	pthread_mutex_lock(&b->lock);
+	broker_adopt(b);
+	/* Connections of the previous run are gone: their sessions are
+	 * disconnected from now, and their timeouts run. */
+	struct store_session *sessions = NULL;
+	size_t nsessions = 0;
+	if (store_session_list(b->store, &sessions, &nsessions) == 0) {
+		for (size_t i = 0; i < nsessions; i++)
+			if (sessions[i].state == STORE_SESSION_CONNECTED)
+				store_session_set_state(b->store, sessions[i].id, STORE_SESSION_DISCONNECTED);
+		free(sessions);
+	}
+	broker_fill_pools(b);
+	pthread_mutex_unlock(&b->lock);
+	if (session_start_workers(b) < 0 || pthread_create(&b->ticker, NULL, broker_ticker, b) != 0) {
+		snprintf(err, errlen, "cannot start the broker's threads");
+		broker_stop(b);
+		return NULL;
+	}
+	return b;
+}
+
+void broker_stop(struct broker *b)
+{
+	if (!b)
+		return;
+	pthread_mutex_lock(&b->lock);
+	bool ticking = b->workers != NULL;
+	b->stopping = true;
+	pthread_cond_broadcast(&b->tick);
+	pthread_mutex_unlock(&b->lock);
+	if (ticking)
+		pthread_join(b->ticker, NULL);
+	session_stop_workers(b);
+	/* VMMs keep running: the next vdi-server adopts them. */
+	pools_destroy(b->pools);
+	while (b->desktops)
+		broker_unlink_desktop(b, b->desktops);
+	while (b->pool_list) {
+		struct broker_pool *p = b->pool_list;
+		b->pool_list = p->next;
+		free(p);
+	}
+	auth_destroy(b->auth);
+	store_close(b->store);
+	free(b->host_name);
+	free(b->data_dir);
+	free(b->run_dir);
+	pthread_cond_destroy(&b->tick);
+	pthread_cond_destroy(&b->jobs_ready);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+struct display_hooks broker_display_hooks(struct broker *b)
+{
+	return (struct display_hooks){.connect = session_connect, .disconnect = session_disconnect, .opaque = b};
+}
+
+struct auth *broker_auth(struct broker *b)
+{
+	return b->auth;
+}

@@ -1,0 +1,38 @@
+/* broker.h — the broker's face: users log in on a greeter (or with the
+ * credentials their RDP client sent), are authenticated (auth/), and land on
+ * a desktop of a pool they are entitled to (pools/); sessions survive
+ * disconnects and vdi-server restarts (the state store). vdi-server hands
+ * the broker's display hooks to the RDP and VNC servers. */
+#ifndef VDI_BROKER_H
+#define VDI_BROKER_H
+
+#include "../auth/auth.h"
+#include "../display/display.h"
+#include "../pools/pools.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct broker_config {
+	const char *data_dir; /* the state store (DATA_DIR/vdi.db) and the VMMs' run directory (DATA_DIR/run) */
+	const char *vmm_path; /* vdi-vmm */
+	uint32_t greeter_width, greeter_height;
+	struct auth_config auth;       /* the broker owns the auth instance; its audit goes to the store */
+	const struct pool_spec *pools; /* the configured pools */
+	size_t npools;
+	unsigned auth_workers; /* authentications at once; 0: 4 */
+	const char *host_name; /* shown on the greeter; NULL: gethostname() */
+};
+
+struct broker;
+/* Opens the store, adopts the desktops a previous run left, starts each
+ * pool's desktops. NULL with the reason in err. */
+struct broker *broker_start(const struct broker_config *cfg, char *err, size_t errlen);
+/* Ends every connection's greeter, keeps desktops and sessions (a restart
+ * adopts them). Stop the display servers first. */
+void broker_stop(struct broker *b);
+/* What the RDP and VNC servers call on connect and disconnect. */
+struct display_hooks broker_display_hooks(struct broker *b);
+struct auth *broker_auth(struct broker *b);
+
+#endif

@@ -1,0 +1,103 @@
+/* internal.h — what broker.c (desktops, pools, the store) and session.c
+ * (connections, logins, sessions) share inside broker/. */
+#ifndef VDI_BROKER_INTERNAL_H
+#define VDI_BROKER_INTERNAL_H
+
+#include "broker.h"
+#include "greeter.h"
+#include "store.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#define BROKER_USER_MAX 64
+
+struct broker_conn;
+
+struct broker_desktop {
+	struct broker_desktop *next;
+	char name[DESKTOP_NAME_MAX + 1];
+	char pool[POOL_NAME_MAX + 1];
+	int64_t store_id;
+	enum desktop_state state;
+	struct surface *surface;        /* its screen while running, else NULL */
+	char user[BROKER_USER_MAX + 1]; /* assigned to; "" free */
+	struct broker_conn *conn;       /* the connection showing it, if any */
+	bool deleting;                  /* on_logoff delete: gone once stopped */
+};
+
+struct broker_pool {
+	struct broker_pool *next;
+	struct pool_spec spec;
+};
+
+enum conn_phase { CONN_GREETER, CONN_AUTH, CONN_CHOOSE, CONN_WAIT, CONN_DESKTOP, CONN_GONE };
+
+struct broker_conn {
+	struct broker_conn *next;
+	struct broker *b;
+	unsigned refs;           /* under b->lock */
+	struct display_conn *dc; /* NULL once disconnected */
+	struct greeter *greeter;
+	char protocol[8];
+	char address[64];
+	enum conn_phase phase;
+	char user[BROKER_USER_MAX + 1];
+	char pool[POOL_NAME_MAX + 1];
+	struct broker_desktop *desktop;
+};
+
+struct auth_job {
+	struct auth_job *next;
+	struct broker_conn *conn; /* holds a reference */
+	char user[BROKER_USER_MAX + 1];
+	char password[257];
+};
+
+struct broker {
+	pthread_mutex_t lock; /* everything below */
+	struct auth *auth;
+	struct store *store;
+	struct pools *pools;
+	char *data_dir, *run_dir, *host_name;
+	uint32_t greeter_width, greeter_height;
+	struct broker_pool *pool_list;
+	struct broker_desktop *desktops;
+	struct broker_conn *conns;
+	/* authentication workers */
+	struct auth_job *jobs, **jobs_tail;
+	unsigned njobs;
+	pthread_cond_t jobs_ready;
+	pthread_t *workers;
+	unsigned nworkers;
+	/* the ticker: disconnect timeouts, greeter progress */
+	pthread_t ticker;
+	pthread_cond_t tick;
+	bool stopping;
+};
+
+/* broker.c */
+struct broker_pool *broker_pool_find(struct broker *b, const char *name);
+struct broker_desktop *broker_desktop_find(struct broker *b, const char *name);
+struct broker_desktop *broker_desktop_by_id(struct broker *b, int64_t id);
+/* Under the lock: a running desktop of `pool` for `user` (their dedicated
+ * one, else a free one), assigned to them; or NULL. *starting is set when
+ * theirs exists but is not running yet. */
+struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool *pool, const char *user,
+					   bool *starting);
+/* Under the lock: the desktop's user logged off: the pool's on_logoff. */
+void broker_desktop_logoff(struct broker *b, struct broker_desktop *d);
+void broker_audit(struct broker *b, const char *event, const char *user, const char *address, const char *pool,
+		  const char *desktop, const char *detail);
+
+/* session.c */
+struct surface *session_connect(void *opaque, struct display_conn *dc, const struct display_conn_info *info);
+void session_disconnect(void *opaque, struct display_conn *dc);
+/* Under the lock: desktop d is running now, or stopped being so. */
+void session_desktop_changed(struct broker *b, struct broker_desktop *d, const char *reason);
+int session_start_workers(struct broker *b);
+void session_stop_workers(struct broker *b);
+/* Under the lock, every second: disconnect timeouts, greeter progress. */
+void session_tick(struct broker *b);
+
+#endif

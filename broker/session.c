@@ -1,0 +1,378 @@
+/* session.c — connections and sessions: each connection starts on a greeter
+ * (or with the credentials its RDP client sent), logs in through auth/ on a
+ * worker thread, gets a desktop of a pool it is entitled to and switches to
+ * its screen; disconnects keep the session for the pool's timeout,
+ * reconnects land on the same desktop, logoff applies the pool's rule. */
+#include "internal.h"
+
+#include "../common/log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AUTH_QUEUE_MAX 256 /* logins waiting for a worker; more are told to retry */
+
+static void conn_unref(struct broker_conn *c)
+{
+	if (--c->refs == 0)
+		free(c);
+}
+
+static void conn_message(struct broker_conn *c, enum greeter_message_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void conn_message(struct broker_conn *c, enum greeter_message_kind kind, const char *fmt, ...)
+{
+	if (!c->greeter)
+		return;
+	char text[GREETER_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	greeter_message(c->greeter, kind, text);
+}
+
+/* Back to the login form with a message. */
+static void conn_refuse(struct broker_conn *c, const char *fmt, const char *arg)
+{
+	c->phase = CONN_GREETER;
+	c->user[0] = '\0';
+	if (c->greeter)
+		greeter_busy(c->greeter, false);
+	conn_message(c, GREETER_ERROR, fmt, arg);
+}
+
+/* Under the lock: the connection shows its desktop. */
+static void conn_show_desktop(struct broker_conn *c, struct broker_desktop *d)
+{
+	if (c->dc && d->surface) {
+		display_conn_switch(c->dc, d->surface);
+		c->phase = CONN_DESKTOP;
+		if (c->greeter)
+			greeter_busy(c->greeter, false);
+	}
+}
+
+/* Under the lock: user c->user gets pool's desktop on this connection. */
+static void conn_assign(struct broker *b, struct broker_conn *c, struct broker_pool *pool)
+{
+	snprintf(c->pool, sizeof(c->pool), "%s", pool->spec.name);
+	bool starting;
+	struct broker_desktop *d = broker_desktop_take(b, pool, c->user, &starting);
+	if (!d) {
+		broker_audit(b, "no_desktop", c->user, c->address, pool->spec.name, NULL, NULL);
+		conn_refuse(c, "no desktop available in pool %s", pool->spec.name);
+		return;
+	}
+	/* The user's other connection to this desktop gives way (a user holds
+	 * one desktop per pool, shown on their latest connection). */
+	if (d->conn && d->conn != c) {
+		struct broker_conn *old = d->conn;
+		old->desktop = NULL;
+		old->phase = CONN_GONE;
+		if (old->dc)
+			display_conn_close(old->dc);
+		broker_audit(b, "takeover", c->user, old->address, d->pool, d->name, c->address);
+	}
+	struct store_session s;
+	bool again = store_session_get(b->store, c->user, pool->spec.name, &s) == 0;
+	store_session_upsert(b->store, c->user, pool->spec.name, d->store_id, STORE_SESSION_CONNECTED, c->protocol,
+			     c->address, NULL);
+	broker_audit(b, again ? "reconnect" : "connect", c->user, c->address, d->pool, d->name, c->protocol);
+	c->desktop = d;
+	d->conn = c;
+	if (!starting && d->surface) {
+		conn_show_desktop(c, d);
+		return;
+	}
+	c->phase = CONN_WAIT;
+	if (c->greeter)
+		greeter_busy(c->greeter, true);
+	conn_message(c, GREETER_INFO, "starting your desktop...");
+}
+
+/* Under the lock: after a successful login, the pools the user may use. */
+static void conn_logged_in(struct broker *b, struct broker_conn *c)
+{
+	const char *names[GREETER_POOLS_MAX];
+	size_t n = 0;
+	struct broker_pool *only = NULL;
+	for (struct broker_pool *p = b->pool_list; p && n < GREETER_POOLS_MAX; p = p->next) {
+		if (!auth_in_list(b->auth, c->user, p->spec.entitlement))
+			continue;
+		names[n++] = p->spec.name;
+		only = p;
+	}
+	if (n == 0) {
+		broker_audit(b, "not_entitled", c->user, c->address, NULL, NULL, NULL);
+		conn_refuse(c, "%s may not use any desktop pool", c->user);
+		return;
+	}
+	/* Someone who had a session in one pool goes back to it. */
+	for (struct broker_pool *p = b->pool_list; p && n > 1; p = p->next) {
+		struct store_session s;
+		if (auth_in_list(b->auth, c->user, p->spec.entitlement) &&
+		    store_session_get(b->store, c->user, p->spec.name, &s) == 0) {
+			conn_assign(b, c, p);
+			return;
+		}
+	}
+	if (n == 1) {
+		conn_assign(b, c, only);
+		return;
+	}
+	c->phase = CONN_CHOOSE;
+	if (c->greeter)
+		greeter_choose_pool(c->greeter, names, n);
+}
+
+/* Under the lock: a login to check, for a worker. */
+static void conn_queue_login(struct broker *b, struct broker_conn *c, const char *user, const char *password)
+{
+	if (b->njobs >= AUTH_QUEUE_MAX) {
+		conn_refuse(c, "%s", "the server is busy; try again in a moment");
+		return;
+	}
+	struct auth_job *job = calloc(1, sizeof(*job));
+	if (!job) {
+		conn_refuse(c, "%s", "the server is out of memory");
+		return;
+	}
+	snprintf(job->user, sizeof(job->user), "%s", user);
+	snprintf(job->password, sizeof(job->password), "%s", password);
+	job->conn = c;
+	c->refs++;
+	c->phase = CONN_AUTH;
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	*b->jobs_tail = job;
+	b->jobs_tail = &job->next;
+	b->njobs++;
+	pthread_cond_signal(&b->jobs_ready);
+	if (c->greeter) {
+		greeter_busy(c->greeter, true);
+		greeter_message(c->greeter, GREETER_INFO, "signing in...");
+	}
+}
+
+static void greeter_on_submit(void *opaque, const char *user, const char *password)
+{
+	struct broker_conn *c = opaque;
+	struct broker *b = c->b;
+	pthread_mutex_lock(&b->lock);
+	if (c->phase == CONN_GREETER)
+		conn_queue_login(b, c, user, password);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void greeter_on_choose(void *opaque, const char *pool_name)
+{
+	struct broker_conn *c = opaque;
+	struct broker *b = c->b;
+	pthread_mutex_lock(&b->lock);
+	struct broker_pool *p = broker_pool_find(b, pool_name);
+	if (c->phase == CONN_CHOOSE && p && auth_in_list(b->auth, c->user, p->spec.entitlement))
+		conn_assign(b, c, p);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void *auth_worker(void *opaque)
+{
+	struct broker *b = opaque;
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		while (!b->jobs && !b->stopping)
+			pthread_cond_wait(&b->jobs_ready, &b->lock);
+		if (b->stopping && !b->jobs)
+			break;
+		struct auth_job *job = b->jobs;
+		b->jobs = job->next;
+		if (!b->jobs)
+			b->jobs_tail = &b->jobs;
+		b->njobs--;
+		char address[64];
+		snprintf(address, sizeof(address), "%s", job->conn->address);
+		pthread_mutex_unlock(&b->lock);
+		unsigned locked_for = 0;
+		enum auth_result r = auth_check(b->auth, job->user, job->password, address, &locked_for);
+		explicit_bzero(job->password, sizeof(job->password));
+		pthread_mutex_lock(&b->lock);
+		struct broker_conn *c = job->conn;
+		if (c->phase == CONN_AUTH && !b->stopping) {
+			if (r == AUTH_OK) {
+				conn_logged_in(b, c);
+			} else if (r == AUTH_LOCKED) {
+				char text[64];
+				snprintf(text, sizeof(text), "%u", locked_for);
+				conn_refuse(c, "locked out, try again in %s s", text);
+			} else if (r == AUTH_DENIED) {
+				conn_refuse(c, "%s", "wrong user name or password");
+			} else {
+				conn_refuse(c, "%s", "cannot check passwords right now; try again later");
+			}
+		}
+		conn_unref(c);
+		free(job);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+int session_start_workers(struct broker *b)
+{
+	unsigned n = 4;
+	b->workers = calloc(n, sizeof(*b->workers));
+	if (!b->workers)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		if (pthread_create(&b->workers[i], NULL, auth_worker, b) != 0)
+			return -EAGAIN;
+		b->nworkers++;
+	}
+	return 0;
+}
+
+void session_stop_workers(struct broker *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->jobs_ready);
+	pthread_mutex_unlock(&b->lock);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		pthread_join(b->workers[i], NULL);
+	free(b->workers);
+	b->workers = NULL;
+	b->nworkers = 0;
+}
+
+struct surface *session_connect(void *opaque, struct display_conn *dc, const struct display_conn_info *info)
+{
+	struct broker *b = opaque;
+	struct broker_conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->b = b;
+	c->refs = 1;
+	c->dc = dc;
+	snprintf(c->protocol, sizeof(c->protocol), "%s", info->protocol);
+	snprintf(c->address, sizeof(c->address), "%s", info->address);
+	struct greeter_ops ops = {.submit = greeter_on_submit, .choose = greeter_on_choose, .opaque = c};
+	uint32_t w = info->width ? info->width : b->greeter_width;
+	uint32_t h = info->height ? info->height : b->greeter_height;
+	c->greeter = greeter_create(w, h, &ops);
+	if (!c->greeter) {
+		free(c);
+		return NULL;
+	}
+	struct surface *s = greeter_surface(c->greeter);
+	pthread_mutex_lock(&b->lock);
+	c->next = b->conns;
+	b->conns = c;
+	/* RDP autologon: the client sent credentials inside TLS. */
+	if (info->user && info->password && *info->password)
+		conn_queue_login(b, c, info->user, info->password);
+	pthread_mutex_unlock(&b->lock);
+	return s;
+}
+
+void session_disconnect(void *opaque, struct display_conn *dc)
+{
+	struct broker *b = opaque;
+	pthread_mutex_lock(&b->lock);
+	struct broker_conn *c = NULL;
+	for (struct broker_conn **it = &b->conns; *it; it = &(*it)->next) {
+		if ((*it)->dc == dc) {
+			c = *it;
+			*it = c->next;
+			break;
+		}
+	}
+	if (!c) {
+		pthread_mutex_unlock(&b->lock);
+		return;
+	}
+	c->dc = NULL;
+	struct broker_desktop *d = c->desktop;
+	if (d && d->conn == c) {
+		d->conn = NULL;
+		struct store_session s;
+		if (store_session_get(b->store, c->user, d->pool, &s) == 0)
+			store_session_set_state(b->store, s.id, STORE_SESSION_DISCONNECTED);
+		broker_audit(b, "disconnect", c->user, c->address, d->pool, d->name, c->protocol);
+	}
+	c->desktop = NULL;
+	c->phase = CONN_GONE;
+	struct greeter *g = c->greeter;
+	c->greeter = NULL;
+	conn_unref(c);
+	pthread_mutex_unlock(&b->lock);
+	/* On the connection's own thread: no input call of this greeter is
+	 * under way, and nobody else touches it once it is out of c. */
+	greeter_destroy(g);
+}
+
+void session_desktop_changed(struct broker *b, struct broker_desktop *d, const char *reason)
+{
+	(void)b;
+	struct broker_conn *c = d->conn;
+	if (!c || !c->dc)
+		return;
+	if (d->state == DESKTOP_RUNNING) {
+		if (c->phase == CONN_WAIT)
+			conn_show_desktop(c, d);
+		return;
+	}
+	if (c->phase != CONN_DESKTOP)
+		return;
+	/* The desktop went away under the user (its VMM died): the greeter
+	 * says so, and the desktop comes back when pools has restarted it. */
+	c->phase = CONN_WAIT;
+	if (c->greeter) {
+		display_conn_switch(c->dc, greeter_surface(c->greeter));
+		greeter_busy(c->greeter, true);
+		conn_message(c, GREETER_ERROR, "your desktop stopped (%s); starting it again...", reason);
+	}
+}
+
+/* Under the lock: ends a session (its timeout passed, or an admin asked). */
+static void session_end(struct broker *b, const struct store_session *s, const char *why)
+{
+	struct broker_desktop *d = broker_desktop_by_id(b, s->desktop_id);
+	if (d) {
+		if (d->conn) {
+			struct broker_conn *c = d->conn;
+			c->desktop = NULL;
+			c->phase = CONN_GONE;
+			d->conn = NULL;
+			if (c->dc)
+				display_conn_close(c->dc);
+		}
+		broker_desktop_logoff(b, d);
+	}
+	store_session_delete(b->store, s->id);
+	broker_audit(b, "session_end", s->user, NULL, s->pool, d ? d->name : NULL, why);
+}
+
+void session_tick(struct broker *b)
+{
+	for (struct broker_conn *c = b->conns; c; c = c->next)
+		if (c->greeter && (c->phase == CONN_AUTH || c->phase == CONN_WAIT))
+			greeter_tick(c->greeter);
+	struct store_session *list = NULL;
+	size_t n = 0;
+	if (store_session_list(b->store, &list, &n) < 0)
+		return;
+	int64_t now = time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		const struct store_session *s = &list[i];
+		struct broker_pool *p = broker_pool_find(b, s->pool);
+		if (s->state != STORE_SESSION_DISCONNECTED || !p || !p->spec.disconnect_timeout_s)
+			continue;
+		if (s->disconnected_at && now - s->disconnected_at >= (int64_t)p->spec.disconnect_timeout_s)
+			session_end(b, s, "disconnect timeout");
+	}
+	free(list);
+}

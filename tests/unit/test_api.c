@@ -1,0 +1,725 @@
+/* test_api.c — the admin REST API over real HTTPS: authentication and authorization decisions,
+ * lockout through the API, routing (404, 405 with Allow, bad names), body limits and JSON errors,
+ * users through the real users file, audit records, metrics, and start-up errors. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "../../auth/auth.h"
+#include "../../broker/api.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/test_api.XXXXXX";
+static char cert[256], key[256], users[256];
+static struct auth *auth;
+static struct api *api;
+static unsigned port;
+static uint64_t now = 1000;
+
+/* What the test backend saw last, and the audit records. */
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static char seen[512];
+static char audits[4096];
+
+static uint64_t test_clock(void)
+{
+	return now;
+}
+
+static void saw(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pthread_mutex_lock(&seen_lock);
+	vsnprintf(seen, sizeof(seen), fmt, ap);
+	pthread_mutex_unlock(&seen_lock);
+	va_end(ap);
+}
+
+static void be_pools_list(void *o, struct api_result *res)
+{
+	(void)o;
+	saw("pools_list");
+	res->json = json_pack("{s:[{s:s,s:i}]}", "pools", "name", "demo", "size", 2);
+}
+
+static void be_pool_create(void *o, const char *name, json_t *body, struct api_result *res)
+{
+	(void)o;
+	saw("pool_create %s size=%lld", name, (long long)json_integer_value(json_object_get(body, "size")));
+	res->status = 202;
+	res->json = json_pack("{s:s}", "operation", "op-1");
+}
+
+static void be_pool_get(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	saw("pool_get %s", name);
+	if (strcmp(name, "demo") != 0)
+		api_result_errno(res, -ENOENT, "no pool %s", name);
+	else
+		res->json = json_pack("{s:s}", "name", name);
+}
+
+static void be_pool_update(void *o, const char *name, json_t *body, struct api_result *res)
+{
+	(void)o;
+	saw("pool_update %s keys=%zu", name, json_object_size(body));
+	res->json = json_pack("{s:s}", "name", name);
+}
+
+static void be_pool_delete(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	saw("pool_delete %s", name);
+	api_result_errno(res, -ENOTEMPTY, "pool %s has desktops", name);
+}
+
+static void be_desktops_list(void *o, const char *pool, struct api_result *res)
+{
+	(void)o;
+	saw("desktops_list %s", pool ? pool : "(all)");
+	res->json = json_pack("{s:[]}", "desktops");
+}
+
+static void be_desktop_poweron(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	saw("desktop_poweron %s", name);
+	res->json = json_pack("{s:s,s:s}", "name", name, "state", "starting");
+}
+
+static void be_desktop_screenshot(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	saw("desktop_screenshot %s", name);
+	static const unsigned char png[] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+	res->bytes = malloc(sizeof(png));
+	memcpy(res->bytes, png, sizeof(png));
+	res->len = sizeof(png);
+	res->content_type = "image/png";
+}
+
+static void be_session_logoff(void *o, int64_t id, struct api_result *res)
+{
+	(void)o;
+	saw("session_logoff %lld", (long long)id);
+	res->status = 204;
+}
+
+static void be_events(void *o, int64_t after, unsigned limit, const char *event, struct api_result *res)
+{
+	(void)o;
+	saw("events after=%lld limit=%u event=%s", (long long)after, limit, event ? event : "(any)");
+	res->json = json_pack("{s:[]}", "events");
+}
+
+static void be_operation(void *o, const char *id, struct api_result *res)
+{
+	(void)o;
+	saw("operation %s", id);
+	(void)res; /* no answer at all: the API must say so */
+}
+
+static void be_metrics(void *o, struct api_result *res)
+{
+	(void)o;
+	res->bytes = strdup("# TYPE vdi_desktops gauge\nvdi_desktops{state=\"running\"} 3\n");
+	res->len = strlen(res->bytes);
+	res->content_type = "text/plain";
+}
+
+static void be_audit(void *o, const char *user, const char *method, const char *path, unsigned status)
+{
+	(void)o;
+	pthread_mutex_lock(&seen_lock);
+	size_t n = strlen(audits);
+	snprintf(audits + n, sizeof(audits) - n, "%s %s %s %u\n", user, method, path, status);
+	pthread_mutex_unlock(&seen_lock);
+}
+
+static const struct api_backend backend = {
+    .pools_list = be_pools_list,
+    .pool_create = be_pool_create,
+    .pool_get = be_pool_get,
+    .pool_update = be_pool_update,
+    .pool_delete = be_pool_delete,
+    .desktops_list = be_desktops_list,
+    .desktop_poweron = be_desktop_poweron,
+    .desktop_screenshot = be_desktop_screenshot,
+    .session_logoff = be_session_logoff,
+    .events_list = be_events,
+    .operation_get = be_operation,
+    .metrics = be_metrics,
+    .audit = be_audit,
+};
+
+/* ---- a small HTTPS client ---- */
+
+struct reply {
+	int status;
+	char head[4096];
+	char *body;
+	size_t len;
+	json_t *json;
+};
+
+static void reply_free(struct reply *r)
+{
+	free(r->body);
+	json_decref(r->json);
+	memset(r, 0, sizeof(*r));
+}
+
+/* The value of header name in r (case-insensitive name), or NULL. */
+static const char *header(struct reply *r, const char *name, char *out, size_t outlen)
+{
+	char pat[128];
+	snprintf(pat, sizeof(pat), "\r\n%s:", name);
+	const char *p = strcasestr(r->head, pat);
+	if (!p)
+		return NULL;
+	p += strlen(pat);
+	p += strspn(p, " ");
+	size_t n = strcspn(p, "\r\n");
+	snprintf(out, outlen, "%.*s", (int)n, p);
+	return out;
+}
+
+/* Sends raw (a whole request) and reads the reply to EOF. status -1 when the server closed without
+ * an HTTP reply. */
+static void exchange(const char *raw, size_t rawlen, struct reply *r)
+{
+	memset(r, 0, sizeof(*r));
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+	SSL *ssl = SSL_new(ctx);
+	SSL_set_fd(ssl, fd);
+	assert_int_equal(SSL_connect(ssl), 1);
+	size_t off = 0;
+	while (off < rawlen) {
+		int n = SSL_write(ssl, raw + off, (int)(rawlen - off));
+		if (n <= 0)
+			break; /* the server may answer and close before reading everything */
+		off += (size_t)n;
+	}
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap + 1);
+	for (;;) {
+		if (len == cap)
+			buf = realloc(buf, (cap *= 2) + 1);
+		int n = SSL_read(ssl, buf + len, (int)(cap - len));
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	close(fd);
+	r->status = -1;
+	char *end = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.1 ", 9) == 0 && end) {
+		r->status = atoi(buf + 9);
+		snprintf(r->head, sizeof(r->head), "%.*s", (int)(end - buf + 2), buf);
+		r->len = len - (size_t)(end + 4 - buf);
+		r->body = malloc(r->len + 1);
+		memcpy(r->body, end + 4, r->len);
+		r->body[r->len] = '\0';
+		char ct[128];
+		if (header(r, "Content-Type", ct, sizeof(ct)) && !strncmp(ct, "application/json", 16))
+			r->json = json_loadb(r->body, r->len, 0, NULL);
+	}
+	free(buf);
+}
+
+/* A request with Basic credentials "user:password" (NULL: none) and an optional body. */
+static void request(const char *method, const char *path, const char *cred, const char *body, struct reply *r)
+{
+	char authz[512] = "";
+	if (cred) {
+		char b64[400];
+		EVP_EncodeBlock((unsigned char *)b64, (const unsigned char *)cred, (int)strlen(cred));
+		snprintf(authz, sizeof(authz), "Authorization: Basic %s\r\n", b64);
+	}
+	size_t blen = body ? strlen(body) : 0;
+	size_t cap = blen + 1024;
+	char *raw = malloc(cap);
+	int n = snprintf(raw, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n", method, path, authz);
+	if (body)
+		n += snprintf(raw + n, cap - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+			      blen);
+	n += snprintf(raw + n, cap - (size_t)n, "\r\n");
+	if (body) {
+		memcpy(raw + n, body, blen);
+		n += (int)blen;
+	}
+	exchange(raw, (size_t)n, r);
+	free(raw);
+}
+
+#define ADMIN "root:secret-1"
+
+static const char *error_of(struct reply *r)
+{
+	const char *e = json_string_value(json_object_get(r->json, "error"));
+	assert_non_null(e);
+	return e;
+}
+
+/* ---- set-up ---- */
+
+static int setup(void **state)
+{
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(cert, sizeof(cert), "%s/tls.crt", dir);
+	snprintf(key, sizeof(key), "%s/tls.key", dir);
+	snprintf(users, sizeof(users), "%s/users", dir);
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "
+		 "/CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>/dev/null",
+		 key, cert);
+	assert_int_equal(system(cmd), 0);
+	struct auth_config ac = {.backend = AUTH_BACKEND_FILE,
+				 .users_file = users,
+				 .admins = "@admins",
+				 .lockout_attempts = 3,
+				 .clock = test_clock};
+	char err[256];
+	auth = auth_create(&ac, err, sizeof(err));
+	assert_non_null(auth);
+	assert_int_equal(auth_user_add(auth, "root", "secret-1", "admins"), 0);
+	assert_int_equal(auth_user_add(auth, "bob", "bob-pw", NULL), 0);
+	struct api_config cfg = {.listen = "127.0.0.1:0", .cert_file = cert, .key_file = key, .auth = auth};
+	api = api_start(&cfg, &backend, err, sizeof(err));
+	if (!api)
+		fprintf(stderr, "api_start: %s\n", err);
+	assert_non_null(api);
+	port = api_port(api);
+	assert_true(port > 0);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	api_stop(api);
+	auth_destroy(auth);
+	char cmd[300];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- tests ---- */
+
+static void no_or_wrong_credentials_get_401_with_a_challenge(void **state)
+{
+	(void)state;
+	struct reply r;
+	char v[256];
+	request("GET", "/api/v1/pools", NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(header(&r, "WWW-Authenticate", v, sizeof(v)));
+	assert_non_null(strstr(v, "Basic"));
+	assert_string_equal(error_of(&r), "authentication required");
+	reply_free(&r);
+
+	request("GET", "/api/v1/pools", "root:wrong", NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(error_of(&r), "wrong user name or password");
+	assert_non_null(header(&r, "WWW-Authenticate", v, sizeof(v)));
+	reply_free(&r);
+
+	/* Without credentials nothing is told, not even whether a route exists. */
+	request("GET", "/nowhere", NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_free(&r);
+}
+
+static void a_user_who_is_not_admin_gets_403(void **state)
+{
+	(void)state;
+	struct reply r;
+	audits[0] = '\0';
+	request("GET", "/api/v1/pools", "bob:bob-pw", NULL, &r);
+	assert_int_equal(r.status, 403);
+	assert_string_equal(error_of(&r), "bob is not an administrator");
+	reply_free(&r);
+	request("DELETE", "/api/v1/pools/demo", "bob:bob-pw", NULL, &r);
+	assert_int_equal(r.status, 403);
+	reply_free(&r);
+	/* The refused change is in the audit, the refused read is not. */
+	assert_string_equal(audits, "bob DELETE /api/v1/pools/demo 403\n");
+}
+
+static void routes_reach_the_backend_with_their_parameters(void **state)
+{
+	(void)state;
+	struct reply r;
+	char v[128];
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(
+	    json_string_value(json_object_get(json_array_get(json_object_get(r.json, "pools"), 0), "name")), "demo");
+	assert_string_equal(seen, "pools_list");
+	assert_non_null(header(&r, "Content-Type", v, sizeof(v)));
+	assert_string_equal(v, "application/json");
+	reply_free(&r);
+
+	request("GET", "/api/v1/pools/other", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(error_of(&r), "no pool other");
+	reply_free(&r);
+
+	request("DELETE", "/api/v1/pools/demo", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(error_of(&r), "pool demo has desktops");
+	reply_free(&r);
+
+	request("GET", "/api/v1/desktops?pool=demo", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen, "desktops_list demo");
+	reply_free(&r);
+	request("GET", "/api/v1/desktops", ADMIN, NULL, &r);
+	assert_string_equal(seen, "desktops_list (all)");
+	reply_free(&r);
+
+	request("POST", "/api/v1/desktops/demo-1/poweron", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen, "desktop_poweron demo-1");
+	reply_free(&r);
+
+	request("GET", "/api/v1/desktops/demo-1/screenshot", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(header(&r, "Content-Type", v, sizeof(v)));
+	assert_string_equal(v, "image/png");
+	assert_int_equal(r.len, 8);
+	assert_memory_equal(r.body, "\x89PNG", 4);
+	reply_free(&r);
+
+	request("POST", "/api/v1/sessions/42/logoff", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 204);
+	assert_int_equal(r.len, 0);
+	assert_string_equal(seen, "session_logoff 42");
+	reply_free(&r);
+
+	request("GET", "/api/v1/events", ADMIN, NULL, &r);
+	assert_string_equal(seen, "events after=0 limit=100 event=(any)");
+	reply_free(&r);
+	request("GET", "/api/v1/events?after=17&limit=1000&event=login_failed", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen, "events after=17 limit=1000 event=login_failed");
+	reply_free(&r);
+
+	/* A route the backend does not serve, and a backend that gives no answer. */
+	request("POST", "/api/v1/desktops/demo-1/refresh", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 501);
+	assert_string_equal(error_of(&r), "not implemented");
+	reply_free(&r);
+	request("GET", "/api/v1/operations/op-1", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 500);
+	assert_string_equal(error_of(&r), "the backend gave no answer");
+	reply_free(&r);
+}
+
+static void unknown_routes_methods_and_bad_parameters_are_refused(void **state)
+{
+	(void)state;
+	struct reply r;
+	char v[128];
+	request("GET", "/api/v1/nothing", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(error_of(&r), "no such route: /api/v1/nothing");
+	reply_free(&r);
+	request("GET", "/api/v1/pools/demo/extra", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 404);
+	reply_free(&r);
+
+	request("PUT", "/api/v1/pools/demo", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(header(&r, "Allow", v, sizeof(v)));
+	assert_string_equal(v, "GET, PATCH, DELETE");
+	reply_free(&r);
+	request("GET", "/api/v1/desktops/d/poweron", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(header(&r, "Allow", v, sizeof(v)));
+	assert_string_equal(v, "POST");
+	reply_free(&r);
+
+	request("GET", "/api/v1/pools/-rf", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "bad pool name: -rf");
+	reply_free(&r);
+	request("GET", "/api/v1/pools/a%0Ab", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "bad pool name: a?b");
+	reply_free(&r);
+	request("POST", "/api/v1/sessions/12x/logoff", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "bad session id: 12x");
+	reply_free(&r);
+	request("POST", "/api/v1/sessions/99999999999999999999/logoff", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+
+	request("GET", "/api/v1/events?limit=1001", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "query \"limit\" must be 1 to 1000");
+	reply_free(&r);
+	request("GET", "/api/v1/events?limit=0", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+	request("GET", "/api/v1/events?after=-1", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "\"after\""));
+	reply_free(&r);
+	request("GET", "/api/v1/events?event=DROP%20TABLE", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "\"event\""));
+	reply_free(&r);
+	request("GET", "/api/v1/desktops?pool=..", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+}
+
+static void bodies_are_bounded_json_objects(void **state)
+{
+	(void)state;
+	struct reply r;
+	audits[0] = '\0';
+	request("POST", "/api/v1/pools", ADMIN, "{\"name\": \"new\", \"size\": 3}", &r);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(json_string_value(json_object_get(r.json, "operation")), "op-1");
+	assert_string_equal(seen, "pool_create new size=3");
+	reply_free(&r);
+	assert_string_equal(audits, "root POST /api/v1/pools 202\n");
+
+	request("POST", "/api/v1/pools", ADMIN, "{\"name\": \"new\",", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "bad JSON body at line 1"));
+	reply_free(&r);
+	request("POST", "/api/v1/pools", ADMIN, "[1, 2]", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "the body must be a JSON object");
+	reply_free(&r);
+	request("POST", "/api/v1/pools", ADMIN, "{\"size\": 3}", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "field \"name\" is missing");
+	reply_free(&r);
+	request("POST", "/api/v1/pools", ADMIN, "{\"name\": 7}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "field \"name\" must be a pool name"));
+	reply_free(&r);
+	request("POST", "/api/v1/pools", ADMIN, "{\"name\": \"a\", \"name\": \"b\"}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "duplicate"));
+	reply_free(&r);
+	request("PATCH", "/api/v1/pools/demo", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "a JSON object body is required");
+	reply_free(&r);
+
+	/* Exactly the limit is fine; one byte more is 413, before the body is read. */
+	size_t n = API_BODY_MAX;
+	char *big = malloc(n + 2);
+	memset(big, ' ', n + 1);
+	memcpy(big, "{\"a\":1}", 7);
+	big[n] = '\0';
+	request("PATCH", "/api/v1/pools/demo", ADMIN, big, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen, "pool_update demo keys=1");
+	reply_free(&r);
+	big[n] = ' ';
+	big[n + 1] = '\0';
+	request("PATCH", "/api/v1/pools/demo", ADMIN, big, &r);
+	assert_int_equal(r.status, 413);
+	assert_non_null(strstr(error_of(&r), "larger than 65536 bytes"));
+	reply_free(&r);
+
+	/* A chunked body past the limit: the connection is closed, nothing reaches the backend. */
+	seen[0] = '\0';
+	size_t cap = 2 * n + 256;
+	char *raw = malloc(cap);
+	int len =
+	    snprintf(raw, cap,
+		     "PATCH /api/v1/pools/demo HTTP/1.1\r\nHost: x\r\nAuthorization: Basic cm9vdDpzZWNyZXQtMQ==\r\n"
+		     "Transfer-Encoding: chunked\r\n\r\n");
+	for (int i = 0; i < 2; i++) {
+		len += snprintf(raw + len, cap - (size_t)len, "%zx\r\n", n / 2 + 1);
+		memset(raw + len, ' ', n / 2 + 1);
+		len += (int)(n / 2 + 1);
+		len += snprintf(raw + len, cap - (size_t)len, "\r\n");
+	}
+	len += snprintf(raw + len, cap - (size_t)len, "0\r\n\r\n");
+	exchange(raw, (size_t)len, &r);
+	assert_true(r.status == -1 || r.status >= 400);
+	assert_string_equal(seen, "");
+	reply_free(&r);
+	free(raw);
+	free(big);
+}
+
+static void users_are_managed_through_the_users_file(void **state)
+{
+	(void)state;
+	struct reply r;
+	request("POST", "/api/v1/users", ADMIN,
+		"{\"name\":\"carol\",\"password\":\"c-pw\",\"groups\":[\"admins\",\"x\"]}", &r);
+	assert_int_equal(r.status, 201);
+	assert_string_equal(json_string_value(json_object_get(r.json, "name")), "carol");
+	reply_free(&r);
+	request("POST", "/api/v1/users", ADMIN, "{\"name\":\"carol\",\"password\":\"other\"}", &r);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(error_of(&r), "user carol exists");
+	reply_free(&r);
+	request("POST", "/api/v1/users", ADMIN, "{\"name\":\"-x\",\"password\":\"p\"}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "field \"name\""));
+	reply_free(&r);
+	request("POST", "/api/v1/users", ADMIN, "{\"name\":\"dave\"}", &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "field \"password\" is missing");
+	reply_free(&r);
+	request("POST", "/api/v1/users", ADMIN, "{\"name\":\"dave\",\"password\":\"p\",\"groups\":[\"a b\"]}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "field \"groups\""));
+	reply_free(&r);
+
+	/* carol is an admin (group admins) and can use the API with her password. */
+	request("GET", "/api/v1/users", "carol:c-pw", NULL, &r);
+	assert_int_equal(r.status, 200);
+	json_t *list = json_object_get(r.json, "users");
+	assert_int_equal(json_array_size(list), 3);
+	json_t *carol = json_array_get(list, 2);
+	assert_string_equal(json_string_value(json_object_get(carol, "name")), "carol");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(carol, "groups"), 1)), "x");
+	reply_free(&r);
+
+	request("PATCH", "/api/v1/users/carol", ADMIN, "{\"password\":\"new-pw\"}", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request("GET", "/api/v1/pools", "carol:new-pw", NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request("PATCH", "/api/v1/users/nobody", ADMIN, "{\"password\":\"x\"}", &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(error_of(&r), "no user nobody");
+	reply_free(&r);
+
+	request("DELETE", "/api/v1/users/carol", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 204);
+	reply_free(&r);
+	request("GET", "/api/v1/pools", "carol:new-pw", NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_free(&r);
+	request("DELETE", "/api/v1/users/carol", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 404);
+	reply_free(&r);
+}
+
+static void metrics_are_prometheus_text_for_admins(void **state)
+{
+	(void)state;
+	struct reply r;
+	char v[128];
+	request("GET", "/metrics", NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_free(&r);
+	request("GET", "/metrics", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(header(&r, "Content-Type", v, sizeof(v)));
+	assert_string_equal(v, "text/plain; version=0.0.4; charset=utf-8");
+	assert_non_null(strstr(r.body, "vdi_desktops{state=\"running\"} 3\n"));
+	assert_non_null(strstr(r.body, "# TYPE vdi_auth_logins_total counter\n"));
+	assert_non_null(strstr(r.body, "vdi_auth_logins_total{result=\"failed\"} "));
+	assert_non_null(strstr(r.body, "vdi_api_requests_total{code=\"401\"} "));
+	reply_free(&r);
+}
+
+/* Last: it locks out 127.0.0.1, then moves the clock past the lockout. */
+static void lockout_applies_to_the_api(void **state)
+{
+	(void)state;
+	struct reply r;
+	char v[64];
+	now += 10000; /* forget earlier failures */
+	for (int i = 0; i < 3; i++) {
+		request("GET", "/api/v1/pools", "root:guess", NULL, &r);
+		assert_int_equal(r.status, 401);
+		reply_free(&r);
+	}
+	/* The right password no longer helps, and the backend is not asked. */
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 429);
+	assert_non_null(header(&r, "Retry-After", v, sizeof(v)));
+	assert_int_equal(atoi(v), 300);
+	assert_non_null(strstr(error_of(&r), "locked out"));
+	reply_free(&r);
+	now += 301;
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+}
+
+static void start_errors_say_why(void **state)
+{
+	(void)state;
+	char err[256];
+	struct api_config cfg = {.listen = "127.0.0.1", .cert_file = cert, .key_file = key, .auth = auth};
+	assert_null(api_start(&cfg, &backend, err, sizeof(err)));
+	assert_non_null(strstr(err, "not HOST:PORT"));
+	cfg.listen = "127.0.0.1:0";
+	cfg.cert_file = "/nonexistent.crt";
+	assert_null(api_start(&cfg, &backend, err, sizeof(err)));
+	assert_non_null(strstr(err, "/nonexistent.crt: cannot read the API's TLS certificate"));
+	cfg.cert_file = users; /* not a certificate */
+	assert_null(api_start(&cfg, &backend, err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot serve the API on 127.0.0.1:0"));
+	char used[32];
+	snprintf(used, sizeof(used), "127.0.0.1:%u", port);
+	cfg.listen = used;
+	cfg.cert_file = cert;
+	assert_null(api_start(&cfg, &backend, err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot serve the API"));
+	/* Every address, IPv6 and IPv4 on one socket. */
+	cfg.listen = "*:0";
+	struct api *a = api_start(&cfg, &backend, err, sizeof(err));
+	assert_non_null(a);
+	api_stop(a);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(no_or_wrong_credentials_get_401_with_a_challenge),
+	    cmocka_unit_test(a_user_who_is_not_admin_gets_403),
+	    cmocka_unit_test(routes_reach_the_backend_with_their_parameters),
+	    cmocka_unit_test(unknown_routes_methods_and_bad_parameters_are_refused),
+	    cmocka_unit_test(bodies_are_bounded_json_objects),
+	    cmocka_unit_test(users_are_managed_through_the_users_file),
+	    cmocka_unit_test(metrics_are_prometheus_text_for_admins),
+	    cmocka_unit_test(start_errors_say_why),
+	    cmocka_unit_test(lockout_applies_to_the_api),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
