@@ -181,9 +181,9 @@ $(BUILD)/tests/tools/%: tests/tools/%.c $(BUILD)/libvdi.a | deps
 test: all $(UNIT_BIN) $(FUZZ_BIN)
 	@tests/run.sh
 
-run: $(BIN)/vdi-vmm
-	$(BIN)/vdi-vmm --mem 256 --cpus 2 --guest desktop --display 1024x768 --label demo \
-		--control $(BUILD)/vdi-vmm.sock
+# The embedded default: data in ./vdi-data, pool demo of 2 desktops, user demo.
+run: $(BIN)/vdi-server $(BIN)/vdi-vmm $(BIN)/vdictl
+	$(BIN)/vdi-server
 
 bench: $(BIN)/vdi-vmm $(BENCH_BIN)
 	@tests/bench/run.sh

@@ -1,6 +1,7 @@
 /* broker.c — the broker: the state store, the pools' desktops (provisioned
  * to each pool's size, adopted after a restart, followed through every state
  * change), assignment of desktops to users and what happens at logoff. */
+#include "api.h"
 #include "internal.h"
 
 #include "../common/log.h"
@@ -53,20 +54,10 @@ struct broker_desktop *broker_desktop_by_id(struct broker *b, int64_t id)
 	return NULL;
 }
 
-/* The pool's settings as JSON, the store's record of what it was. */
+/* The pool's settings as the store keeps them. */
 static char *broker_pool_json(const struct pool_spec *s)
 {
-	static const char *const templates[] = {"desktop", "linux"};
-	static const char *const assignments[] = {"floating", "dedicated"};
-	static const char *const logoffs[] = {"keep", "refresh", "delete"};
-	char display[32];
-	snprintf(display, sizeof(display), "%ux%u", s->width, s->height);
-	json_t *j =
-	    json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}", "name", s->name, "template",
-		      templates[s->template], "kernel", s->kernel, "initrd", s->initrd, "cmdline", s->cmdline, "vcpus",
-		      (json_int_t)s->vcpus, "memory", (json_int_t)s->memory_mib, "display", display, "size",
-		      (json_int_t)s->size, "assignment", assignments[s->assignment], "on_logoff", logoffs[s->on_logoff],
-		      "entitlement", s->entitlement, "disconnect_timeout", (json_int_t)s->disconnect_timeout_s);
+	json_t *j = broker_pool_to_json(s);
 	char *text = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 	json_decref(j);
 	return text;
@@ -105,6 +96,8 @@ static int broker_provision(struct broker *b, struct broker_pool *pool)
 static void broker_fill_pools(struct broker *b)
 {
 	for (struct broker_pool *p = b->pool_list; p; p = p->next) {
+		if (p->deleting)
+			continue;
 		unsigned have = 0;
 		for (struct broker_desktop *d = b->desktops; d; d = d->next)
 			have += strcmp(d->pool, p->spec.name) == 0;
@@ -123,6 +116,105 @@ static void broker_unlink_desktop(struct broker *b, struct broker_desktop *gone)
 	}
 	surface_destroy(gone->surface);
 	free(gone);
+}
+
+/* Under the lock: a removed pool goes once its last desktop has. */
+static void broker_pool_reap(struct broker *b, const char *name)
+{
+	struct broker_pool *p = broker_pool_find(b, name);
+	if (!p || !p->deleting)
+		return;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next)
+		if (strcmp(d->pool, name) == 0)
+			return;
+	for (struct broker_pool **it = &b->pool_list; *it; it = &(*it)->next) {
+		if (*it == p) {
+			*it = p->next;
+			break;
+		}
+	}
+	store_pool_delete(b->store, name);
+	broker_audit(b, "pool_deleted", NULL, NULL, name, NULL, NULL);
+	free(p);
+}
+
+int broker_pool_add(struct broker *b, const struct pool_spec *spec, bool from_api)
+{
+	if (broker_pool_find(b, spec->name))
+		return -EEXIST;
+	struct broker_pool *p = calloc(1, sizeof(*p));
+	char *json = broker_pool_json(spec);
+	if (!p || !json) {
+		free(p);
+		free(json);
+		return -ENOMEM;
+	}
+	p->spec = *spec;
+	p->from_api = from_api;
+	int r = store_pool_put(b->store, spec->name, json, from_api ? STORE_POOL_API : STORE_POOL_CONFIG);
+	free(json);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	/* In configuration order: the list is built back to front at start. */
+	p->next = b->pool_list;
+	b->pool_list = p;
+	if (from_api && b->pools)
+		broker_audit(b, "pool_created", NULL, NULL, spec->name, NULL, NULL);
+	if (b->pools)
+		broker_fill_pools(b);
+	return 0;
+}
+
+int broker_pool_change(struct broker *b, struct broker_pool *p, const struct pool_spec *spec)
+{
+	if (!p->from_api)
+		return -EPERM;
+	char *json = broker_pool_json(spec);
+	if (!json)
+		return -ENOMEM;
+	int r = store_pool_put(b->store, spec->name, json, STORE_POOL_API);
+	free(json);
+	if (r < 0)
+		return r;
+	p->spec = *spec;
+	broker_audit(b, "pool_changed", NULL, NULL, spec->name, NULL, NULL);
+	/* Smaller: free desktops beyond the size go; larger: more start. The
+	 * other settings apply to desktops started from now on. */
+	unsigned have = 0;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next)
+		have += strcmp(d->pool, p->spec.name) == 0 && !d->deleting;
+	for (struct broker_desktop *d = b->desktops; d && have > p->spec.size; d = d->next) {
+		if (strcmp(d->pool, p->spec.name) != 0 || d->deleting || d->user[0] || d->conn)
+			continue;
+		d->deleting = true;
+		pools_desktop_remove(b->pools, d->name);
+		have--;
+	}
+	broker_fill_pools(b);
+	return 0;
+}
+
+int broker_pool_remove(struct broker *b, const char *name)
+{
+	struct broker_pool *p = broker_pool_find(b, name);
+	if (!p || p->deleting)
+		return -ENOENT;
+	if (!p->from_api)
+		return -EPERM;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next)
+		if (strcmp(d->pool, name) == 0 && (d->user[0] || d->conn))
+			return -EBUSY;
+	p->deleting = true;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next) {
+		if (strcmp(d->pool, name) == 0 && !d->deleting) {
+			d->deleting = true;
+			pools_desktop_remove(b->pools, d->name);
+		}
+	}
+	broker_pool_reap(b, name);
+	return 0;
 }
 
 /* pools/ reports a desktop's new state (on pools' thread). */
@@ -156,7 +248,10 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 	if (info->state == DESKTOP_STOPPED && d->deleting) {
 		store_desktop_delete(b->store, d->store_id);
 		broker_audit(b, "desktop_deleted", NULL, NULL, d->pool, d->name, reason);
+		char pool[POOL_NAME_MAX + 1];
+		snprintf(pool, sizeof(pool), "%s", d->pool);
 		broker_unlink_desktop(b, d);
+		broker_pool_reap(b, pool);
 		if (!b->stopping)
 			broker_fill_pools(b);
 	}
@@ -256,6 +351,30 @@ static void broker_adopt(struct broker *b)
 	free(list);
 }
 
+/* Pools created through the API in an earlier run, from the store. */
+static void broker_load_api_pools(struct broker *b)
+{
+	struct store_pool *list = NULL;
+	size_t n = 0;
+	if (store_pool_list(b->store, &list, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].source != STORE_POOL_API || broker_pool_find(b, list[i].name))
+			continue;
+		struct pool_spec spec;
+		char err[256];
+		json_error_t jerr;
+		json_t *j = json_loads(list[i].spec, 0, &jerr);
+		pool_spec_defaults(&spec, list[i].name);
+		json_object_del(j, "name");
+		if (!j || broker_pool_from_json(j, &spec, err, sizeof(err)) < 0 || broker_pool_add(b, &spec, true) < 0)
+			log_error("broker: pool %s from the store is not usable: %s", list[i].name,
+				  j ? err : jerr.text);
+		json_decref(j);
+	}
+	store_pool_list_free(list, n);
+}
+
 static void *broker_ticker(void *opaque)
 {
 	struct broker *b = opaque;
@@ -325,26 +444,16 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	}
 	for (size_t i = cfg->npools; i-- > 0;) {
 		char why[160];
-		if (pool_spec_check(&cfg->pools[i], why, sizeof(why)) < 0) {
-			snprintf(err, errlen, "%s", why);
+		int r = pool_spec_check(&cfg->pools[i], why, sizeof(why));
+		if (r == 0)
+			r = broker_pool_add(b, &cfg->pools[i], false);
+		if (r < 0) {
+			snprintf(err, errlen, "%s", r == -EINVAL ? why : strerror(-r));
 			broker_stop(b);
 			return NULL;
 		}
-		struct broker_pool *p = calloc(1, sizeof(*p));
-		char *json = broker_pool_json(&cfg->pools[i]);
-		if (!p || !json) {
-			free(p);
-			free(json);
-			snprintf(err, errlen, "no memory");
-			broker_stop(b);
-			return NULL;
-		}
-		p->spec = cfg->pools[i];
-		p->next = b->pool_list;
-		b->pool_list = p;
-		store_pool_put(b->store, p->spec.name, json, STORE_POOL_CONFIG);
-		free(json);
 	}
+	broker_load_api_pools(b);
 	struct pools_config pc = {
 	    .vmm_path = cfg->vmm_path,
 	    .run_dir = b->run_dir,
@@ -388,6 +497,7 @@ void broker_stop(struct broker *b)
 	pthread_mutex_unlock(&b->lock);
 	if (ticking)
 		pthread_join(b->ticker, NULL);
+	api_stop(b->api);
 	session_stop_workers(b);
 	/* VMMs keep running: the next vdi-server adopts them. */
 	pools_destroy(b->pools);

@@ -34,5 +34,9 @@ void broker_stop(struct broker *b);
 /* What the RDP and VNC servers call on connect and disconnect. */
 struct display_hooks broker_display_hooks(struct broker *b);
 struct auth *broker_auth(struct broker *b);
+/* The admin REST API on `listen` ("ADDR:PORT", "[V6]:PORT", "*:PORT"),
+ * TLS with this certificate and key; stopped by broker_stop(). 0, or
+ * -EINVAL with the reason in err. */
+int broker_start_api(struct broker *b, const char *listen, const char *cert, const char *key, char *err, size_t errlen);
 
 #endif

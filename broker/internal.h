@@ -7,6 +7,8 @@
 #include "greeter.h"
 #include "store.h"
 
+#include <jansson.h>
+
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -29,6 +31,16 @@ struct broker_desktop {
 struct broker_pool {
 	struct broker_pool *next;
 	struct pool_spec spec;
+	bool from_api; /* created through the API (kept in the store), not the configuration file */
+	bool deleting; /* removed: gone once its desktops are */
+};
+
+/* A long admin operation (creating a pool's desktops), followed by polling. */
+#define BROKER_OPS 64
+struct broker_op {
+	char id[32];
+	char pool[POOL_NAME_MAX + 1];
+	unsigned total;
 };
 
 enum conn_phase { CONN_GREETER, CONN_AUTH, CONN_CHOOSE, CONN_WAIT, CONN_DESKTOP, CONN_GONE };
@@ -74,6 +86,10 @@ struct broker {
 	pthread_t ticker;
 	pthread_cond_t tick;
 	bool stopping;
+	/* the admin API */
+	struct api *api;
+	struct broker_op ops[BROKER_OPS];
+	unsigned next_op;
 };
 
 /* broker.c */
@@ -87,8 +103,16 @@ struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool 
 					   bool *starting);
 /* Under the lock: the desktop's user logged off: the pool's on_logoff. */
 void broker_desktop_logoff(struct broker *b, struct broker_desktop *d);
+/* Under the lock: pools created, changed, removed at run time. */
+int broker_pool_add(struct broker *b, const struct pool_spec *spec, bool from_api);
+int broker_pool_change(struct broker *b, struct broker_pool *p, const struct pool_spec *spec);
+int broker_pool_remove(struct broker *b, const char *name);
 void broker_audit(struct broker *b, const char *event, const char *user, const char *address, const char *pool,
 		  const char *desktop, const char *detail);
+
+/* admin.c: pools as the API and the store see them */
+json_t *broker_pool_to_json(const struct pool_spec *s);
+int broker_pool_from_json(json_t *j, struct pool_spec *s, char *err, size_t errlen);
 
 /* session.c */
 struct surface *session_connect(void *opaque, struct display_conn *dc, const struct display_conn_info *info);
@@ -99,5 +123,8 @@ int session_start_workers(struct broker *b);
 void session_stop_workers(struct broker *b);
 /* Under the lock, every second: disconnect timeouts, greeter progress. */
 void session_tick(struct broker *b);
+/* Under the lock: an admin ends a session's connection, or the session. */
+int session_disconnect_id(struct broker *b, int64_t id);
+int session_logoff_id(struct broker *b, int64_t id, const char *why);
 
 #endif

@@ -376,3 +376,44 @@ void session_tick(struct broker *b)
 	}
 	free(list);
 }
+
+/* Under the lock: the session with this id, from the store. */
+static int session_by_id(struct broker *b, int64_t id, struct store_session *out)
+{
+	struct store_session *list = NULL;
+	size_t n = 0;
+	int r = store_session_list(b->store, &list, &n);
+	if (r < 0)
+		return r;
+	r = -ENOENT;
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].id == id) {
+			*out = list[i];
+			r = 0;
+		}
+	}
+	free(list);
+	return r;
+}
+
+int session_disconnect_id(struct broker *b, int64_t id)
+{
+	struct store_session s;
+	int r = session_by_id(b, id, &s);
+	if (r < 0)
+		return r;
+	struct broker_desktop *d = broker_desktop_by_id(b, s.desktop_id);
+	/* The disconnect hook records it when the connection has gone. */
+	if (d && d->conn && d->conn->dc)
+		display_conn_close(d->conn->dc);
+	return 0;
+}
+
+int session_logoff_id(struct broker *b, int64_t id, const char *why)
+{
+	struct store_session s;
+	int r = session_by_id(b, id, &s);
+	if (r == 0)
+		session_end(b, &s, why);
+	return r;
+}

@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /* A pair that is there is reused only when it loads and matches, so a
  * half-written or swapped file is an error at start, not at every connect. */
@@ -79,8 +80,26 @@ static int tls_write(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 	return 0;
 }
 
+/* The names clients check: this host's name, and the loopback addresses a
+ * first try on the machine itself uses (vdictl's default API URL). */
+static int tls_add_names(X509 *cert, const char *host)
+{
+	char san[512];
+	snprintf(san, sizeof(san), "DNS:%s,DNS:localhost,IP:127.0.0.1,IP:::1", host);
+	X509V3_CTX ctx;
+	X509V3_set_ctx_nodb(&ctx);
+	X509V3_set_ctx(&ctx, cert, cert, NULL, NULL, 0);
+	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+	int ok = ext && X509_add_ext(cert, ext, -1) == 1;
+	X509_EXTENSION_free(ext);
+	return ok ? 0 : -1;
+}
+
 static X509 *tls_self_signed(EVP_PKEY *key)
 {
+	char host[256] = "vdi";
+	if (gethostname(host, sizeof(host) - 1) < 0 || !host[0] || strchr(host, ','))
+		snprintf(host, sizeof(host), "vdi");
 	X509 *cert = X509_new();
 	unsigned char serial[16];
 	BIGNUM *bn = NULL;
@@ -93,8 +112,9 @@ static X509 *tls_self_signed(EVP_PKEY *key)
 	X509_NAME *name = X509_get_subject_name(cert);
 	if (X509_set_version(cert, 2) != 1 || !X509_gmtime_adj(X509_getm_notBefore(cert), -3600) ||
 	    !X509_gmtime_adj(X509_getm_notAfter(cert), 10L * 365 * 86400) || X509_set_pubkey(cert, key) != 1 ||
-	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"vdi", -1, -1, 0) != 1 ||
-	    X509_set_issuer_name(cert, name) != 1 || X509_sign(cert, key, EVP_sha256()) == 0)
+	    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)host, -1, -1, 0) != 1 ||
+	    X509_set_issuer_name(cert, name) != 1 || tls_add_names(cert, host) < 0 ||
+	    X509_sign(cert, key, EVP_sha256()) == 0)
 		goto fail;
 	BN_free(bn);
 	return cert;

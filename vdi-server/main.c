@@ -285,13 +285,23 @@ static int serve_broker(const struct server_options *o)
 	struct display_listen rdp_listen = {.bind = cfg->bind, .port = cfg->rdp_port};
 	struct vnc_server *vnc = NULL;
 	struct rdp_server *rdp = NULL;
+	char api_listen[128] = "";
+	if (cfg->api_enabled) {
+		const char *addr = cfg->api_addr ? cfg->api_addr : cfg->bind;
+		snprintf(api_listen, sizeof(api_listen), strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, cfg->api_port);
+	}
 	if (tls_identity(cfg->tls_cert, cfg->tls_key) < 0 ||
+	    (cfg->api_enabled && tls_identity(cfg->api_tls_cert, cfg->api_tls_key) < 0) ||
 	    (cfg->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) ||
 	    (cfg->rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, cfg->tls_cert, cfg->tls_key)))) {
 		rc = 1;
+	} else if (cfg->api_enabled &&
+		   broker_start_api(b, api_listen, cfg->api_tls_cert, cfg->api_tls_key, err, sizeof(err)) < 0) {
+		log_error("the admin API: %s", err);
+		rc = 1;
 	} else {
-		log_info("vdi-server ready (%s): RDP on port %d, VNC on port %d, data in %s", cfg->source,
-			 cfg->rdp_port, cfg->vnc_port, cfg->data_dir);
+		log_info("vdi-server ready (%s): RDP on port %d, VNC on port %d, API on %s, data in %s", cfg->source,
+			 cfg->rdp_port, cfg->vnc_port, cfg->api_enabled ? api_listen : "(off)", cfg->data_dir);
 		if (password[0]) {
 			printf("\nvdi: created user 'demo' with password '%s' (shown this once; stored hashed in %s)\n",
 			       password, cfg->users_file);
@@ -301,6 +311,9 @@ static int serve_broker(const struct server_options *o)
 				       password);
 			if (cfg->vnc_port)
 				printf("  vncviewer 127.0.0.1::%d      (then log in as demo)\n", cfg->vnc_port);
+			if (cfg->api_enabled)
+				printf("  vdictl --api https://127.0.0.1:%d --user demo --cacert %s desktops\n",
+				       cfg->api_port, cfg->api_tls_cert);
 			printf("\n");
 			fflush(stdout);
 		}
