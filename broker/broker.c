@@ -66,8 +66,21 @@ static char *broker_pool_json(const struct pool_spec *s)
 /* Under the lock: a new desktop of `pool`, recorded and started. */
 static int broker_provision(struct broker *b, struct broker_pool *pool)
 {
+	/* Numbered after the highest in use, so a replaced desktop gets a new
+	 * name (the audit log never mixes the old one with the new). */
 	char name[DESKTOP_NAME_MAX + 1];
-	for (unsigned n = 1; n < 100000; n++) {
+	size_t prefix = strlen(pool->spec.name);
+	unsigned n = 1;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next) {
+		char *end;
+		if (strcmp(d->pool, pool->spec.name) != 0 || strncmp(d->name, pool->spec.name, prefix) != 0 ||
+		    d->name[prefix] != '-')
+			continue;
+		unsigned long k = strtoul(d->name + prefix + 1, &end, 10);
+		if (!*end && k >= n && k < 1000000)
+			n = (unsigned)k + 1;
+	}
+	for (;; n++) {
 		snprintf(name, sizeof(name), "%s-%u", pool->spec.name, n);
 		struct store_desktop existing;
 		if (!broker_desktop_find(b, name) && store_desktop_get_by_name(b->store, name, &existing) == -ENOENT)
