@@ -2,12 +2,10 @@
  * getter on every entry, and vdi-server's schema, whose printed result must
  * load back to the same configuration. */
 #include "../../common/config.h"
-/* vdi-server's schema is part of the vdi-server binary, not of libvdi. */
 #include "../../vdi-server/config.h"
 
 #include <errno.h>
 #include <limits.h>
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
