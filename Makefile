@@ -185,7 +185,7 @@ test: all $(UNIT_BIN) $(FUZZ_BIN)
 run: $(BIN)/vdi-server $(BIN)/vdi-vmm $(BIN)/vdictl
 	$(BIN)/vdi-server
 
-bench: $(BIN)/vdi-vmm $(BENCH_BIN)
+bench: $(BIN)/vdi-vmm $(BIN)/vdi-server $(BENCH_BIN)
 	@tests/bench/run.sh
 
 FUZZ_SECONDS ?= 60

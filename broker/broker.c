@@ -491,7 +491,7 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	}
 	broker_fill_pools(b);
 	pthread_mutex_unlock(&b->lock);
-	if (session_start_workers(b) < 0 || pthread_create(&b->ticker, NULL, broker_ticker, b) != 0) {
+	if (session_start_workers(b, cfg->auth_workers) < 0 || pthread_create(&b->ticker, NULL, broker_ticker, b) != 0) {
 		snprintf(err, errlen, "cannot start the broker's threads");
 		broker_stop(b);
 		return NULL;

@@ -119,7 +119,8 @@ struct surface *session_connect(void *opaque, struct display_conn *dc, const str
 void session_disconnect(void *opaque, struct display_conn *dc);
 /* Under the lock: desktop d is running now, or stopped being so. */
 void session_desktop_changed(struct broker *b, struct broker_desktop *d, const char *reason);
-int session_start_workers(struct broker *b);
+/* n authentication workers (0: 4). */
+int session_start_workers(struct broker *b, unsigned n);
 void session_stop_workers(struct broker *b);
 /* Under the lock, every second: disconnect timeouts, greeter progress. */
 void session_tick(struct broker *b);

@@ -36,14 +36,15 @@ static void conn_message(struct broker_conn *c, enum greeter_message_kind kind, 
 	greeter_message(c->greeter, kind, text);
 }
 
-/* Back to the login form with a message. */
+/* Back to the login form with a message. The message is made first: arg
+ * may be c->user, which is cleared. */
 static void conn_refuse(struct broker_conn *c, const char *fmt, const char *arg)
 {
+	conn_message(c, GREETER_ERROR, fmt, arg);
 	c->phase = CONN_GREETER;
 	c->user[0] = '\0';
 	if (c->greeter)
 		greeter_busy(c->greeter, false);
-	conn_message(c, GREETER_ERROR, fmt, arg);
 }
 
 /* Under the lock: the connection shows its desktop. */
@@ -126,8 +127,11 @@ static void conn_logged_in(struct broker *b, struct broker_conn *c)
 		return;
 	}
 	c->phase = CONN_CHOOSE;
-	if (c->greeter)
+	if (c->greeter) {
+		/* "signing in..." is over: the list speaks for itself. */
+		greeter_message(c->greeter, GREETER_INFO, NULL);
 		greeter_choose_pool(c->greeter, names, n);
+	}
 }
 
 /* Under the lock: a login to check, for a worker. */
@@ -221,9 +225,10 @@ static void *auth_worker(void *opaque)
 	return NULL;
 }
 
-int session_start_workers(struct broker *b)
+int session_start_workers(struct broker *b, unsigned n)
 {
-	unsigned n = 4;
+	if (!n)
+		n = 4;
 	b->workers = calloc(n, sizeof(*b->workers));
 	if (!b->workers)
 		return -ENOMEM;

@@ -8,3 +8,5 @@ echo "== the desktop guest's screen"
 build/tests/bench/desktop build/bin/vdi-vmm
 build/tests/bench/gpu_transfer
 build/tests/bench/display
+echo "== the broker: logons, connect to a desktop, memory per connection"
+build/tests/bench/broker build/bin/vdi-vmm build/bin/vdi-server
