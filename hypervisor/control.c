@@ -175,6 +175,28 @@ static int control_input(struct control_devices *d, const struct vmm_input *in, 
 	return r;
 }
 
+/* The request is checked whole before the VM is paused for it. */
+static int control_snapshot(struct vm *vm, struct control_devices *devices, const uint8_t *payload, uint32_t length)
+{
+	struct vmm_snapshot req;
+	if (length <= sizeof(req) || length - sizeof(req) > VMM_SNAPSHOT_PATH_MAX)
+		return -EINVAL;
+	memcpy(&req, payload, sizeof(req));
+	size_t n = length - sizeof(req);
+	const char *text = (const char *)payload + sizeof(req);
+	if (req.flags & ~(VMM_SNAPSHOT_PAUSE | VMM_SNAPSHOT_STOP) || req.reserved || text[0] != '/' ||
+	    memchr(text, '\0', n))
+		return -EINVAL;
+	if (!devices || !devices->all)
+		return -ENODEV;
+	char *dir = strndup(text, n);
+	if (!dir)
+		return -ENOMEM;
+	int r = snapshot_save(vm, devices->all, dir, req.flags);
+	free(dir);
+	return r;
+}
+
 size_t control_handle_request(struct vm *vm, struct control_devices *devices, const uint8_t *msg, size_t len,
 			      uint8_t *reply, size_t cap)
 {
@@ -232,6 +254,9 @@ size_t control_handle_request(struct vm *vm, struct control_devices *devices, co
 						  : -ENODEV;
 		return control_reply(reply, cap, h.id, r, NULL, 0);
 	}
+	case VMM_REQ_SNAPSHOT:
+		return control_reply(reply, cap, h.id, control_snapshot(vm, devices, msg + sizeof(h), h.length), NULL,
+				     0);
 	default:
 		return control_reply(reply, cap, h.id, -EINVAL, NULL, 0);
 	}

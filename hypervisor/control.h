@@ -3,6 +3,7 @@
 #define VDI_HYPERVISOR_CONTROL_H
 
 #include "devices/devices.h"
+#include "snapshot_vm.h"
 #include "vmm.h"
 
 #include <stdbool.h>
@@ -17,7 +18,8 @@ struct control_devices {
 	struct virtio_input *keyboard;
 	struct virtio_input *tablet;
 	struct label *label;
-	uint32_t pointer_buttons; /* VMM_BUTTON_* the tablet holds down now */
+	const struct snapshot_devices *all; /* for VMM_REQ_SNAPSHOT */
+	uint32_t pointer_buttons;           /* VMM_BUTTON_* the tablet holds down now */
 };
 
 struct control;

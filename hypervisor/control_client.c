@@ -29,7 +29,11 @@ static const char control_usage[] =
     "  wheel N [H]             scroll N clicks (positive: up) and H horizontally\n"
     "  display WxH             ask the guest to change its display size\n"
     "  label TEXT              set the label the desktop shows (the user's name)\n"
-    "  events [SECONDS]        print the screen's events for SECONDS (default 5)\n";
+    "  events [SECONDS]        print the screen's events for SECONDS (default 5)\n"
+    "  snapshot DIR [--pause|--stop]\n"
+    "                          write the VM's RAM and state to DIR/memory and DIR/state,\n"
+    "                          then resume it, keep it paused, or power it off (suspend\n"
+    "                          to disk); vdi-vmm --restore DIR starts it again\n";
 
 /* How long `type` keeps retrying while the guest is not taking input. */
 #define CONTROL_INPUT_PATIENCE_MS 10000
@@ -416,6 +420,38 @@ static int control_events(struct ctl *c, int argc, char **argv)
 	return 0;
 }
 
+/* The VMM may run in another directory: a relative DIR is made absolute
+ * here, where the user meant it. */
+static int control_snapshot(struct ctl *c, int argc, char **argv)
+{
+	uint32_t flags = 0;
+	if (argc == 2 && !strcmp(argv[1], "--pause"))
+		flags = VMM_SNAPSHOT_PAUSE;
+	else if (argc == 2 && !strcmp(argv[1], "--stop"))
+		flags = VMM_SNAPSHOT_STOP;
+	else if (argc != 1) {
+		log_error("ctl: snapshot DIR [--pause|--stop]");
+		return 1;
+	}
+	struct {
+		struct vmm_snapshot req;
+		char path[VMM_SNAPSHOT_PATH_MAX + 1];
+	} msg = {.req.flags = flags};
+	char cwd[VMM_SNAPSHOT_PATH_MAX];
+	int n;
+	if (argv[0][0] == '/')
+		n = snprintf(msg.path, sizeof(msg.path), "%s", argv[0]);
+	else if (getcwd(cwd, sizeof(cwd)))
+		n = snprintf(msg.path, sizeof(msg.path), "%s/%s", cwd, argv[0]);
+	else
+		n = -1;
+	if (n <= 0 || n > VMM_SNAPSHOT_PATH_MAX) {
+		log_error("ctl: snapshot %s: path too long", argv[0]);
+		return 1;
+	}
+	return control_simple(c, "snapshot", VMM_REQ_SNAPSHOT, &msg, (uint32_t)(sizeof(msg.req) + (size_t)n));
+}
+
 static int control_run(struct ctl *c, const char *cmd, int argc, char **argv)
 {
 	bool none = argc == 0, one = argc == 1;
@@ -445,6 +481,8 @@ static int control_run(struct ctl *c, const char *cmd, int argc, char **argv)
 		return control_simple(c, cmd, VMM_REQ_SET_LABEL, argv[0], (uint32_t)strlen(argv[0]));
 	if (!strcmp(cmd, "events"))
 		return control_events(c, argc, argv);
+	if (!strcmp(cmd, "snapshot"))
+		return control_snapshot(c, argc, argv);
 	log_error("ctl: wrong arguments for '%s' (see vdi-vmm ctl --help)", cmd);
 	return 1;
 }
@@ -454,9 +492,9 @@ static const struct {
 	const char *name;
 	int min_args, max_args;
 } control_commands[] = {
-    {"status", 0, 0},     {"stats", 0, 0}, {"pause", 0, 0},  {"resume", 0, 0},  {"poweroff", 0, 0},
-    {"screenshot", 1, 1}, {"type", 1, 1},  {"key", 1, 1},    {"pointer", 2, 3}, {"wheel", 1, 2},
-    {"display", 1, 1},    {"label", 1, 1}, {"events", 0, 1},
+    {"status", 0, 0},     {"stats", 0, 0}, {"pause", 0, 0},  {"resume", 0, 0},   {"poweroff", 0, 0},
+    {"screenshot", 1, 1}, {"type", 1, 1},  {"key", 1, 1},    {"pointer", 2, 3},  {"wheel", 1, 2},
+    {"display", 1, 1},    {"label", 1, 1}, {"events", 0, 1}, {"snapshot", 1, 2},
 };
 
 static int control_check(const char *cmd, int argc)

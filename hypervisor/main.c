@@ -5,6 +5,7 @@
 #include "control.h"
 #include "devices/devices.h"
 #include "scanout.h"
+#include "snapshot_vm.h"
 #include "vmm.h"
 
 #include <errno.h>
@@ -36,6 +37,7 @@ static const char vmm_usage[] =
     "usage: vdi-vmm [--mem MIB] [--cpus N] (--guest desktop | --kernel FILE [--initrd FILE])\n"
     "               [--cmdline STRING] [--serial stdout|file:PATH|none] [--control PATH]\n"
     "               [--display WxH] [--label TEXT]\n"
+    "       vdi-vmm --restore DIR [--clone] [--label TEXT] [--serial WHERE] [--control PATH]\n"
     "       vdi-vmm ctl SOCKET COMMAND (vdi-vmm ctl --help lists them)\n"
     "\n"
     "Runs one virtual machine on /dev/kvm until its guest powers off.\n"
@@ -51,6 +53,10 @@ static const char vmm_usage[] =
     "  --control PATH    serve the control socket at PATH (see vmm_control.h)\n"
     "  --display WxH     the virtual display's size (default 1024x768; clients may change it)\n"
     "  --label TEXT      the label the desktop guest shows on its taskbar (the user's name)\n"
+    "  --restore DIR     start from a snapshot (vdi-vmm ctl SOCKET snapshot DIR): RAM, vCPUs and\n"
+    "                    devices as they were; the guest goes on where it stopped\n"
+    "  --clone           with --restore: map DIR/memory copy-on-write, shared with every other\n"
+    "                    clone of it (an instant clone; give each its own --label)\n"
     "  --help            this text\n"
     "\n"
     "Exit status: 0 the guest powered off; 1 vdi-vmm could not run the VM; 2 the guest crashed\n"
@@ -68,6 +74,9 @@ struct vmm_options {
 	const char *control;
 	uint32_t width, height;
 	const char *label;
+	const char *restore;
+	bool clone;
+	bool shaped; /* --mem, --cpus, --display or --cmdline given */
 };
 
 static int vmm_parse_number(const char *flag, const char *text, long long min, long long max, long long *out)
@@ -106,6 +115,7 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 	    {"initrd", required_argument, NULL, 'i'},  {"cmdline", required_argument, NULL, 'l'},
 	    {"serial", required_argument, NULL, 's'},  {"control", required_argument, NULL, 'C'},
 	    {"display", required_argument, NULL, 'd'}, {"label", required_argument, NULL, 'L'},
+	    {"restore", required_argument, NULL, 'R'}, {"clone", no_argument, NULL, 'K'},
 	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
 	};
 	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout", .width = 1024, .height = 768};
@@ -119,11 +129,13 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 			if (vmm_parse_number("--mem", optarg, 2, 1ll << 40, &v) < 0)
 				return -EINVAL;
 			o->mem_mib = (uint64_t)v;
+			o->shaped = true;
 			break;
 		case 'c':
 			if (vmm_parse_number("--cpus", optarg, 1, VM_MAX_CPUS, &v) < 0)
 				return -EINVAL;
 			o->cpus = (int)v;
+			o->shaped = true;
 			break;
 		case 'g':
 			o->guest = optarg;
@@ -136,6 +148,7 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 			break;
 		case 'l':
 			o->cmdline = optarg;
+			o->shaped = true;
 			break;
 		case 's':
 			o->serial = optarg;
@@ -146,6 +159,13 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 		case 'd':
 			if (vmm_parse_display(optarg, &o->width, &o->height) < 0)
 				return -EINVAL;
+			o->shaped = true;
+			break;
+		case 'R':
+			o->restore = optarg;
+			break;
+		case 'K':
+			o->clone = true;
 			break;
 		case 'L':
 			if (strlen(optarg) > VMM_LABEL_MAX) {
@@ -169,7 +189,16 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 		log_error("unexpected argument '%s' (see vdi-vmm --help)", argv[optind]);
 		return -EINVAL;
 	}
-	if (!o->guest == !o->kernel) {
+	if (o->clone && !o->restore) {
+		log_error("--clone needs --restore DIR");
+		return -EINVAL;
+	}
+	if (o->restore && (o->guest || o->kernel || o->initrd || o->shaped)) {
+		log_error("--restore takes the guest, its memory, vCPUs and display from the snapshot: drop "
+			  "--guest, --kernel, --initrd, --cmdline, --mem, --cpus and --display");
+		return -EINVAL;
+	}
+	if (!o->restore && !o->guest == !o->kernel) {
 		log_error("give exactly one of --guest desktop or --kernel FILE (see vdi-vmm --help)");
 		return -EINVAL;
 	}
@@ -279,8 +308,52 @@ static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, int se
 		log_error("cannot create the platform devices");
 		return -ENOMEM;
 	}
+	if (o->label && !o->restore)
+		label_set(d->label, o->label, strlen(o->label));
+	return 0;
+}
+
+static struct snapshot_devices vmm_snapshot_devices(const struct vmm_devices *d)
+{
+	return (struct snapshot_devices){
+	    .uart = d->uart,
+	    .rtc = d->rtc,
+	    .i8042 = d->i8042,
+	    .poweroff = d->poweroff,
+	    .pci = d->pci,
+	    .label = d->label,
+	    .gpu = d->gpu,
+	    .keyboard = d->keyboard,
+	    .tablet = d->tablet,
+	    .rng = d->rng,
+	};
+}
+
+/* A VM from a snapshot opened (and verified) by snapshot_open: its RAM
+ * from DIR/memory, the same CPUID as when it was taken, then every vCPU's
+ * and device's state. A label given now moves the label's generation past
+ * the restored guest's, so it redraws its taskbar. */
+static int vmm_restore(struct vm *vm, const struct vmm_options *o, int serial_fd, struct vmm_devices *d,
+		       struct snap_image *img)
+{
+	char mem_path[PATH_MAX];
+	snprintf(mem_path, sizeof(mem_path), "%s/memory", o->restore);
+	struct vm_config cfg = {
+	    .mem_bytes = img->header.mem_bytes,
+	    .cpus = (int)img->header.vcpus,
+	    .mem_file = mem_path,
+	    .mem_private = o->clone,
+	};
+	int r;
+	if ((r = vm_create(vm, &cfg)) < 0 || (r = vmm_create_devices(vm, o, serial_fd, d)) < 0 ||
+	    (r = cpuid_init(vm, img->header.flags & SNAP_F_CPUID_PROBED)) < 0)
+		return r;
+	struct snapshot_devices all = vmm_snapshot_devices(d);
+	if ((r = snapshot_restore(vm, &all, img, o->restore)) < 0)
+		return r;
 	if (o->label)
 		label_set(d->label, o->label, strlen(o->label));
+	log_debug("restored %s%s", o->restore, o->clone ? " as a clone" : "");
 	return 0;
 }
 
@@ -413,15 +486,28 @@ int main(int argc, char **argv)
 	struct vmm_devices devices = {0};
 	struct control *control = NULL;
 	int status = EXIT_VMM_ERROR;
-	struct vm_config cfg = {.mem_bytes = o.mem_mib << 20, .cpus = o.cpus};
-	if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, &o, serial_fd, &devices) < 0 || vmm_boot(&vm, &o) < 0)
-		goto out;
+	if (o.restore) {
+		struct snap_image img;
+		if (snapshot_open(o.restore, &img) < 0)
+			goto out;
+		int r = vmm_restore(&vm, &o, serial_fd, &devices, &img);
+		snap_image_free(&img);
+		if (r < 0)
+			goto out;
+	} else {
+		struct vm_config cfg = {.mem_bytes = o.mem_mib << 20, .cpus = o.cpus};
+		if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, &o, serial_fd, &devices) < 0 ||
+		    vmm_boot(&vm, &o) < 0)
+			goto out;
+	}
+	struct snapshot_devices all = vmm_snapshot_devices(&devices);
 	struct control_devices control_devices = {
 	    .scanout = devices.scanout,
 	    .gpu = devices.gpu,
 	    .keyboard = devices.keyboard,
 	    .tablet = devices.tablet,
 	    .label = devices.label,
+	    .all = &all,
 	};
 	if (o.control && !(control = control_start(&vm, &control_devices, o.control)))
 		goto out;

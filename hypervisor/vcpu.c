@@ -182,6 +182,21 @@ static bool vcpu_wait_runnable(struct vcpu *v)
 	struct vm *vm = v->vm;
 	if (!vm->paused || vm_stopped(vm))
 		return !vm_stopped(vm);
+	/* A port or MMIO read just served completes only on the next entry.
+	 * Entering with immediate_exit makes KVM finish it and return at once,
+	 * so a parked vCPU's state is whole (what a snapshot saves). */
+	for (int tries = 0; tries < 8; tries++) {
+		v->run->immediate_exit = 1;
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		v->run->immediate_exit = 0;
+		/* An access split in pieces asks for the next piece. */
+		if (r == 0 && v->run->exit_reason == KVM_EXIT_MMIO)
+			vcpu_handle_mmio(v);
+		else if (r == 0 && v->run->exit_reason == KVM_EXIT_IO)
+			vcpu_handle_io(v);
+		else
+			break;
+	}
 	pthread_mutex_lock(&vm->lock);
 	v->parked = true;
 	pthread_cond_broadcast(&vm->cond);

@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -112,8 +113,59 @@ static int vm_open_kvm(void)
 	return fd;
 }
 
-static int vm_create_memory(struct vm *vm, uint64_t bytes)
+/* Copies the data ranges of a sparse memory file into guest RAM: holes
+ * stay holes of the memfd, so a restored guest costs what it used. */
+static int vm_load_memory(struct vm *vm, int fd, const char *path)
 {
+	off_t end = (off_t)vm->mem_bytes;
+	for (off_t at = 0; at < end;) {
+		off_t data = lseek(fd, at, SEEK_DATA);
+		if (data < 0 && errno == ENXIO)
+			break;
+		off_t hole = data < 0 ? -1 : lseek(fd, data, SEEK_HOLE);
+		if (data < 0 || hole < 0) {
+			log_error("%s: %s", path, strerror(errno));
+			return -errno;
+		}
+		if (hole > end)
+			hole = end;
+		while (data < hole) {
+			ssize_t n = pread(fd, vm->mem + data, (size_t)(hole - data), data);
+			if (n <= 0) {
+				log_error("%s: %s", path, n < 0 ? strerror(errno) : "shorter than its size");
+				return n < 0 ? -errno : -EIO;
+			}
+			data += n;
+		}
+		at = hole;
+	}
+	return 0;
+}
+
+/* Opens a snapshot's memory file, which must be exactly `bytes` long. */
+static int vm_open_memory_file(const char *path, uint64_t bytes)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		int err = errno;
+		log_error("%s: %s", path, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		return -err;
+	}
+	if ((uint64_t)st.st_size != bytes) {
+		log_error("%s: %lld bytes, the snapshot's RAM is %" PRIu64 " bytes", path, (long long)st.st_size,
+			  bytes);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+}
+
+static int vm_create_memory(struct vm *vm, const struct vm_config *cfg)
+{
+	uint64_t bytes = cfg->mem_bytes;
 	uint64_t ram, swap;
 	uint64_t host = vm_host_memory_bytes(&ram, &swap);
 	if (host && bytes > host) {
@@ -122,24 +174,43 @@ static int vm_create_memory(struct vm *vm, uint64_t bytes)
 			  bytes >> 20, ram >> 20, swap >> 20);
 		return -ENOMEM;
 	}
-	vm->mem_fd = memfd_create("vdi-guest-ram", MFD_CLOEXEC);
-	if (vm->mem_fd < 0) {
-		log_error("memfd_create for guest RAM: %s", strerror(errno));
-		return -errno;
+	int file_fd = -1;
+	if (cfg->mem_file && (file_fd = vm_open_memory_file(cfg->mem_file, bytes)) < 0)
+		return file_fd;
+	void *mem;
+	if (file_fd >= 0 && cfg->mem_private) {
+		/* Writable but private: the guest's writes become this
+		 * process's pages; the file and other clones never see them. */
+		vm->mem_fd = file_fd;
+		vm->mem_private = true;
+		file_fd = -1;
+		mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, vm->mem_fd, 0);
+	} else {
+		vm->mem_fd = memfd_create("vdi-guest-ram", MFD_CLOEXEC);
+		if (vm->mem_fd < 0 || ftruncate(vm->mem_fd, (off_t)bytes) < 0) {
+			int err = errno;
+			log_error("cannot make %" PRIu64 " MiB of guest RAM: %s", bytes >> 20, strerror(err));
+			if (file_fd >= 0)
+				close(file_fd);
+			return -err;
+		}
+		mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
 	}
-	if (ftruncate(vm->mem_fd, (off_t)bytes) < 0) {
-		int err = errno;
-		log_error("cannot size guest RAM to %" PRIu64 " MiB: %s", bytes >> 20, strerror(err));
-		return -err;
-	}
-	void *mem = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, vm->mem_fd, 0);
 	if (mem == MAP_FAILED) {
 		int err = errno;
 		log_error("cannot map %" PRIu64 " MiB of guest RAM: %s", bytes >> 20, strerror(err));
+		if (file_fd >= 0)
+			close(file_fd);
 		return -err;
 	}
 	vm->mem = mem;
 	vm->mem_bytes = bytes;
+	if (file_fd >= 0) {
+		int r = vm_load_memory(vm, file_fd, cfg->mem_file);
+		close(file_fd);
+		if (r < 0)
+			return r;
+	}
 	vm->low_bytes = bytes < VM_LOW_RAM_END ? bytes : VM_LOW_RAM_END;
 	vm->high_bytes = bytes - vm->low_bytes;
 
@@ -259,7 +330,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	vm->stop_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->stop_eventfd < 0)
 		return -errno;
-	if ((r = vm_create_memory(vm, cfg->mem_bytes)) < 0)
+	if ((r = vm_create_memory(vm, cfg)) < 0)
 		return r;
 	if ((r = vm_create_irqchip(vm)) < 0)
 		return r;

@@ -105,14 +105,23 @@ static inline void *guest_memory_at(const struct guest_memory *mem, uint64_t gpa
 struct vm_config {
 	uint64_t mem_bytes;
 	int cpus;
+	/* Guest RAM from a snapshot's memory file (mem_bytes long) instead of
+	 * zeroes: copied into the memfd, or with mem_private mapped
+	 * MAP_PRIVATE from the file, so clones share its pages until they
+	 * write them. */
+	const char *mem_file;
+	bool mem_private;
 };
 
 struct vm {
 	int kvm_fd;
 	int vm_fd;
 
-	/* Guest RAM: one memfd, mapped once; low and high slots are views of it. */
+	/* Guest RAM: one memfd, mapped once; low and high slots are views of it.
+	 * A clone's RAM is a private mapping of its snapshot's memory file
+	 * instead, and mem_fd that file (read-only). */
 	int mem_fd;
+	bool mem_private;
 	uint8_t *mem;
 	uint64_t mem_bytes;
 	uint64_t low_bytes;  /* at GPA 0 */
@@ -121,6 +130,7 @@ struct vm {
 	int ncpus;
 	struct vcpu vcpus[VM_MAX_CPUS];
 	struct kvm_cpuid2 *cpuid; /* filtered template; per-vCPU APIC IDs set at vCPU setup */
+	bool cpuid_probed;        /* cpuid_init() hid what the host cannot run */
 
 	struct bus pio;
 	struct bus mmio;

@@ -28,6 +28,15 @@
  *                                         input, nothing of it was queued)
  *   VMM_REQ_SET_LABEL the label's bytes   none (-EINVAL: longer than
  *                     (no NUL)            VMM_LABEL_MAX or contains a NUL)
+ *   VMM_REQ_SNAPSHOT  struct vmm_snapshot none (returns once DIR/memory and
+ *                     + a directory path  DIR/state are complete on disk;
+ *                     (absolute, no NUL)  -EINVAL bad path or flags, -EIO
+ *                                         writing failed, the VM runs on)
+ *
+ * A snapshot pauses the VM (every vCPU parked) while it writes, then resumes
+ * it, unless VMM_SNAPSHOT_PAUSE keeps it paused or VMM_SNAPSHOT_STOP powers
+ * it off once the files are complete (suspend to disk: vdi-vmm then exits
+ * 0). `vdi-vmm --restore DIR` starts the VM again from them.
  *
  * Requests are idempotent where that makes sense: pausing a paused VM or
  * resuming a running one succeeds and changes nothing.
@@ -78,6 +87,7 @@ enum vmm_msg_type {
 	VMM_REQ_DISPLAY_SIZE = 22,
 	VMM_REQ_INPUT = 23,
 	VMM_REQ_SET_LABEL = 24,
+	VMM_REQ_SNAPSHOT = 25,
 };
 
 struct vmm_msg {
@@ -182,6 +192,17 @@ struct vmm_input {
 	uint32_t code;
 	int32_t x;
 	int32_t y;
+};
+
+/* VMM_REQ_SNAPSHOT: this, then the directory's path (at most
+ * VMM_SNAPSHOT_PATH_MAX bytes, no NUL). The directory is created if it does
+ * not exist; a snapshot already in it is replaced. */
+#define VMM_SNAPSHOT_PAUSE    0x1u /* stay paused afterwards */
+#define VMM_SNAPSHOT_STOP     0x2u /* power off afterwards (suspend to disk) */
+#define VMM_SNAPSHOT_PATH_MAX 4000
+struct vmm_snapshot {
+	uint32_t flags; /* VMM_SNAPSHOT_* */
+	uint32_t reserved;
 };
 
 #endif

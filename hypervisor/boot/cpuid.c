@@ -130,6 +130,7 @@ int cpuid_init(struct vm *vm, int probe_host)
 		}
 	}
 	vm->cpuid = c;
+	vm->cpuid_probed = probe_host;
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #define VDI_HYPERVISOR_DEVICES_H
 
 #include "../bus.h"
+#include "../snapshot.h"
 #include "../vmm.h"
 
 #include <stdint.h>
@@ -24,6 +25,14 @@ struct uart *uart_create(struct bus *pio, uint16_t base, uint32_t gsi, struct ir
 size_t uart_receive(struct uart *uart, const uint8_t *data, size_t len);
 void uart_destroy(struct uart *uart);
 
+/* Snapshots: every device saves what the guest can observe of it into a
+ * section payload (snapshot.h), and loads it back into a device created the
+ * same way. A load treats the payload as hostile input: -EINVAL for a value
+ * out of range or a payload of the wrong length; the VMM then refuses the
+ * whole snapshot. Saves and loads run while every vCPU is parked. */
+void uart_save(struct uart *uart, struct snap_buf *out);
+int uart_load(struct uart *uart, struct snap_cursor *in);
+
 /* CMOS RTC and NVRAM at ports 0x70 (index, bit 7 = NMI mask) and 0x71 (data).
  * Time registers read the host clock (UTC) in BCD or binary and 12/24-hour
  * form as status register B selects. */
@@ -31,6 +40,10 @@ void uart_destroy(struct uart *uart);
 struct rtc;
 struct rtc *rtc_create(struct bus *pio);
 void rtc_destroy(struct rtc *rtc);
+/* The guest's offset from the host clock is what is saved, so a restored
+ * guest's clock goes on with the host's. */
+void rtc_save(struct rtc *rtc, struct snap_buf *out);
+int rtc_load(struct rtc *rtc, struct snap_cursor *in);
 
 /* i8042 keyboard controller, enough of it for a guest to find it and to pulse
  * the reset line (command 0xfe to port 0x64), which calls `reset`. */
@@ -39,6 +52,8 @@ void rtc_destroy(struct rtc *rtc);
 struct i8042;
 struct i8042 *i8042_create(struct bus *pio, void (*reset)(void *opaque), void *opaque);
 void i8042_destroy(struct i8042 *kbc);
+void i8042_save(struct i8042 *kbc, struct snap_buf *out);
+int i8042_load(struct i8042 *kbc, struct snap_cursor *in);
 
 /* The in-tree guest's power-off port: a 1, 2 or 4 byte write of 0 powers the
  * VM off; a non-zero value powers it off reporting that guest failure code.
@@ -48,6 +63,9 @@ void i8042_destroy(struct i8042 *kbc);
 struct poweroff;
 struct poweroff *poweroff_create(struct bus *pio, void (*poweroff)(void *opaque, uint32_t code), void *opaque);
 void poweroff_destroy(struct poweroff *p);
+/* Stateless: an empty section, so the device layout still matches. */
+void poweroff_save(struct poweroff *p, struct snap_buf *out);
+int poweroff_load(struct poweroff *p, struct snap_cursor *in);
 
 /* The label port: a short text the host sets for the in-tree guest to show
  * (the session's user name). Registers at LABEL_PORT_BASE (layout: the
@@ -60,6 +78,10 @@ struct label *label_create(struct bus *pio);
 /* -EINVAL when longer than LABEL_TEXT_MAX - 1 bytes or holding a NUL. */
 int label_set(struct label *l, const char *text, size_t len);
 void label_destroy(struct label *l);
+/* The generation is saved too: a label_set() after a load moves it past
+ * what the restored guest has seen, so the guest picks the new text up. */
+void label_save(struct label *l, struct snap_buf *out);
+int label_load(struct label *l, struct snap_cursor *in);
 
 /* PCI host bridge, configuration mechanism #1 (address at 0xcf8, data at
  * 0xcfc-0xcff). Bus 0 only. Device 00:00.0 is the host bridge itself. */
@@ -104,6 +126,10 @@ int pci_add_device(struct pci_bus *pci, struct pci_device *dev);
  * hook reaches it. -ENOENT when it is not on this bus. */
 int pci_remove_device(struct pci_bus *pci, struct pci_device *dev);
 void pci_destroy(struct pci_bus *pci);
+/* The address latch and the host bridge's configuration; each device on
+ * the bus saves its own configuration space. */
+void pci_save(struct pci_bus *pci, struct snap_buf *out);
+int pci_load(struct pci_bus *pci, struct snap_cursor *in);
 
 /* Virtio devices on the PCI bus (virtio 1.x, modern transport only; the
  * machinery is in virtio.h). Each takes a slot, a BAR of VIRTIO_PCI_BAR_SIZE
@@ -124,6 +150,8 @@ struct virtio_pci_config {
 struct virtio_rng;
 struct virtio_rng *virtio_rng_create(const struct virtio_pci_config *cfg);
 void virtio_rng_destroy(struct virtio_rng *rng);
+void virtio_rng_save(struct virtio_rng *rng, struct snap_buf *out);
+int virtio_rng_load(struct virtio_rng *rng, struct snap_cursor *in);
 
 /* virtio-input: a keyboard (EV_KEY with Linux evdev key codes, EV_REP,
  * LEDs on the status queue) or an absolute tablet (EV_ABS X and Y over
@@ -151,6 +179,9 @@ struct virtio_input *virtio_input_create(const struct virtio_pci_config *cfg, en
 #define VIRTIO_INPUT_PENDING_MAX 1024
 int virtio_input_send(struct virtio_input *input, const struct virtio_input_event *events, size_t count);
 void virtio_input_destroy(struct virtio_input *input);
+/* Events still waiting for guest buffers are saved with the device. */
+void virtio_input_save(struct virtio_input *input, struct snap_buf *out);
+int virtio_input_load(struct virtio_input *input, struct snap_cursor *in);
 
 /* virtio-gpu, 2D, one scanout. The scanout leaves the device through these
  * callbacks (hypervisor/scanout.c implements them), called from vCPU
@@ -189,5 +220,12 @@ struct virtio_gpu *virtio_gpu_create(const struct virtio_pci_config *cfg, uint32
  * Called from any thread. */
 int virtio_gpu_set_display_size(struct virtio_gpu *gpu, uint32_t width, uint32_t height);
 void virtio_gpu_destroy(struct virtio_gpu *gpu);
+/* Saved: the display size, every 2D resource with its host copy of the
+ * pixels and its backing (as guest addresses), the scanout and the cursor.
+ * A load re-creates the scanout surface through the scanout callbacks and
+ * fills it from the scanned-out resource, so consumers see the screen as it
+ * was, and re-sends the cursor. Guest memory must be restored first. */
+void virtio_gpu_save(struct virtio_gpu *gpu, struct snap_buf *out);
+int virtio_gpu_load(struct virtio_gpu *gpu, struct snap_cursor *in);
 
 #endif

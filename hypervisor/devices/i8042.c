@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define I8042_STATUS_OBF      0x01 /* output buffer full: a byte waits at port 0x60 */
 #define I8042_STATUS_SYS      0x04 /* copy of command byte bit 2 */
@@ -292,4 +293,44 @@ void i8042_destroy(struct i8042 *kbc)
 	bus_unregister(kbc->pio, I8042_PORT_CMD);
 	pthread_mutex_destroy(&kbc->lock);
 	free(kbc);
+}
+
+void i8042_save(struct i8042 *kbc, struct snap_buf *out)
+{
+	pthread_mutex_lock(&kbc->lock);
+	snap_put_bytes(out, kbc->ram, sizeof(kbc->ram));
+	const uint8_t regs[] = {kbc->outport,   kbc->last_write_cmd, kbc->await_cmd,     kbc->await_kbd,
+				kbc->last_read, (uint8_t)kbc->head,  (uint8_t)kbc->count};
+	snap_put_bytes(out, regs, sizeof(regs));
+	for (unsigned i = 0; i < I8042_QUEUE_SIZE; i++)
+		snap_put_u16(out, kbc->queue[i]);
+	pthread_mutex_unlock(&kbc->lock);
+}
+
+int i8042_load(struct i8042 *kbc, struct snap_cursor *in)
+{
+	uint8_t ram[I8042_RAM_SIZE], regs[7];
+	uint16_t queue[I8042_QUEUE_SIZE];
+	snap_get_bytes(in, ram, sizeof(ram));
+	snap_get_bytes(in, regs, sizeof(regs));
+	bool entries_ok = true;
+	for (unsigned i = 0; i < I8042_QUEUE_SIZE; i++) {
+		queue[i] = snap_get_u16(in);
+		entries_ok &= !(queue[i] & ~(I8042_QUEUE_AUX | 0xff));
+	}
+	if (!snap_cursor_done(in) || !entries_ok || regs[1] > 1 || regs[5] >= I8042_QUEUE_SIZE ||
+	    regs[6] > I8042_QUEUE_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&kbc->lock);
+	memcpy(kbc->ram, ram, sizeof(ram));
+	kbc->outport = regs[0];
+	kbc->last_write_cmd = regs[1];
+	kbc->await_cmd = regs[2];
+	kbc->await_kbd = regs[3];
+	kbc->last_read = regs[4];
+	kbc->head = regs[5];
+	kbc->count = regs[6];
+	memcpy(kbc->queue, queue, sizeof(queue));
+	pthread_mutex_unlock(&kbc->lock);
+	return 0;
 }

@@ -104,3 +104,31 @@ void label_destroy(struct label *l)
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
+
+void label_save(struct label *l, struct snap_buf *out)
+{
+	pthread_mutex_lock(&l->lock);
+	snap_put_u32(out, l->generation);
+	snap_put_u32(out, l->offset);
+	snap_put_u32(out, l->length);
+	snap_put_bytes(out, l->text, l->length);
+	pthread_mutex_unlock(&l->lock);
+}
+
+int label_load(struct label *l, struct snap_cursor *in)
+{
+	uint32_t generation = snap_get_u32(in), offset = snap_get_u32(in), length = snap_get_u32(in);
+	if (in->failed || length >= LABEL_TEXT_MAX || offset > LABEL_TEXT_MAX)
+		return -EINVAL;
+	const uint8_t *text = snap_get_view(in, length);
+	if (!snap_cursor_done(in) || memchr(text, '\0', length))
+		return -EINVAL;
+	pthread_mutex_lock(&l->lock);
+	memset(l->text, 0, sizeof(l->text));
+	memcpy(l->text, text, length);
+	l->length = length;
+	l->offset = offset;
+	l->generation = generation;
+	pthread_mutex_unlock(&l->lock);
+	return 0;
+}

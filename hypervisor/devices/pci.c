@@ -258,3 +258,30 @@ void pci_destroy(struct pci_bus *pci)
 	pthread_mutex_destroy(&pci->lock);
 	free(pci);
 }
+
+void pci_save(struct pci_bus *pci, struct snap_buf *out)
+{
+	pthread_mutex_lock(&pci->lock);
+	snap_put_u32(out, pci->address);
+	snap_put_bytes(out, pci->host.config, sizeof(pci->host.config));
+	pthread_mutex_unlock(&pci->lock);
+}
+
+int pci_load(struct pci_bus *pci, struct snap_cursor *in)
+{
+	uint32_t address = snap_get_u32(in);
+	uint8_t config[PCI_CONFIG_SIZE];
+	snap_get_bytes(in, config, sizeof(config));
+	if (!snap_cursor_done(in) || address & ~PCI_ADDR_MASK)
+		return -EINVAL;
+	pthread_mutex_lock(&pci->lock);
+	pci->address = address;
+	/* Only what the guest could have written comes from the file; the
+	 * rest (ids, class) stays what this vdi-vmm builds. */
+	for (int i = 0; i < PCI_CONFIG_SIZE; i++) {
+		uint8_t mask = pci->host.writable[i];
+		pci->host.config[i] = (uint8_t)((config[i] & mask) | (pci->host.config[i] & ~mask));
+	}
+	pthread_mutex_unlock(&pci->lock);
+	return 0;
+}

@@ -286,3 +286,31 @@ void rtc_destroy(struct rtc *rtc)
 	pthread_mutex_destroy(&rtc->lock);
 	free(rtc);
 }
+
+void rtc_save(struct rtc *rtc, struct snap_buf *out)
+{
+	pthread_mutex_lock(&rtc->lock);
+	snap_put_u8(out, rtc->index);
+	snap_put_bytes(out, rtc->cmos, sizeof(rtc->cmos));
+	snap_put_u64(out, (uint64_t)rtc->offset);
+	pthread_mutex_unlock(&rtc->lock);
+}
+
+int rtc_load(struct rtc *rtc, struct snap_cursor *in)
+{
+	uint8_t index = snap_get_u8(in);
+	uint8_t cmos[RTC_NREGS];
+	snap_get_bytes(in, cmos, sizeof(cmos));
+	int64_t offset = (int64_t)snap_get_u64(in);
+	/* Beyond a few thousand years gmtime() stops being meaningful. */
+	const int64_t limit = 100000ll * 366 * 86400;
+	if (!snap_cursor_done(in) || index >= RTC_NREGS || offset > limit || offset < -limit)
+		return -EINVAL;
+	pthread_mutex_lock(&rtc->lock);
+	rtc->index = index;
+	memcpy(rtc->cmos, cmos, sizeof(cmos));
+	rtc->cmos[RTC_REG_A] &= (uint8_t)~RTC_A_UIP;
+	rtc->offset = offset;
+	pthread_mutex_unlock(&rtc->lock);
+	return 0;
+}

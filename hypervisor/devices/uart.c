@@ -385,3 +385,57 @@ void uart_destroy(struct uart *uart)
 	pthread_mutex_destroy(&uart->lock);
 	free(uart);
 }
+
+void uart_save(struct uart *uart, struct snap_buf *out)
+{
+	pthread_mutex_lock(&uart->lock);
+	const uint8_t regs[] = {uart->ier,
+				uart->lcr,
+				uart->mcr,
+				uart->scr,
+				uart->dll,
+				uart->dlm,
+				uart->fcr,
+				uart->lsr_errors,
+				uart->msr_delta,
+				uart->thr_pending,
+				(uint8_t)uart->irq_level};
+	snap_put_bytes(out, regs, sizeof(regs));
+	snap_put_bytes(out, uart->rx, sizeof(uart->rx));
+	snap_put_u8(out, (uint8_t)uart->rx_head);
+	snap_put_u8(out, (uint8_t)uart->rx_count);
+	pthread_mutex_unlock(&uart->lock);
+}
+
+int uart_load(struct uart *uart, struct snap_cursor *in)
+{
+	uint8_t regs[11], rx[UART_FIFO_SIZE];
+	snap_get_bytes(in, regs, sizeof(regs));
+	snap_get_bytes(in, rx, sizeof(rx));
+	uint8_t head = snap_get_u8(in), count = snap_get_u8(in);
+	/* The same masks the register writes apply, so a loaded UART is one
+	 * the guest could have produced. */
+	uint8_t fcr = regs[6];
+	if (!snap_cursor_done(in) || head >= UART_FIFO_SIZE || count > UART_FIFO_SIZE || regs[0] & ~UART_IER_MASK ||
+	    regs[2] & ~UART_MCR_MASK || fcr & ~(UART_FCR_ENABLE | UART_FCR_TRIGGER) ||
+	    (!(fcr & UART_FCR_ENABLE) && (fcr || count > 1)) || regs[9] > 1 || regs[10] > 1)
+		return -EINVAL;
+	pthread_mutex_lock(&uart->lock);
+	uart->ier = regs[0];
+	uart->lcr = regs[1];
+	uart->mcr = regs[2];
+	uart->scr = regs[3];
+	uart->dll = regs[4];
+	uart->dlm = regs[5];
+	uart->fcr = fcr;
+	uart->lsr_errors = regs[7] & UART_LSR_OE;
+	uart->msr_delta = regs[8] & 0x0f;
+	uart->thr_pending = regs[9];
+	/* The in-kernel irqchip comes back with the line at this level. */
+	uart->irq_level = regs[10];
+	memcpy(uart->rx, rx, sizeof(rx));
+	uart->rx_head = head;
+	uart->rx_count = count;
+	pthread_mutex_unlock(&uart->lock);
+	return 0;
+}

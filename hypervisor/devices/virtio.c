@@ -5,6 +5,7 @@
 
 #include "../../common/log.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -123,4 +124,75 @@ void *virtio_guest_memory(struct virtio_device *vdev, uint64_t gpa, uint64_t len
 	if (!vdev->memory.gpa)
 		return NULL;
 	return guest_memory_at(&vdev->memory, gpa, len);
+}
+
+void virtio_device_save(struct virtio_device *vdev, struct snap_buf *out)
+{
+	snap_put_u16(out, vdev->device_id);
+	snap_put_u16(out, vdev->num_queues);
+	snap_put_u64(out, vdev->driver_features);
+	snap_put_u8(out, vdev->status);
+	snap_put_u8(out, vdev->broken);
+	snap_put_u8(out, vdev->isr);
+	snap_put_u8(out, vdev->config_generation);
+	snap_put_u32(out, vdev->device_feature_select);
+	snap_put_u32(out, vdev->driver_feature_select);
+	snap_put_u16(out, vdev->queue_select);
+	snap_put_u16(out, vdev->msix_config);
+	for (uint16_t i = 0; i < vdev->num_queues; i++) {
+		const struct virtqueue *vq = &vdev->queues[i];
+		snap_put_u16(out, vq->size);
+		snap_put_u8(out, vq->enabled);
+		snap_put_u16(out, vq->msix_vector);
+		snap_put_u64(out, vq->desc_addr);
+		snap_put_u64(out, vq->avail_addr);
+		snap_put_u64(out, vq->used_addr);
+		snap_put_u16(out, vq->last_avail);
+		snap_put_u16(out, vq->used_idx);
+	}
+	if (vdev->transport)
+		virtio_pci_save(vdev, out);
+}
+
+int virtio_device_load(struct virtio_device *vdev, struct snap_cursor *in)
+{
+	uint16_t device_id = snap_get_u16(in), num_queues = snap_get_u16(in);
+	if (in->failed || device_id != vdev->device_id || num_queues != vdev->num_queues)
+		return -EINVAL;
+	uint64_t offered = vdev->device_features | 1ull << VIRTIO_F_VERSION_1;
+	uint64_t driver_features = snap_get_u64(in);
+	uint8_t status = snap_get_u8(in), broken = snap_get_u8(in), isr = snap_get_u8(in);
+	uint8_t generation = snap_get_u8(in);
+	uint32_t dev_select = snap_get_u32(in), drv_select = snap_get_u32(in);
+	uint16_t queue_select = snap_get_u16(in), msix_config = snap_get_u16(in);
+	if (in->failed || driver_features & ~offered || broken > 1 || isr > 3)
+		return -EINVAL;
+	virtio_state_reset(vdev);
+	vdev->driver_features = driver_features;
+	vdev->status = status;
+	vdev->broken = broken;
+	vdev->isr = isr;
+	vdev->config_generation = generation;
+	vdev->device_feature_select = dev_select;
+	vdev->driver_feature_select = drv_select;
+	vdev->queue_select = queue_select;
+	/* Vectors are checked against the MSI-X table size by the transport. */
+	vdev->msix_config = msix_config;
+	for (uint16_t i = 0; i < num_queues; i++) {
+		struct virtqueue *vq = &vdev->queues[i];
+		vq->size = snap_get_u16(in);
+		uint8_t enabled = snap_get_u8(in);
+		vq->msix_vector = snap_get_u16(in);
+		vq->desc_addr = snap_get_u64(in);
+		vq->avail_addr = snap_get_u64(in);
+		vq->used_addr = snap_get_u64(in);
+		uint16_t last_avail = snap_get_u16(in), used_idx = snap_get_u16(in);
+		if (in->failed || enabled > 1)
+			return -EINVAL;
+		if (enabled && virtq_restore(vq, last_avail, used_idx) < 0)
+			return -EINVAL;
+	}
+	if (vdev->transport)
+		return virtio_pci_load(vdev, in);
+	return in->failed ? -EINVAL : 0;
 }

@@ -168,6 +168,23 @@ int virtio_pci_init(struct virtio_device *vdev, const struct virtio_pci_config *
  * dispatched. */
 void virtio_pci_destroy(struct virtio_device *vdev);
 
+/* Snapshots of a device's virtio side, called with the device lock held (or
+ * before the device is shared): the transport-independent state (status,
+ * features, selectors, every queue with its ring addresses and indices) and
+ * the PCI side (configuration space, BAR placement, MSI-X table and pending
+ * bits, INTx level). A load checks device id and queue count against this
+ * device, takes only the configuration bits a guest could write, and maps
+ * enabled queues' rings after checking them as virtq_enable() does,
+ * keeping their indices; -EINVAL when anything is out of range. */
+void virtio_device_save(struct virtio_device *vdev, struct snap_buf *out);
+int virtio_device_load(struct virtio_device *vdev, struct snap_cursor *in);
+void virtio_pci_save(struct virtio_device *vdev, struct snap_buf *out);
+int virtio_pci_load(struct virtio_device *vdev, struct snap_cursor *in);
+/* virtqueue.c: maps the rings of a queue being restored (size, addresses
+ * set) and enables it with these indices; -EINVAL, without marking the
+ * device broken, when the rings are not valid guest RAM. */
+int virtq_restore(struct virtqueue *vq, uint16_t last_avail, uint16_t used_idx);
+
 /* For host-side entry points of a device model. */
 void virtio_lock(struct virtio_device *vdev);
 void virtio_unlock(struct virtio_device *vdev);

@@ -43,12 +43,13 @@ union virtio_gpu_resp {
 	struct virtio_gpu_resp_edid edid;
 };
 
-/* One piece of a resource's backing: guest RAM, as a host pointer, at
- * `start` bytes into the backing seen as one buffer. */
+/* One piece of a resource's backing: guest RAM at `gpa`, as a host
+ * pointer, at `start` bytes into the backing seen as one buffer. */
 struct gpu_backing {
 	uint8_t *host;
 	size_t len;
 	size_t start;
+	uint64_t gpa; /* what a snapshot keeps: host pointers do not survive it */
 };
 
 struct gpu_resource {
@@ -82,6 +83,10 @@ struct virtio_gpu {
 	uint8_t *surface;
 	uint32_t surface_width, surface_height;
 	bool cursor_visible;
+	/* The cursor as last set, for snapshots: image size and hotspot (0 x 0:
+	 * never set) in cursor_argb, and the position. */
+	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
+	int32_t cursor_x, cursor_y;
 
 	struct virtq_chain chain;
 	uint8_t cursor_argb[GPU_CURSOR_MAX * GPU_CURSOR_MAX * GPU_BYTES_PER_PIXEL];
@@ -362,10 +367,11 @@ static uint32_t gpu_resource_attach_backing(struct virtio_gpu *gpu, const struct
 			free(backing);
 			return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
 		}
-		if (count && backing[count - 1].host + backing[count - 1].len == host) {
+		if (count && backing[count - 1].host + backing[count - 1].len == host &&
+		    backing[count - 1].gpa + backing[count - 1].len == entries[i].addr) {
 			backing[count - 1].len += entries[i].length;
 		} else {
-			backing[count] = (struct gpu_backing){host, entries[i].length, total};
+			backing[count] = (struct gpu_backing){host, entries[i].length, total, entries[i].addr};
 			count++;
 		}
 		total += entries[i].length;
@@ -613,6 +619,8 @@ static void gpu_update_cursor(struct virtio_gpu *gpu, const struct virtio_gpu_up
 	int32_t x = (int32_t)cmd->pos.x, y = (int32_t)cmd->pos.y;
 	if (cmd->resource_id == 0) {
 		gpu->cursor_visible = false;
+		gpu->cursor_x = x;
+		gpu->cursor_y = y;
 		ops->cursor_move(ops->opaque, x, y, false);
 		return;
 	}
@@ -627,7 +635,13 @@ static void gpu_update_cursor(struct virtio_gpu *gpu, const struct virtio_gpu_up
 	uint32_t hot_x = cmd->hot_x < res->width ? cmd->hot_x : res->width - 1;
 	uint32_t hot_y = cmd->hot_y < res->height ? cmd->hot_y : res->height - 1;
 	ops->cursor_image(ops->opaque, gpu->cursor_argb, res->width, res->height, hot_x, hot_y);
+	gpu->cursor_width = res->width;
+	gpu->cursor_height = res->height;
+	gpu->cursor_hot_x = hot_x;
+	gpu->cursor_hot_y = hot_y;
 	gpu->cursor_visible = true;
+	gpu->cursor_x = x;
+	gpu->cursor_y = y;
 	ops->cursor_move(ops->opaque, x, y, true);
 }
 
@@ -649,9 +663,12 @@ static int64_t gpu_process_cursor(struct virtio_gpu *gpu, const struct virtq_cha
 		type = VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID;
 	else if (cmd.hdr.type == VIRTIO_GPU_CMD_UPDATE_CURSOR)
 		gpu_update_cursor(gpu, &cmd);
-	else /* a hidden cursor stays hidden where it moves */
-		gpu->scanout_ops.cursor_move(gpu->scanout_ops.opaque, (int32_t)cmd.pos.x, (int32_t)cmd.pos.y,
+	else { /* a hidden cursor stays hidden where it moves */
+		gpu->cursor_x = (int32_t)cmd.pos.x;
+		gpu->cursor_y = (int32_t)cmd.pos.y;
+		gpu->scanout_ops.cursor_move(gpu->scanout_ops.opaque, gpu->cursor_x, gpu->cursor_y,
 					     gpu->cursor_visible);
+	}
 	if (chain->writable_bytes < sizeof(struct virtio_gpu_ctrl_hdr))
 		return 0;
 	struct virtio_gpu_ctrl_hdr resp = {0};
@@ -707,6 +724,7 @@ static void gpu_reset(struct virtio_device *vdev)
 	if (gpu->cursor_visible)
 		gpu->scanout_ops.cursor_move(gpu->scanout_ops.opaque, 0, 0, false);
 	gpu->cursor_visible = false;
+	gpu->cursor_width = gpu->cursor_height = 0;
 	gpu->events_read = 0;
 }
 
@@ -776,4 +794,172 @@ void virtio_gpu_destroy(struct virtio_gpu *gpu)
 	virtio_pci_destroy(&gpu->vdev);
 	gpu_resources_free_all(gpu);
 	free(gpu);
+}
+
+void virtio_gpu_save(struct virtio_gpu *gpu, struct snap_buf *out)
+{
+	virtio_lock(&gpu->vdev);
+	virtio_device_save(&gpu->vdev, out);
+	snap_put_u32(out, gpu->display_width);
+	snap_put_u32(out, gpu->display_height);
+	snap_put_u32(out, gpu->events_read);
+	snap_put_u32(out, gpu->nresources);
+	for (uint32_t b = 0; b < GPU_RESOURCE_BUCKETS; b++) {
+		for (const struct gpu_resource *res = gpu->buckets[b]; res; res = res->next) {
+			snap_put_u32(out, res->id);
+			snap_put_u32(out, res->format);
+			snap_put_u32(out, res->width);
+			snap_put_u32(out, res->height);
+			snap_put_bytes(out, res->pixels, res->pixel_bytes);
+			snap_put_u32(out, res->nbacking);
+			for (uint32_t i = 0; i < res->nbacking; i++) {
+				snap_put_u64(out, res->backing[i].gpa);
+				snap_put_u64(out, res->backing[i].len);
+			}
+		}
+	}
+	snap_put_u32(out, gpu->scanout_resource);
+	snap_put_bytes(out, &gpu->scanout_rect, sizeof(gpu->scanout_rect));
+	snap_put_u32(out, gpu->surface_width);
+	snap_put_u32(out, gpu->surface_height);
+	snap_put_u8(out, gpu->surface != NULL);
+	snap_put_u8(out, gpu->cursor_visible);
+	snap_put_u32(out, gpu->cursor_width);
+	snap_put_u32(out, gpu->cursor_height);
+	snap_put_u32(out, gpu->cursor_hot_x);
+	snap_put_u32(out, gpu->cursor_hot_y);
+	snap_put_u32(out, (uint32_t)gpu->cursor_x);
+	snap_put_u32(out, (uint32_t)gpu->cursor_y);
+	snap_put_bytes(out, gpu->cursor_argb, (size_t)gpu->cursor_width * gpu->cursor_height * GPU_BYTES_PER_PIXEL);
+	virtio_unlock(&gpu->vdev);
+}
+
+/* One saved resource, checked as RESOURCE_CREATE_2D and ATTACH_BACKING
+ * check a guest's commands; 0 or -EINVAL. */
+static int gpu_load_resource(struct virtio_gpu *gpu, struct snap_cursor *in)
+{
+	uint32_t id = snap_get_u32(in), format = snap_get_u32(in), width = snap_get_u32(in), height = snap_get_u32(in);
+	if (in->failed || id == 0 || gpu_resource_find(gpu, id) || !gpu_format_supported(format) || width == 0 ||
+	    height == 0 || width > VIRTIO_GPU_MAX_WIDTH || height > VIRTIO_GPU_MAX_HEIGHT)
+		return -EINVAL;
+	size_t pixel_bytes = (size_t)width * height * GPU_BYTES_PER_PIXEL;
+	const uint8_t *pixels = snap_get_view(in, pixel_bytes);
+	uint32_t nbacking = snap_get_u32(in);
+	if (in->failed || nbacking > GPU_MAX_BACKING_ENTRIES)
+		return -EINVAL;
+	size_t cost = sizeof(struct gpu_resource) + pixel_bytes + (size_t)nbacking * sizeof(struct gpu_backing);
+	if (gpu->nresources >= GPU_MAX_RESOURCES || cost > GPU_RESOURCE_MEMORY_MAX - gpu->resource_memory)
+		return -EINVAL;
+	struct gpu_resource *res = calloc(1, sizeof(*res));
+	uint8_t *copy = malloc(pixel_bytes);
+	struct gpu_backing *backing = nbacking ? calloc(nbacking, sizeof(*backing)) : NULL;
+	if (!res || !copy || (nbacking && !backing)) {
+		free(res);
+		free(copy);
+		free(backing);
+		return -ENOMEM;
+	}
+	memcpy(copy, pixels, pixel_bytes);
+	size_t total = 0;
+	for (uint32_t i = 0; i < nbacking; i++) {
+		uint64_t gpa = snap_get_u64(in), len = snap_get_u64(in);
+		uint8_t *host = len && len <= UINT32_MAX ? virtio_guest_memory(&gpu->vdev, gpa, len) : NULL;
+		if (!host || in->failed) {
+			free(res);
+			free(copy);
+			free(backing);
+			return -EINVAL;
+		}
+		backing[i] = (struct gpu_backing){host, (size_t)len, total, gpa};
+		total += (size_t)len;
+	}
+	*res = (struct gpu_resource){.id = id,
+				     .format = format,
+				     .width = width,
+				     .height = height,
+				     .pixels = copy,
+				     .pixel_bytes = pixel_bytes,
+				     .backing = backing,
+				     .nbacking = nbacking,
+				     .backing_bytes = total};
+	*gpu_resource_slot(gpu, id) = res;
+	gpu->nresources++;
+	gpu->resource_memory += cost;
+	return 0;
+}
+
+/* The scanout and the cursor go back to the display: a new surface filled
+ * from the scanned-out resource, the cursor image and position. */
+static int gpu_load_scanout(struct virtio_gpu *gpu, struct snap_cursor *in)
+{
+	uint32_t resource = snap_get_u32(in);
+	struct virtio_gpu_rect rect;
+	snap_get_bytes(in, &rect, sizeof(rect));
+	uint32_t width = snap_get_u32(in), height = snap_get_u32(in);
+	uint8_t has_surface = snap_get_u8(in), visible = snap_get_u8(in);
+	uint32_t cw = snap_get_u32(in), ch = snap_get_u32(in), hot_x = snap_get_u32(in), hot_y = snap_get_u32(in);
+	int32_t x = (int32_t)snap_get_u32(in), y = snap_get_u32(in);
+	if (in->failed || has_surface > 1 || visible > 1 || cw > GPU_CURSOR_MAX || ch > GPU_CURSOR_MAX ||
+	    (cw && (hot_x >= cw || hot_y >= ch)) || (!cw && ch) || (has_surface && !gpu_size_valid(width, height)))
+		return -EINVAL;
+	const uint8_t *argb = snap_get_view(in, (size_t)cw * ch * GPU_BYTES_PER_PIXEL);
+	if (!snap_cursor_done(in))
+		return -EINVAL;
+	const struct gpu_resource *res = NULL;
+	if (resource) {
+		res = gpu_resource_find(gpu, resource);
+		if (!res || !has_surface || rect.width != width || rect.height != height ||
+		    !gpu_rect_inside(&rect, res->width, res->height))
+			return -EINVAL;
+	}
+	if (has_surface) {
+		gpu->surface = gpu->scanout_ops.resize(gpu->scanout_ops.opaque, width, height);
+		if (!gpu->surface)
+			return -ENOMEM;
+		gpu->surface_width = width;
+		gpu->surface_height = height;
+		gpu->scanout_resource = resource;
+		gpu->scanout_rect = rect;
+		if (res)
+			gpu_scanout_update(gpu, res, rect.x, rect.y, rect.width, rect.height);
+	}
+	const struct gpu_scanout_ops *ops = &gpu->scanout_ops;
+	if (cw) {
+		memcpy(gpu->cursor_argb, argb, (size_t)cw * ch * GPU_BYTES_PER_PIXEL);
+		gpu->cursor_width = cw;
+		gpu->cursor_height = ch;
+		gpu->cursor_hot_x = hot_x;
+		gpu->cursor_hot_y = hot_y;
+		ops->cursor_image(ops->opaque, gpu->cursor_argb, cw, ch, hot_x, hot_y);
+	}
+	gpu->cursor_visible = visible;
+	gpu->cursor_x = x;
+	gpu->cursor_y = y;
+	if (cw || visible)
+		ops->cursor_move(ops->opaque, x, y, visible);
+	return 0;
+}
+
+int virtio_gpu_load(struct virtio_gpu *gpu, struct snap_cursor *in)
+{
+	virtio_lock(&gpu->vdev);
+	gpu_resources_free_all(gpu);
+	gpu_scanout_disable(gpu);
+	int r = virtio_device_load(&gpu->vdev, in);
+	uint32_t width = snap_get_u32(in), height = snap_get_u32(in), events = snap_get_u32(in);
+	uint32_t count = snap_get_u32(in);
+	if (r == 0 && (in->failed || !gpu_size_valid(width, height) || events & ~VIRTIO_GPU_EVENT_DISPLAY ||
+		       count > GPU_MAX_RESOURCES))
+		r = -EINVAL;
+	if (r == 0) {
+		gpu->display_width = width;
+		gpu->display_height = height;
+		gpu->events_read = events;
+	}
+	for (uint32_t i = 0; r == 0 && i < count; i++)
+		r = gpu_load_resource(gpu, in);
+	if (r == 0)
+		r = gpu_load_scanout(gpu, in);
+	virtio_unlock(&gpu->vdev);
+	return r;
 }

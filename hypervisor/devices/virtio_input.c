@@ -328,3 +328,48 @@ void virtio_input_destroy(struct virtio_input *in)
 	virtio_pci_destroy(&in->vdev);
 	free(in);
 }
+
+void virtio_input_save(struct virtio_input *in, struct snap_buf *out)
+{
+	virtio_lock(&in->vdev);
+	virtio_device_save(&in->vdev, out);
+	snap_put_u8(out, in->config[INPUT_CFG_SELECT]);
+	snap_put_u8(out, in->config[INPUT_CFG_SUBSEL]);
+	snap_put_u8(out, in->overflowing);
+	snap_put_u32(out, (uint32_t)in->pending_count);
+	for (size_t i = 0; i < in->pending_count; i++) {
+		const struct virtio_input_event *e = &in->pending[(in->pending_head + i) % VIRTIO_INPUT_PENDING_MAX];
+		snap_put_u16(out, e->type);
+		snap_put_u16(out, e->code);
+		snap_put_u32(out, (uint32_t)e->value);
+	}
+	virtio_unlock(&in->vdev);
+}
+
+int virtio_input_load(struct virtio_input *in, struct snap_cursor *c)
+{
+	virtio_lock(&in->vdev);
+	int r = virtio_device_load(&in->vdev, c);
+	uint8_t select = snap_get_u8(c), subsel = snap_get_u8(c), overflowing = snap_get_u8(c);
+	uint32_t count = snap_get_u32(c);
+	if (r == 0 && (c->failed || overflowing > 1 || count > VIRTIO_INPUT_PENDING_MAX))
+		r = -EINVAL;
+	for (uint32_t i = 0; r == 0 && i < count; i++) {
+		struct virtio_input_event e = {snap_get_u16(c), snap_get_u16(c), (int32_t)snap_get_u32(c)};
+		if (!input_declared(in, e.type, e.code))
+			r = -EINVAL;
+		in->pending[i] = e;
+	}
+	if (r == 0 && !snap_cursor_done(c))
+		r = -EINVAL;
+	if (r == 0) {
+		in->pending_head = 0;
+		in->pending_count = count;
+		in->overflowing = overflowing;
+		in->config[INPUT_CFG_SELECT] = select;
+		in->config[INPUT_CFG_SUBSEL] = subsel;
+		input_config_update(in);
+	}
+	virtio_unlock(&in->vdev);
+	return r;
+}

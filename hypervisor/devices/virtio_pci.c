@@ -632,3 +632,59 @@ void virtio_pci_destroy(struct virtio_device *vdev)
 	free(vp);
 	pthread_mutex_destroy(&vdev->lock);
 }
+
+void virtio_pci_save(struct virtio_device *vdev, struct snap_buf *out)
+{
+	struct virtio_pci *vp = vdev->transport;
+	snap_put_u32(out, (uint32_t)vp->pci.slot);
+	snap_put_bytes(out, vp->pci.config, sizeof(vp->pci.config));
+	snap_put_u16(out, vp->msix_entries);
+	for (uint16_t v = 0; v < vp->msix_entries; v++)
+		for (int w = 0; w < 4; w++)
+			snap_put_u32(out, vp->msix_table[v][w]);
+	snap_put_u64(out, vp->msix_pending);
+	snap_put_u8(out, vp->intx_level);
+}
+
+int virtio_pci_load(struct virtio_device *vdev, struct snap_cursor *in)
+{
+	struct virtio_pci *vp = vdev->transport;
+	uint32_t slot = snap_get_u32(in);
+	uint8_t config[PCI_CONFIG_SIZE];
+	snap_get_bytes(in, config, sizeof(config));
+	uint16_t entries = snap_get_u16(in);
+	if (in->failed || slot != (uint32_t)vp->pci.slot || entries != vp->msix_entries)
+		return -EINVAL;
+	uint32_t table[VP_MSIX_MAX][4];
+	for (uint16_t v = 0; v < entries; v++)
+		for (int w = 0; w < 4; w++)
+			table[v][w] = snap_get_u32(in);
+	uint64_t pending = snap_get_u64(in);
+	uint8_t intx_level = snap_get_u8(in);
+	if (in->failed || pending >> entries || intx_level > 1)
+		return -EINVAL;
+	for (uint16_t v = 0; v < entries; v++)
+		if (table[v][MSIX_CTRL] & ~MSIX_CTRL_MASKED)
+			return -EINVAL;
+	if (vp_vector_or_none(vp, vdev->msix_config) != vdev->msix_config)
+		return -EINVAL;
+	for (uint16_t i = 0; i < vdev->num_queues; i++)
+		if (vp_vector_or_none(vp, vdev->queues[i].msix_vector) != vdev->queues[i].msix_vector)
+			return -EINVAL;
+	/* Only bits the guest may write come from the file: ids, capabilities
+	 * and the BAR's size stay what this vdi-vmm builds. */
+	for (int i = 0; i < PCI_CONFIG_SIZE; i++) {
+		uint8_t mask = vp->pci.writable[i];
+		vp->pci.config[i] = (uint8_t)((config[i] & mask) | (vp->pci.config[i] & ~mask));
+	}
+	memcpy(vp->msix_table, table, sizeof(table[0]) * entries);
+	vp->msix_pending = pending;
+	uint16_t control = get16(&vp->pci.config[VP_CAP_MSIX + 2]);
+	vp->intx_disabled = get16(&vp->pci.config[PCI_COMMAND]) & PCI_COMMAND_INTX_DISABLE;
+	vp->msix_enabled = control & PCI_MSIX_ENABLE;
+	vp->msix_masked = control & PCI_MSIX_MASKALL;
+	/* The in-kernel irqchip comes back with the line at this level. */
+	vp->intx_level = intx_level;
+	vp_update_decode(vp);
+	return 0;
+}

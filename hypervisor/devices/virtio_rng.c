@@ -95,3 +95,18 @@ void virtio_rng_destroy(struct virtio_rng *rng)
 	virtio_pci_destroy(&rng->vdev);
 	free(rng);
 }
+
+void virtio_rng_save(struct virtio_rng *rng, struct snap_buf *out)
+{
+	virtio_lock(&rng->vdev);
+	virtio_device_save(&rng->vdev, out);
+	virtio_unlock(&rng->vdev);
+}
+
+int virtio_rng_load(struct virtio_rng *rng, struct snap_cursor *in)
+{
+	virtio_lock(&rng->vdev);
+	int r = virtio_device_load(&rng->vdev, in);
+	virtio_unlock(&rng->vdev);
+	return r == 0 && !snap_cursor_done(in) ? -EINVAL : r;
+}

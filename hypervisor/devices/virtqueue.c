@@ -4,6 +4,7 @@
 #include "virtio.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Ring fields are little-endian; on this host that is the native order. */
@@ -14,19 +15,21 @@ static bool virtq_power_of_two(uint16_t n)
 	return n != 0 && (n & (n - 1)) == 0;
 }
 
-int virtq_enable(struct virtqueue *vq)
+/* Checks a queue's size, alignment and rings; fills the ring views. A
+ * message for the log in `why` when they are not valid. */
+static int virtq_check(struct virtqueue *vq, struct virtq_desc **desc, struct virtq_avail **avail,
+		       struct virtq_used **used, char *why, size_t cap)
 {
 	struct virtio_device *vdev = vq->vdev;
 	uint16_t size = vq->size;
 	if (!virtq_power_of_two(size) || size > VIRTQ_MAX_SIZE) {
-		virtio_mark_broken(vdev, "queue %u: size %u is not a power of two up to %u", vq->index, size,
-				   VIRTQ_MAX_SIZE);
+		snprintf(why, cap, "queue %u: size %u is not a power of two up to %u", vq->index, size, VIRTQ_MAX_SIZE);
 		return -EINVAL;
 	}
 	if (vq->desc_addr % 16 || vq->avail_addr % 2 || vq->used_addr % 4) {
-		virtio_mark_broken(vdev, "queue %u: misaligned rings (desc 0x%llx, driver 0x%llx, device 0x%llx)",
-				   vq->index, (unsigned long long)vq->desc_addr, (unsigned long long)vq->avail_addr,
-				   (unsigned long long)vq->used_addr);
+		snprintf(why, cap, "queue %u: misaligned rings (desc 0x%llx, driver 0x%llx, device 0x%llx)", vq->index,
+			 (unsigned long long)vq->desc_addr, (unsigned long long)vq->avail_addr,
+			 (unsigned long long)vq->used_addr);
 		return -EINVAL;
 	}
 	/* Sizes include the trailing used_event / avail_event words, which the
@@ -35,23 +38,46 @@ int virtq_enable(struct virtqueue *vq)
 	uint64_t avail_len = sizeof(struct virtq_avail) + (uint64_t)size * sizeof(uint16_t) + sizeof(uint16_t);
 	uint64_t used_len =
 	    sizeof(struct virtq_used) + (uint64_t)size * sizeof(struct virtq_used_elem) + sizeof(uint16_t);
-	struct virtq_desc *desc = virtio_guest_memory(vdev, vq->desc_addr, desc_len);
-	struct virtq_avail *avail = virtio_guest_memory(vdev, vq->avail_addr, avail_len);
-	struct virtq_used *used = virtio_guest_memory(vdev, vq->used_addr, used_len);
-	if (!desc || !avail || !used) {
-		virtio_mark_broken(vdev,
-				   "queue %u: rings outside guest RAM (desc 0x%llx, driver 0x%llx, device 0x%llx)",
-				   vq->index, (unsigned long long)vq->desc_addr, (unsigned long long)vq->avail_addr,
-				   (unsigned long long)vq->used_addr);
+	*desc = virtio_guest_memory(vdev, vq->desc_addr, desc_len);
+	*avail = virtio_guest_memory(vdev, vq->avail_addr, avail_len);
+	*used = virtio_guest_memory(vdev, vq->used_addr, used_len);
+	if (!*desc || !*avail || !*used) {
+		snprintf(why, cap, "queue %u: rings outside guest RAM (desc 0x%llx, driver 0x%llx, device 0x%llx)",
+			 vq->index, (unsigned long long)vq->desc_addr, (unsigned long long)vq->avail_addr,
+			 (unsigned long long)vq->used_addr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int virtq_start(struct virtqueue *vq, uint16_t last_avail, uint16_t used_idx, bool guest)
+{
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	char why[160];
+	if (virtq_check(vq, &desc, &avail, &used, why, sizeof(why)) < 0) {
+		if (guest)
+			virtio_mark_broken(vq->vdev, "%s", why);
 		return -EINVAL;
 	}
 	vq->desc = desc;
 	vq->avail = avail;
 	vq->used = used;
-	vq->last_avail = 0;
-	vq->used_idx = 0;
+	vq->last_avail = last_avail;
+	vq->used_idx = used_idx;
 	vq->enabled = true;
 	return 0;
+}
+
+int virtq_enable(struct virtqueue *vq)
+{
+	return virtq_start(vq, 0, 0, true);
+}
+
+int virtq_restore(struct virtqueue *vq, uint16_t last_avail, uint16_t used_idx)
+{
+	return virtq_start(vq, last_avail, used_idx, false);
 }
 
 /* The guest may rewrite a descriptor while the device reads it; each field
