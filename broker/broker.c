@@ -113,7 +113,7 @@ static void broker_fill_pools(struct broker *b)
 			continue;
 		unsigned have = 0;
 		for (struct broker_desktop *d = b->desktops; d; d = d->next)
-			have += strcmp(d->pool, p->spec.name) == 0;
+			have += strcmp(d->pool, p->spec.name) == 0 && !d->deleting;
 		while (have < p->spec.size && broker_provision(b, p) == 0)
 			have++;
 	}
@@ -263,10 +263,13 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 		broker_audit(b, "desktop_deleted", NULL, NULL, d->pool, d->name, reason);
 		char pool[POOL_NAME_MAX + 1];
 		snprintf(pool, sizeof(pool), "%s", d->pool);
-		broker_unlink_desktop(b, d);
-		broker_pool_reap(b, pool);
+		/* The replacement is numbered while the old one still counts, so
+		 * it gets a new name. */
+		d->state = DESKTOP_STOPPING;
 		if (!b->stopping)
 			broker_fill_pools(b);
+		broker_unlink_desktop(b, d);
+		broker_pool_reap(b, pool);
 	}
 	pthread_mutex_unlock(&b->lock);
 }

@@ -333,12 +333,14 @@ void session_desktop_changed(struct broker *b, struct broker_desktop *d, const c
 	if (c->phase != CONN_DESKTOP)
 		return;
 	/* The desktop went away under the user (its VMM died): the greeter
-	 * says so, and the desktop comes back when pools has restarted it. */
+	 * says so, and the desktop comes back when pools has restarted it.
+	 * The reason is for the log: on the greeter it would not fit. */
+	log_info("broker: %s's desktop %s stopped (%s); the greeter shows until it is back", c->user, d->name, reason);
 	c->phase = CONN_WAIT;
 	if (c->greeter) {
 		display_conn_switch(c->dc, greeter_surface(c->greeter));
 		greeter_busy(c->greeter, true);
-		conn_message(c, GREETER_ERROR, "your desktop stopped (%s); starting it again...", reason);
+		conn_message(c, GREETER_ERROR, "%s", "your desktop stopped; restarting it...");
 	}
 }
 

@@ -50,6 +50,25 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
 			      " address TEXT, pool TEXT, desktop TEXT, detail TEXT);"
 			      "CREATE INDEX audit_event ON audit(event, id);"
 			      "CREATE INDEX audit_time ON audit(time);",
+    /* v2: desktops can be suspended (to disk), and a desktop's id is never
+     * used again (AUTOINCREMENT), so nothing left pointing at a deleted
+     * desktop can find a new one. SQLite cannot change a table's
+     * definition in place: it is rebuilt, keeping ids; dropping the old one
+     * nulls the sessions' references (ON DELETE SET NULL), so they are kept
+     * aside and put back. */
+    "CREATE TEMP TABLE sessions_keep AS SELECT id, desktop_id FROM sessions;"
+    "CREATE TABLE desktops_v2(id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE NOT NULL, pool TEXT NOT NULL,"
+    " state TEXT NOT NULL CHECK(state IN "
+    "('provisioning','stopped','starting','running','stopping','failed','suspended')),"
+    " vmm_pid INTEGER, socket TEXT, assigned_user TEXT, created INTEGER, updated INTEGER);"
+    "INSERT INTO desktops_v2 SELECT id, name, pool, state, vmm_pid, socket, assigned_user, created, updated"
+    " FROM desktops;"
+    "DROP TABLE desktops;"
+    "ALTER TABLE desktops_v2 RENAME TO desktops;"
+    "CREATE INDEX desktops_pool ON desktops(pool, id);"
+    "CREATE INDEX desktops_user ON desktops(assigned_user);"
+    "UPDATE sessions SET desktop_id = (SELECT k.desktop_id FROM sessions_keep k WHERE k.id = sessions.id);"
+    "DROP TABLE sessions_keep;",
 };
 
 #define DESKTOP_COLS "id, name, pool, state, vmm_pid, socket, assigned_user, created, updated"
@@ -148,6 +167,7 @@ static const char *const desktop_state_names[STORE_DESKTOP_STATE_COUNT] = {
     [STORE_DESKTOP_PROVISIONING] = "provisioning", [STORE_DESKTOP_STOPPED] = "stopped",
     [STORE_DESKTOP_STARTING] = "starting",         [STORE_DESKTOP_RUNNING] = "running",
     [STORE_DESKTOP_STOPPING] = "stopping",         [STORE_DESKTOP_FAILED] = "failed",
+    [STORE_DESKTOP_SUSPENDED] = "suspended",
 };
 static const char *const session_state_names[STORE_SESSION_STATE_COUNT] = {
     [STORE_SESSION_CONNECTED] = "connected",

@@ -29,7 +29,7 @@
 #define STORE_SPEC_MAX     (1 << 20) /* a pool's JSON; longer is -E2BIG */
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 /* Most audit records one store_audit_list() call returns. */
 #define STORE_AUDIT_PAGE_MAX 1000
 
@@ -92,6 +92,7 @@ enum store_desktop_state {
 	STORE_DESKTOP_RUNNING,
 	STORE_DESKTOP_STOPPING,
 	STORE_DESKTOP_FAILED,
+	STORE_DESKTOP_SUSPENDED, /* its memory and state on disk; resumes where it was */
 	STORE_DESKTOP_STATE_COUNT
 };
 /* "provisioning", ... ; NULL for a value outside the enum. */

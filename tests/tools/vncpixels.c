@@ -1,6 +1,10 @@
-/* vncpixels — a libvncclient test client that saves exactly the pixels a VNC server sends, as PPM. */
+/* vncpixels — a libvncclient test client that saves exactly the pixels a VNC server sends (PPM after every
+ * update, PNG on request) and runs a script of typing, waiting and screenshots from its arguments. */
+#include "../../common/png.h"
+
 #include <rfb/rfbclient.h>
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -9,17 +13,47 @@
 #include <time.h>
 #include <unistd.h>
 
+#define ACTIONS_MAX 64
+
+enum action_kind { ACT_TYPE, ACT_PUMP, ACT_PNG, ACT_COLOUR };
+
+struct action {
+	enum action_kind kind;
+	const char *arg;
+	double seconds;
+	uint32_t rgb; /* ACT_COLOUR */
+};
+
 static const char *out_path;
 static bool frame_done;
 /* Which pixels some update has carried: updates can be cursor shapes alone, so the first one is not the frame. */
 static uint8_t *covered;
 static size_t uncovered;
+static rfbBool (*default_malloc_framebuffer)(rfbClient *client);
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vncpixels [-e ENCODINGS] [-t TEXT] [-s SECONDS] HOST PORT OUT.ppm\n"
-			"  saves the first full frame; with -t types TEXT after it; with -s keeps the\n"
-			"  connection SECONDS, saving again after every update\n");
+	fprintf(
+	    stderr,
+	    "usage: vncpixels [-e ENCODINGS] [-t TEXT] [-s SECONDS] [-p FILE.png] [-c RRGGBB]... HOST PORT OUT.ppm\n"
+	    "  saves the first full frame to OUT.ppm, then after every update; then, in order:\n"
+	    "  -t TEXT     types TEXT as keysyms; escapes: \\n Return, \\t Tab, \\b BackSpace,\n"
+	    "              \\e Escape, \\u Up, \\d Down, \\\\ a backslash\n"
+	    "  -s SECONDS  keeps the connection SECONDS, taking updates\n"
+	    "  -p FILE     writes the picture as it is now as PNG (prints 'png FILE WxH')\n"
+	    "  -c RRGGBB   waits (up to 20 s) until some pixel has exactly this colour\n"
+	    "exit status: 0 done, 1 connecting, the first frame or an action failed, 2 bad arguments\n");
+}
+
+/* The framebuffer's pixel at x,y as 0xRRGGBB. */
+static uint32_t pixel_rgb(const rfbClient *client, int x, int y)
+{
+	uint32_t p;
+	const rfbPixelFormat *pf = &client->format;
+	memcpy(&p, client->frameBuffer + ((size_t)y * client->width + x) * 4, 4);
+	uint32_t r = (p >> pf->redShift) & pf->redMax, g = (p >> pf->greenShift) & pf->greenMax,
+		 b = (p >> pf->blueShift) & pf->blueMax;
+	return r << 16 | g << 8 | b;
 }
 
 /* Written to a temporary name and renamed, so a test polling OUT never reads half a picture. */
@@ -32,21 +66,48 @@ static int save_ppm(rfbClient *client)
 	if (!f)
 		return -1;
 	int w = client->width, h = client->height;
-	const rfbPixelFormat *pf = &client->format;
 	fprintf(f, "P6\n%d %d\n255\n", w, h);
 	for (int y = 0; y < h; y++) {
 		for (int x = 0; x < w; x++) {
-			uint32_t p;
-			memcpy(&p, client->frameBuffer + ((size_t)y * w + x) * 4, 4);
-			unsigned char rgb[3] = {(unsigned char)((p >> pf->redShift) & pf->redMax),
-						(unsigned char)((p >> pf->greenShift) & pf->greenMax),
-						(unsigned char)((p >> pf->blueShift) & pf->blueMax)};
+			uint32_t p = pixel_rgb(client, x, y);
+			unsigned char rgb[3] = {(unsigned char)(p >> 16), (unsigned char)(p >> 8), (unsigned char)p};
 			fwrite(rgb, 1, 3, f);
 		}
 	}
 	if (fclose(f) != 0 || rename(tmp, out_path) != 0)
 		return -1;
 	return 0;
+}
+
+/* The picture as an 8-bit RGB PNG, the same format as `vdi-vmm ctl screenshot`, for exact comparisons. */
+static int save_png(rfbClient *client, const char *path)
+{
+	int w = client->width, h = client->height;
+	uint32_t *xrgb = malloc((size_t)w * h * 4);
+	if (!xrgb)
+		return -ENOMEM;
+	for (int y = 0; y < h; y++)
+		for (int x = 0; x < w; x++)
+			xrgb[(size_t)y * w + x] = pixel_rgb(client, x, y);
+	FILE *f = fopen(path, "wb");
+	int rc = f ? png_write_xrgb(f, (const uint8_t *)xrgb, (uint32_t)w, (uint32_t)h, (uint32_t)w * 4) : -errno;
+	if (f && fclose(f) != 0 && rc == 0)
+		rc = -EIO;
+	free(xrgb);
+	return rc;
+}
+
+/* libvncclient allocates the framebuffer at connect and again on every DesktopSize change: the coverage count
+ * starts over with it, so a resized screen is saved once it has all arrived. */
+static rfbBool malloc_framebuffer(rfbClient *client)
+{
+	if (!default_malloc_framebuffer(client))
+		return FALSE;
+	free(covered);
+	uncovered = (size_t)client->width * client->height;
+	covered = calloc(uncovered ? uncovered : 1, 1);
+	frame_done = false;
+	return covered != NULL;
 }
 
 static void got_update(rfbClient *client, int x, int y, int w, int h)
@@ -89,21 +150,143 @@ static bool pump(rfbClient *client, double deadline, bool until_frame)
 	return true;
 }
 
+/* The keysym of TEXT's next character or escape; advances *text. 0 for an unknown escape. */
+static uint32_t next_keysym(const char **text)
+{
+	const char *c = *text;
+	if (*c != '\\' || !c[1]) {
+		*text = c + 1;
+		return (uint8_t)*c;
+	}
+	*text = c + 2;
+	switch (c[1]) {
+	case 'n':
+		return XK_Return;
+	case 't':
+		return XK_Tab;
+	case 'b':
+		return XK_BackSpace;
+	case 'e':
+		return XK_Escape;
+	case 'u':
+		return XK_Up;
+	case 'd':
+		return XK_Down;
+	case '\\':
+		return '\\';
+	default:
+		return 0;
+	}
+}
+
+static bool type_text(rfbClient *client, const char *text)
+{
+	while (*text) {
+		uint32_t sym = next_keysym(&text);
+		if (!sym) {
+			fprintf(stderr, "vncpixels: unknown escape in -t\n");
+			return false;
+		}
+		if (!SendKeyEvent(client, sym, TRUE) || !SendKeyEvent(client, sym, FALSE))
+			return false;
+	}
+	return true;
+}
+
+static bool has_colour(const rfbClient *client, uint32_t rgb)
+{
+	for (int y = 0; y < client->height; y++)
+		for (int x = 0; x < client->width; x++)
+			if (pixel_rgb(client, x, y) == rgb)
+				return true;
+	return false;
+}
+
+/* Until a pixel of colour rgb is on the screen: false when it does not come or the connection broke. */
+static bool wait_colour(rfbClient *client, uint32_t rgb)
+{
+	double deadline = now() + 20;
+	while (!has_colour(client, rgb)) {
+		if (now() >= deadline) {
+			fprintf(stderr, "vncpixels: no pixel of colour %06x in 20 s\n", rgb);
+			return false;
+		}
+		int n = WaitForMessage(client, 100000);
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(client))) {
+			fprintf(stderr, "vncpixels: connection lost\n");
+			return false;
+		}
+	}
+	printf("colour %06x\n", rgb);
+	fflush(stdout);
+	return true;
+}
+
+static bool run_action(rfbClient *client, const struct action *a)
+{
+	switch (a->kind) {
+	case ACT_TYPE:
+		return type_text(client, a->arg);
+	case ACT_PUMP:
+		if (!pump(client, now() + a->seconds, false)) {
+			fprintf(stderr, "vncpixels: connection lost\n");
+			return false;
+		}
+		return true;
+	case ACT_COLOUR:
+		return wait_colour(client, a->rgb);
+	case ACT_PNG: {
+		int rc = save_png(client, a->arg);
+		if (rc < 0) {
+			fprintf(stderr, "vncpixels: %s: %s\n", a->arg, strerror(-rc));
+			return false;
+		}
+		printf("png %s %dx%d\n", a->arg, client->width, client->height);
+		fflush(stdout);
+		return true;
+	}
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
-	const char *encodings = "raw", *text = NULL;
-	double seconds = 0;
+	const char *encodings = "raw";
+	struct action actions[ACTIONS_MAX];
+	size_t nactions = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "e:t:s:")) != -1) {
-		if (opt == 'e')
+	while ((opt = getopt(argc, argv, "e:t:s:p:c:")) != -1) {
+		if (opt == 'e') {
 			encodings = optarg;
-		else if (opt == 't')
-			text = optarg;
-		else if (opt == 's')
-			seconds = atof(optarg);
-		else {
+			continue;
+		}
+		if (opt != 't' && opt != 's' && opt != 'p' && opt != 'c') {
 			usage();
 			return 2;
+		}
+		if (nactions == ACTIONS_MAX) {
+			fprintf(stderr, "vncpixels: at most %d actions\n", ACTIONS_MAX);
+			return 2;
+		}
+		struct action *a = &actions[nactions++];
+		a->kind = opt == 't' ? ACT_TYPE : opt == 's' ? ACT_PUMP : opt == 'p' ? ACT_PNG : ACT_COLOUR;
+		a->arg = optarg;
+		if (opt == 'c') {
+			char *end;
+			unsigned long rgb = strtoul(optarg, &end, 16);
+			if (strlen(optarg) != 6 || *end || rgb > 0xffffff) {
+				fprintf(stderr, "vncpixels: -c takes a colour as RRGGBB, not '%s'\n", optarg);
+				return 2;
+			}
+			a->rgb = (uint32_t)rgb;
+		}
+		if (opt == 's') {
+			char *end;
+			a->seconds = strtod(optarg, &end);
+			if (end == optarg || *end || !(a->seconds >= 0 && a->seconds <= 3600)) {
+				fprintf(stderr, "vncpixels: -s takes seconds from 0 to 3600, not '%s'\n", optarg);
+				return 2;
+			}
 		}
 	}
 	if (argc - optind != 3) {
@@ -120,6 +303,8 @@ int main(int argc, char **argv)
 	client->appData.useRemoteCursor = TRUE;
 	client->GotFrameBufferUpdate = got_update;
 	client->FinishedFrameBufferUpdate = finished_update;
+	default_malloc_framebuffer = client->MallocFrameBuffer;
+	client->MallocFrameBuffer = malloc_framebuffer;
 	/* Host and port set directly: libvncclient's own HOST::PORT parsing trips over IPv4 addresses. */
 	client->serverHost = strdup(argv[optind]);
 	client->serverPort = atoi(argv[optind + 1]);
@@ -127,26 +312,14 @@ int main(int argc, char **argv)
 	if (!client->serverHost || !rfbInitClient(client, &nargs, argv)) /* frees the client on failure */
 		return 1;
 
-	/* A DesktopSize change after this would restart the count; the tests keep the size fixed per client. */
-	uncovered = (size_t)client->width * client->height;
-	covered = calloc(uncovered, 1);
-	if (!covered) {
-		rfbClientCleanup(client);
-		return 1;
-	}
 	int rc = 0;
 	if (!pump(client, now() + 20, true) || !frame_done) {
 		fprintf(stderr, "vncpixels: no full frame\n");
 		rc = 1;
 	}
-	for (const char *c = text; rc == 0 && c && *c; c++) {
-		if (!SendKeyEvent(client, (uint8_t)*c, TRUE) || !SendKeyEvent(client, (uint8_t)*c, FALSE))
+	for (size_t i = 0; rc == 0 && i < nactions; i++)
+		if (!run_action(client, &actions[i]))
 			rc = 1;
-	}
-	if (rc == 0 && seconds > 0 && !pump(client, now() + seconds, false)) {
-		fprintf(stderr, "vncpixels: connection lost\n");
-		rc = 1;
-	}
 	rfbClientCleanup(client);
 	free(covered);
 	return rc;

@@ -227,8 +227,52 @@ static void test_newer_schema_refused(void **state)
 	assert_string_equal(err, want);
 	/* Left as it was. */
 	assert_int_equal(raw_int(f->path, "PRAGMA user_version"), 99);
-	assert_int_equal(raw_exec(f->path, "PRAGMA user_version = 1"), SQLITE_OK);
+	char back[64];
+	snprintf(back, sizeof(back), "PRAGMA user_version = %d", STORE_SCHEMA_VERSION);
+	assert_int_equal(raw_exec(f->path, back), SQLITE_OK);
 	reopen(f);
+}
+
+/* A version 1 database with a desktop and its session: migrated to 2, the
+ * session still points at its desktop, and desktops can be suspended. */
+static void test_migrate_v1_keeps_sessions(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/test_store_v1.XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[128];
+	snprintf(path, sizeof(path), "%s/v1.db", dir);
+	char err[256];
+	struct store *s = store_open(path, err, sizeof(err));
+	assert_non_null(s);
+	int64_t d, sid;
+	assert_int_equal(store_desktop_insert(s, "demo-1", "demo", STORE_DESKTOP_RUNNING, &d), 0);
+	assert_int_equal(store_session_upsert(s, "alice", "demo", d, STORE_SESSION_DISCONNECTED, "rdp", "1.2.3.4", &sid),
+			 0);
+	store_close(s);
+	/* Back to version 1's table, as an older vdi-server left it. */
+	assert_int_equal(raw_exec(path, "PRAGMA foreign_keys = OFF;"
+					"CREATE TABLE d1(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, pool TEXT NOT NULL,"
+					" state TEXT NOT NULL CHECK(state IN "
+					"('provisioning','stopped','starting','running','stopping','failed')),"
+					" vmm_pid INTEGER, socket TEXT, assigned_user TEXT, created INTEGER, updated INTEGER);"
+					"INSERT INTO d1 SELECT * FROM desktops; DROP TABLE desktops;"
+					"ALTER TABLE d1 RENAME TO desktops; PRAGMA user_version = 1;"),
+			 SQLITE_OK);
+	s = store_open(path, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
+	struct store_session x;
+	assert_int_equal(store_session_get(s, "alice", "demo", &x), 0);
+	assert_int_equal(x.desktop_id, d);
+	assert_int_equal(store_desktop_set_state(s, d, STORE_DESKTOP_ANY, STORE_DESKTOP_SUSPENDED), 0);
+	struct store_desktop got;
+	assert_int_equal(store_desktop_get(s, d, &got), 0);
+	assert_int_equal(got.state, STORE_DESKTOP_SUSPENDED);
+	store_close(s);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
 }
 
 static void test_garbage_refused(void **state)
@@ -451,7 +495,7 @@ static void test_state_transitions_audited(void **state)
 	assert_int_equal(d.updated, f->now);
 
 	/* Refusals change nothing and record nothing. */
-	assert_int_equal(store_desktop_set_state(s, id, STORE_DESKTOP_ANY, (enum store_desktop_state)6), -EINVAL);
+	assert_int_equal(store_desktop_set_state(s, id, STORE_DESKTOP_ANY, STORE_DESKTOP_STATE_COUNT), -EINVAL);
 	assert_int_equal(store_desktop_set_state(s, id, STORE_DESKTOP_ANY, (enum store_desktop_state) - 5), -EINVAL);
 	assert_int_equal(store_desktop_set_state(s, id, (enum store_desktop_state)9, STORE_DESKTOP_STOPPED), -EINVAL);
 	assert_int_equal(store_desktop_set_state(s, 9999, STORE_DESKTOP_ANY, STORE_DESKTOP_STOPPED), -ENOENT);
@@ -1030,6 +1074,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wal_and_pragmas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_old_empty_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test(test_migrate_v1_keeps_sessions),
 	    cmocka_unit_test_setup_teardown(test_garbage_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pools, setup, teardown),
