@@ -37,6 +37,8 @@ enum route_id {
 	R_DESKTOP_POWERON,
 	R_DESKTOP_POWEROFF,
 	R_DESKTOP_REFRESH,
+	R_DESKTOP_SUSPEND,
+	R_DESKTOP_RESUME,
 	R_DESKTOP_SCREENSHOT,
 	R_SESSIONS_LIST,
 	R_SESSION_DISCONNECT,
@@ -73,6 +75,8 @@ static const struct route routes[] = {
     {"POST", "/api/v1/desktops/*/poweron", R_DESKTOP_POWERON, P_DESKTOP, false},
     {"POST", "/api/v1/desktops/*/poweroff", R_DESKTOP_POWEROFF, P_DESKTOP, false},
     {"POST", "/api/v1/desktops/*/refresh", R_DESKTOP_REFRESH, P_DESKTOP, false},
+    {"POST", "/api/v1/desktops/*/suspend", R_DESKTOP_SUSPEND, P_DESKTOP, false},
+    {"POST", "/api/v1/desktops/*/resume", R_DESKTOP_RESUME, P_DESKTOP, false},
     {"GET", "/api/v1/desktops/*/screenshot", R_DESKTOP_SCREENSHOT, P_DESKTOP, false},
     {"GET", "/api/v1/sessions", R_SESSIONS_LIST, P_NONE, false},
     {"POST", "/api/v1/sessions/*/disconnect", R_SESSION_DISCONNECT, P_SESSION, false},
@@ -829,6 +833,12 @@ static void dispatch(struct api *api, struct MHD_Connection *conn, struct req *r
 		break;
 	case R_DESKTOP_REFRESH:
 		CALL(desktop_refresh, p, res);
+		break;
+	case R_DESKTOP_SUSPEND:
+		CALL(desktop_suspend, p, res);
+		break;
+	case R_DESKTOP_RESUME:
+		CALL(desktop_resume, p, res);
 		break;
 	case R_DESKTOP_SCREENSHOT:
 		CALL(desktop_screenshot, p, res);

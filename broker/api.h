@@ -4,7 +4,8 @@
  * Routes, under /api/v1 (every reply is JSON unless said otherwise; every error is
  * {"error": "..."} with its status):
  *   GET pools | POST pools {"name": ..., settings...} | GET/PATCH/DELETE pools/NAME
- *   GET desktops[?pool=P] | GET/DELETE desktops/NAME | POST desktops/NAME/poweron|poweroff|refresh
+ *   GET desktops[?pool=P] | GET/DELETE desktops/NAME
+ *   POST desktops/NAME/poweron|poweroff|refresh|suspend|resume
  *   GET desktops/NAME/screenshot (image/png)
  *   GET sessions | POST sessions/ID/disconnect|logoff
  *   GET users | POST users {"name","password","groups"} | PATCH users/NAME {"password"} |
@@ -100,6 +101,12 @@ struct api_backend {
 	 * admin or not, with the status sent. user and path (the URL path, no query) are the client's,
 	 * unsanitized. May be NULL. */
 	void (*audit)(void *opaque, const char *user, const char *method, const char *path, unsigned status);
+
+	/* Last, so that existing designated initializers stay valid. Suspend saves the desktop's
+	 * memory and state to disk and stops it; resume starts it from there. A desktop in the wrong
+	 * state is a 409; a long one may answer 202 with an operation. */
+	void (*desktop_suspend)(void *opaque, const char *name, struct api_result *res);
+	void (*desktop_resume)(void *opaque, const char *name, struct api_result *res);
 };
 
 struct api_config {

@@ -81,7 +81,7 @@ static void usage(FILE *f)
 		   "  pools [list]                      pool show NAME\n"
 		   "  pool create NAME key=value...     pool set NAME key=value...      pool delete NAME\n"
 		   "  desktops [list] [--pool P]        desktop show|poweron|poweroff|refresh|delete NAME\n"
-		   "  desktop screenshot NAME -o FILE.png\n"
+		   "  desktop suspend|resume NAME       desktop screenshot NAME -o FILE.png\n"
 		   "  sessions [list]                   session disconnect|logoff ID\n"
 		   "  users [list]                      user add NAME [--groups G1,G2] [--new-password-file F]\n"
 		   "  user passwd NAME [--new-password-file F]                          user del NAME\n"
@@ -91,7 +91,8 @@ static void usage(FILE *f)
 		   "--password-file, $VDI_PASSWORD or a prompt. A new user's password comes from\n"
 		   "--new-password-file, $VDI_NEW_PASSWORD or a prompt. The server's certificate is checked\n"
 		   "against --cacert, else " DEFAULT_CA " when it exists, else the system's CAs.\n"
-		   "Values in key=value that read as JSON (10, true, [\"a\"]) are sent as such, others as strings.\n"
+		   "In key=value, a whole number (10, -1) is sent as a JSON integer, anything else as a string;\n"
+		   "a key given several times (schedule=A schedule=B) is sent as an array of strings.\n"
 		   "Exit status: 0 ok, 1 the API refused (its message is printed), 2 usage, 3 connection or TLS.\n");
 }
 
@@ -678,19 +679,22 @@ static char *cell_text(json_t *v)
 	if (json_is_array(v)) {
 		size_t i, used = 0;
 		json_t *e;
+		/* Words join with ","; phrases (schedule windows, whose days may hold commas) with "; ". */
+		const char *sep = ",";
+		json_array_foreach(v, i, e) if (json_is_string(e) && strpbrk(json_string_value(e), " ,")) sep = "; ";
 		char *out = calloc(1, 1);
 		json_array_foreach(v, i, e)
 		{
 			char *s = json_is_string(e) ? strdup(json_string_value(e)) : json_dumps(e, JSON_ENCODE_ANY);
 			if (!s || !out)
 				break;
-			char *no = realloc(out, used + strlen(s) + 2);
+			char *no = realloc(out, used + strlen(s) + 3);
 			if (!no) {
 				free(s);
 				break;
 			}
 			out = no;
-			used += (size_t)sprintf(out + used, "%s%s", used ? "," : "", s);
+			used += (size_t)sprintf(out + used, "%s%s", i ? sep : "", s);
 			free(s);
 		}
 		return out;
@@ -913,24 +917,59 @@ static int cmd_change(struct client *c, const char *method, const char *path, js
 	return rc;
 }
 
-/* key=value arguments as a JSON object (values that parse as JSON keep their type). */
+/* The value of a key=value argument: a whole number (no leading zeros, within 64 bits) as a JSON
+ * integer, anything else as a string. The server judges keys and values; vdictl passes them on. */
+static json_t *setting_value(const char *key, const char *text)
+{
+	const char *d = text + (text[0] == '-');
+	bool digits = d[0] && strspn(d, "0123456789") == strlen(d);
+	bool canonical = d[0] != '0' || !strcmp(text, "0"); /* "007" stays a string: it may be a name */
+	if (digits && canonical) {
+		errno = 0;
+		char *end;
+		long long n = strtoll(text, &end, 10);
+		if (errno == 0 && !*end)
+			return json_integer((json_int_t)n);
+	}
+	json_t *v = json_string(text);
+	if (!v)
+		die_usage("value of %s is not UTF-8", key);
+	return v;
+}
+
+/* key=value arguments from args[from] on as a JSON object. A key given more than once becomes an
+ * array of its values as strings, in order (a pool's schedule=... windows). */
 static json_t *settings(struct opts *o, int from, json_t *obj)
 {
+	char keys[sizeof(o->args) / sizeof(o->args[0])][256];
 	for (int i = from; i < o->nargs; i++) {
-		const char *eq = strchr(o->args[i], '=');
-		if (!eq || eq == o->args[i])
-			die_usage("expected key=value, not \"%s\"", o->args[i]);
-		char key[256];
-		if ((size_t)(eq - o->args[i]) >= sizeof(key))
-			die_usage("key too long in \"%s\"", o->args[i]);
-		memcpy(key, o->args[i], (size_t)(eq - o->args[i]));
-		key[eq - o->args[i]] = '\0';
-		json_t *v = json_loads(eq + 1, JSON_DECODE_ANY, NULL);
-		if (!v)
-			v = json_string(eq + 1);
-		if (!v)
+		const char *arg = o->args[i], *eq = strchr(arg, '=');
+		if (!eq || eq == arg)
+			die_usage("expected key=value, not \"%s\"", arg);
+		if ((size_t)(eq - arg) >= sizeof(keys[i]))
+			die_usage("key too long in \"%s\"", arg);
+		memcpy(keys[i], arg, (size_t)(eq - arg));
+		keys[i][eq - arg] = '\0';
+	}
+	for (int i = from; i < o->nargs; i++) {
+		const char *key = keys[i], *text = strchr(o->args[i], '=') + 1;
+		int times = 0;
+		for (int k = from; k < o->nargs; k++)
+			times += !strcmp(keys[k], key);
+		if (times == 1) {
+			if (json_object_set_new(obj, key, setting_value(key, text)) < 0)
+				die_usage("key %s is not UTF-8", key);
+			continue;
+		}
+		json_t *arr = json_object_get(obj, key);
+		if (!arr) {
+			arr = json_array();
+			if (!arr || json_object_set_new(obj, key, arr) < 0)
+				die_usage("key %s is not UTF-8", key);
+		}
+		json_t *v = json_string(text);
+		if (!v || json_array_append_new(arr, v) < 0)
 			die_usage("value of %s is not UTF-8", key);
-		json_object_set_new(obj, key, v);
 	}
 	return obj;
 }
@@ -1103,7 +1142,7 @@ static int run(struct client *c, struct opts *o)
 		return cmd_list(c, path, "desktops");
 	}
 	if (!strcmp(cmd, "desktop") && sub) {
-		need_args(o, 3, "desktop show|poweron|poweroff|refresh|delete|screenshot NAME");
+		need_args(o, 3, "desktop show|poweron|poweroff|suspend|resume|refresh|delete|screenshot NAME");
 		snprintf(path, sizeof(path), "/api/v1/desktops/%s", name);
 		if (!strcmp(sub, "show"))
 			return cmd_show(c, path);
@@ -1113,9 +1152,12 @@ static int run(struct client *c, struct opts *o)
 			snprintf(msg, sizeof(msg), "deleted desktop %s", nm);
 			return cmd_change(c, "DELETE", path, NULL, msg, msg);
 		}
-		static const char *const actions[][2] = {
-		    {"poweron", "powering on"}, {"poweroff", "powering off"}, {"refresh", "refreshing"}};
-		for (size_t i = 0; i < 3; i++)
+		static const char *const actions[][2] = {{"poweron", "powering on"},
+							 {"poweroff", "powering off"},
+							 {"suspend", "suspending"},
+							 {"resume", "resuming"},
+							 {"refresh", "refreshing"}};
+		for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
 			if (!strcmp(sub, actions[i][0])) {
 				snprintf(path, sizeof(path), "/api/v1/desktops/%s/%s", name, sub);
 				snprintf(msg, sizeof(msg), "%s desktop %s", actions[i][1], nm);

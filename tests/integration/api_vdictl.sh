@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # api_vdictl.sh — the real vdictl against the real admin API (broker/api over HTTPS, the users file)
 # with apiserver's in-memory backend: every command, --json, screenshots, progress of a long
-# operation, wrong password, non-admin, TLS verification with --cacert and against another cert.
+# operation, suspend and resume, pool settings (numbers, strings, a repeated key as an array),
+# wrong password, non-admin, TLS verification with --cacert and against another cert.
 source "$(dirname "$0")/lib.sh"
 VDICTL=$PWD/build/bin/vdictl
 APISERVER=$PWD/build/tests/tools/apiserver
@@ -65,6 +66,31 @@ v set pool set big size=5 note=hello; ok set
 v set_show --json pool show big; ok set_show
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["size"]==5 and d["note"]=="hello", d' \
 	"$WORK/set_show.out" || fail "pool set did not change size and note"
+# Power settings: numbers go as integers, words as strings, a repeated key as an array of strings
+# in the order given; vdictl checks none of them, the server does.
+v power pool set demo min=1 spare=2 'schedule=mon-fri 07:00-18:30 spare=2' on_disconnect=suspend \
+	on_disconnect_after=600 'schedule=sat 09:00-12:00 min=0 spare=1' idle_timeout=3600 label=007 \
+	flag=true neg=-5; ok power
+expect "$WORK/power.out" '^updated pool demo$'
+v power_show --json pool show demo; ok power_show
+python3 - "$WORK/power_show.out" <<'EOF2' || fail "pool set did not send the power settings as given"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["min"] == 1 and d["spare"] == 2 and d["on_disconnect_after"] == 600, d
+assert d["idle_timeout"] == 3600 and d["neg"] == -5, d
+assert d["schedule"] == ["mon-fri 07:00-18:30 spare=2", "sat 09:00-12:00 min=0 spare=1"], d
+assert d["on_disconnect"] == "suspend" and d["label"] == "007" and d["flag"] == "true", d
+EOF2
+v power_text pool show demo; ok power_text
+expect "$WORK/power_text.out" '^schedule +mon-fri 07:00-18:30 spare=2; sat 09:00-12:00 min=0 spare=1$'
+v one_window pool set demo 'schedule=daily 08:00-17:00 spare=1'; ok one_window
+v one_show --json pool show demo; ok one_show
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["schedule"]=="daily 08:00-17:00 spare=1", d' \
+	"$WORK/one_show.out" || fail "a single schedule= was not sent as one string"
+v spare_bad pool set demo spare=two; expect_rc spare_bad 1
+expect "$WORK/spare_bad.err" 'field "spare" must be a whole number \(HTTP 400\)'
+v set_noargs pool set demo; expect_rc set_noargs 2
+v set_nokey pool set demo =3; expect_rc set_nokey 2
 v pdel pool delete big; ok pdel
 expect "$WORK/pdel.out" '^deleted pool big$'
 v pdel_busy pool delete demo; expect_rc pdel_busy 1
@@ -85,6 +111,31 @@ import json, sys
 d = {x["name"]: x["state"] for x in json.load(open(sys.argv[1]))["desktops"]}
 assert d["demo-2"] == "running" and d["lab-1"] == "stopped", d
 EOF
+
+# Suspend and resume: the state follows, and the wrong state is the server's 409.
+v susp desktop suspend demo-1; ok susp
+expect "$WORK/susp.out" '^suspending desktop demo-1$'
+v susp_show desktop show demo-1; ok susp_show
+expect "$WORK/susp_show.out" '^state +suspended$'
+v susp_again desktop suspend demo-1; expect_rc susp_again 1
+expect "$WORK/susp_again.err" 'desktop demo-1 is suspended, not running \(HTTP 409\)'
+v resume_run desktop resume lab-1; expect_rc resume_run 1
+expect "$WORK/resume_run.err" 'desktop lab-1 is stopped, not suspended \(HTTP 409\)'
+v resume desktop resume demo-1; ok resume
+expect "$WORK/resume.out" '^resuming desktop demo-1$'
+v resume_json --json desktop show demo-1; ok resume_json
+python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["state"]=="running"' "$WORK/resume_json.out" ||
+	fail "demo-1 is not running after resume"
+v susp_none desktop suspend nope; expect_rc susp_none 1
+expect "$WORK/susp_none.err" 'no desktop nope \(HTTP 404\)'
+v susp_usage desktop suspend; expect_rc susp_usage 2
+v susp_events --json events --event desktop_state; ok susp_events
+python3 - "$WORK/susp_events.out" <<'EOF2' || fail "suspend and resume are not in the events"
+import json, sys
+seq = [e["detail"] for e in json.load(open(sys.argv[1]))["events"] if e["desktop"] == "demo-1"]
+assert seq[-2:] == ["suspended", "running"], seq
+EOF2
+
 v shot desktop screenshot demo-1 -o "$WORK/shot.png"; ok shot
 # pngstat decodes the whole image (zlib and filters), so a broken PNG fails here.
 [ "$(pngstat size "$WORK/shot.png")" = "64 48" ] || fail "the screenshot is not a valid 64x48 PNG"

@@ -1,6 +1,7 @@
 /* apiserver — runs the real admin API (broker/api) over a small in-memory backend (two pools,
  * desktops, a session, audit events, pool creation as an operation that advances one desktop per
- * poll) and the real users file, so integration tests can drive vdictl against it. */
+ * poll, suspend and resume) and the real users file, so integration tests can drive vdictl against
+ * it. */
 #include "../../auth/auth.h"
 #include "../../broker/api.h"
 #include "../../common/log.h"
@@ -8,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +109,28 @@ static void be_pool_get(void *o, const char *name, struct api_result *res)
 	pthread_mutex_unlock(&lock);
 }
 
+/* The few checks the broker makes that the tests lean on: counts are integers, a schedule is one
+ * string or an array of strings. False with res set when the body is refused. */
+static bool setting_checked(json_t *body, struct api_result *res)
+{
+	static const char *const counts[] = {"size", "min", "spare", "on_disconnect_after", "idle_timeout"};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		json_t *v = json_object_get(body, counts[i]);
+		if (v && (!json_is_integer(v) || json_integer_value(v) < 0)) {
+			api_result_error(res, 400, "field \"%s\" must be a whole number", counts[i]);
+			return false;
+		}
+	}
+	json_t *sched = json_object_get(body, "schedule"), *w;
+	size_t i;
+	bool ok = !sched || json_is_string(sched) || json_is_array(sched);
+	if (json_is_array(sched))
+		json_array_foreach(sched, i, w) ok = ok && json_is_string(w);
+	if (!ok)
+		api_result_error(res, 400, "field \"schedule\" must be a string or an array of strings");
+	return ok;
+}
+
 static void be_pool_update(void *o, const char *name, json_t *body, struct api_result *res)
 {
 	(void)o;
@@ -116,7 +140,7 @@ static void be_pool_update(void *o, const char *name, json_t *body, struct api_r
 		api_result_error(res, 404, "no pool %s", name);
 	} else if (json_object_get(body, "name")) {
 		api_result_error(res, 400, "field \"name\" cannot be changed");
-	} else {
+	} else if (setting_checked(body, res)) {
 		json_object_update(p, body);
 		res->json = json_incref(p);
 	}
@@ -173,17 +197,23 @@ static void be_desktop_get(void *o, const char *name, struct api_result *res)
 	pthread_mutex_unlock(&lock);
 }
 
+/* Called with the lock held. */
+static void set_state_locked(json_t *d, const char *state, struct api_result *res)
+{
+	json_object_set_new(d, "state", json_string(state));
+	event_add("desktop_state", NULL, json_string_value(json_object_get(d, "pool")),
+		  json_string_value(json_object_get(d, "name")), state);
+	res->json = json_incref(d);
+}
+
 static void set_state(const char *name, const char *state, struct api_result *res)
 {
 	pthread_mutex_lock(&lock);
 	json_t *d = desktop_find(name, NULL);
-	if (d) {
-		json_object_set_new(d, "state", json_string(state));
-		event_add("desktop_state", NULL, json_string_value(json_object_get(d, "pool")), name, state);
-		res->json = json_incref(d);
-	} else {
+	if (d)
+		set_state_locked(d, state, res);
+	else
 		api_result_error(res, 404, "no desktop %s", name);
-	}
 	pthread_mutex_unlock(&lock);
 }
 
@@ -203,6 +233,33 @@ static void be_refresh(void *o, const char *name, struct api_result *res)
 {
 	(void)o;
 	set_state(name, "running", res);
+}
+
+/* Moves a desktop from state `from` to `to`; 409 from any other state, as the broker does. */
+static void transition(const char *name, const char *from, const char *to, struct api_result *res)
+{
+	pthread_mutex_lock(&lock);
+	json_t *d = desktop_find(name, NULL);
+	const char *state = d ? json_string_value(json_object_get(d, "state")) : NULL;
+	if (!d)
+		api_result_error(res, 404, "no desktop %s", name);
+	else if (strcmp(state, from) != 0)
+		api_result_error(res, 409, "desktop %s is %s, not %s", name, state, from);
+	else
+		set_state_locked(d, to, res);
+	pthread_mutex_unlock(&lock);
+}
+
+static void be_suspend(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	transition(name, "running", "suspended", res);
+}
+
+static void be_resume(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	transition(name, "suspended", "running", res);
 }
 
 static void be_desktop_delete(void *o, const char *name, struct api_result *res)
@@ -358,7 +415,8 @@ static void be_metrics(void *o, struct api_result *res)
 {
 	(void)o;
 	pthread_mutex_lock(&lock);
-	static const char *const states[] = {"provisioning", "stopped", "starting", "running", "stopping", "failed"};
+	static const char *const states[] = {"provisioning", "stopped",   "starting", "running",
+					     "stopping",     "suspended", "failed"};
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -500,6 +558,8 @@ int main(int argc, char **argv)
 	    .operation_get = be_operation,
 	    .metrics = be_metrics,
 	    .audit = be_audit,
+	    .desktop_suspend = be_suspend,
+	    .desktop_resume = be_resume,
 	};
 	cfg.auth = auth;
 	sigset_t set;

@@ -1,6 +1,7 @@
 /* test_api.c — the admin REST API over real HTTPS: authentication and authorization decisions,
  * lockout through the API, routing (404, 405 with Allow, bad names), body limits and JSON errors,
- * users through the real users file, audit records, metrics, and start-up errors. */
+ * users through the real users file, audit records, metrics, suspend and resume, and start-up
+ * errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -103,6 +104,24 @@ static void be_desktop_poweron(void *o, const char *name, struct api_result *res
 	res->json = json_pack("{s:s,s:s}", "name", name, "state", "starting");
 }
 
+static void be_desktop_suspend(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	saw("desktop_suspend %s", name);
+	if (!strcmp(name, "demo-2"))
+		api_result_errno(res, -EBUSY, "desktop %s is stopped", name);
+	else
+		res->json = json_pack("{s:s,s:s}", "name", name, "state", "suspended");
+}
+
+static void be_desktop_resume(void *o, const char *name, struct api_result *res)
+{
+	(void)o;
+	saw("desktop_resume %s", name);
+	res->status = 202;
+	res->json = json_pack("{s:s}", "operation", "op-7");
+}
+
 static void be_desktop_screenshot(void *o, const char *name, struct api_result *res)
 {
 	(void)o;
@@ -166,6 +185,8 @@ static const struct api_backend backend = {
     .operation_get = be_operation,
     .metrics = be_metrics,
     .audit = be_audit,
+    .desktop_suspend = be_desktop_suspend,
+    .desktop_resume = be_desktop_resume,
 };
 
 /* ---- a small HTTPS client ---- */
@@ -409,6 +430,25 @@ static void routes_reach_the_backend_with_their_parameters(void **state)
 	assert_string_equal(seen, "desktop_poweron demo-1");
 	reply_free(&r);
 
+	audits[0] = '\0';
+	request("POST", "/api/v1/desktops/demo-1/suspend", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen, "desktop_suspend demo-1");
+	assert_string_equal(json_string_value(json_object_get(r.json, "state")), "suspended");
+	reply_free(&r);
+	request("POST", "/api/v1/desktops/demo-2/suspend", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 409);
+	assert_string_equal(error_of(&r), "desktop demo-2 is stopped");
+	reply_free(&r);
+	request("POST", "/api/v1/desktops/demo-1/resume", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(seen, "desktop_resume demo-1");
+	assert_string_equal(json_string_value(json_object_get(r.json, "operation")), "op-7");
+	reply_free(&r);
+	assert_string_equal(audits, "root POST /api/v1/desktops/demo-1/suspend 200\n"
+				    "root POST /api/v1/desktops/demo-2/suspend 409\n"
+				    "root POST /api/v1/desktops/demo-1/resume 202\n");
+
 	request("GET", "/api/v1/desktops/demo-1/screenshot", ADMIN, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_non_null(header(&r, "Content-Type", v, sizeof(v)));
@@ -465,6 +505,24 @@ static void unknown_routes_methods_and_bad_parameters_are_refused(void **state)
 	assert_non_null(header(&r, "Allow", v, sizeof(v)));
 	assert_string_equal(v, "POST");
 	reply_free(&r);
+
+	request("GET", "/api/v1/desktops/d/suspend", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 405);
+	assert_non_null(header(&r, "Allow", v, sizeof(v)));
+	assert_string_equal(v, "POST");
+	reply_free(&r);
+	request("DELETE", "/api/v1/desktops/d/resume", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 405);
+	reply_free(&r);
+	seen[0] = '\0';
+	request("POST", "/api/v1/desktops/.hidden/suspend", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "bad desktop name: .hidden");
+	reply_free(&r);
+	request("POST", "/api/v1/desktops/a%20b/resume", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+	assert_string_equal(seen, "");
 
 	request("GET", "/api/v1/pools/-rf", ADMIN, NULL, &r);
 	assert_int_equal(r.status, 400);
@@ -656,6 +714,33 @@ static void metrics_are_prometheus_text_for_admins(void **state)
 	reply_free(&r);
 }
 
+/* A backend table written before suspend and resume existed (designated initializers without
+ * them) still works, and answers 501 for them. */
+static void a_backend_without_suspend_answers_501(void **state)
+{
+	(void)state;
+	static const struct api_backend old = {.desktop_poweron = be_desktop_poweron};
+	char err[256];
+	struct api_config cfg = {.listen = "127.0.0.1:0", .cert_file = cert, .key_file = key, .auth = auth};
+	struct api *a = api_start(&cfg, &old, err, sizeof(err));
+	assert_non_null(a);
+	unsigned saved = port;
+	port = api_port(a);
+	struct reply r;
+	request("POST", "/api/v1/desktops/demo-1/poweron", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request("POST", "/api/v1/desktops/demo-1/suspend", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 501);
+	assert_string_equal(error_of(&r), "not implemented");
+	reply_free(&r);
+	request("POST", "/api/v1/desktops/demo-1/resume", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 501);
+	reply_free(&r);
+	port = saved;
+	api_stop(a);
+}
+
 /* Last: it locks out 127.0.0.1, then moves the clock past the lockout. */
 static void lockout_applies_to_the_api(void **state)
 {
@@ -719,6 +804,7 @@ int main(void)
 	    cmocka_unit_test(users_are_managed_through_the_users_file),
 	    cmocka_unit_test(metrics_are_prometheus_text_for_admins),
 	    cmocka_unit_test(start_errors_say_why),
+	    cmocka_unit_test(a_backend_without_suspend_answers_501),
 	    cmocka_unit_test(lockout_applies_to_the_api),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
