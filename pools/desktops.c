@@ -3,10 +3,12 @@
  * after a vdi-server restart; every state change reported from one thread. */
 #include "launch.h"
 #include "pools.h"
+#include "template.h"
 
 #include "../common/log.h"
 #include "../hypervisor/vmm_control.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -36,6 +38,21 @@ struct desktop {
 	int64_t deadline_ms; /* starting: give up; stopping: SIGKILL; failed: restart; 0: none */
 	int64_t probe_ms;    /* starting: next look at the control socket */
 	bool then_remove, then_start;
+	bool suspending; /* stopping: a snapshot is being written (suspend to disk) */
+	bool resuming;   /* starting from its suspend snapshot */
+	bool cloned;     /* started as a clone of its pool's template */
+};
+
+/* A pool's template for instant clones. */
+enum template_state { TEMPLATE_PREPARING, TEMPLATE_READY, TEMPLATE_FAILED };
+struct template
+{
+	struct template *next;
+	char pool[POOL_NAME_MAX + 1];
+	enum template_state state;
+	char dir[POOL_PATH_MAX];
+	struct pool_spec spec;
+	struct pools *p;
 };
 
 struct pending_event {
@@ -45,7 +62,10 @@ struct pending_event {
 };
 
 struct pools {
-	char *vmm_path, *run_dir;
+	char *vmm_path, *run_dir, *snapshot_dir;
+	struct template *templates;
+	unsigned preparing; /* template threads running */
+	pthread_cond_t prepared;
 	struct pools_events events;
 	unsigned start_timeout_s, stop_timeout_s, restart_limit;
 	pthread_mutex_t lock;
@@ -120,13 +140,102 @@ static void desktop_unwatch(struct desktop *d)
 	d->info.pid = 0;
 }
 
-/* Under the lock: launches the VMM and watches it; starting. */
+/* A thread of its own: boots the pool's template and snapshots it. */
+static void *template_thread(void *opaque)
+{
+	struct template *t = opaque;
+	struct pools *p = t->p;
+	int r = pool_template_prepare(p->vmm_path, p->run_dir, &t->spec, t->dir);
+	pthread_mutex_lock(&p->lock);
+	t->state = r == 0 ? TEMPLATE_READY : TEMPLATE_FAILED;
+	p->preparing--;
+	pthread_cond_broadcast(&p->prepared);
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+/* Under the lock: the pool's template when ready; otherwise its making is
+ * started (once) and NULL is returned, so the desktop boots cold. */
+static struct template *template_for(struct pools *p, const struct pool_spec *spec)
+{
+	for (struct template *t = p->templates; t; t = t->next)
+		if (strcmp(t->pool, spec->name) == 0)
+			return t->state == TEMPLATE_READY ? t : NULL;
+	struct template *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	snprintf(t->pool, sizeof(t->pool), "%s", spec->name);
+	snprintf(t->dir, sizeof(t->dir), "%s/template-%s", p->snapshot_dir, spec->name);
+	t->spec = *spec;
+	t->p = p;
+	t->state = TEMPLATE_PREPARING;
+	t->next = p->templates;
+	p->templates = t;
+	pthread_t thread;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&thread, &attr, template_thread, t) == 0)
+		p->preparing++;
+	else
+		t->state = TEMPLATE_FAILED;
+	pthread_attr_destroy(&attr);
+	return NULL;
+}
+
+/* A clone failed to start: its template is not trusted again this run. */
+static void template_distrust(struct pools *p, const char *pool)
+{
+	for (struct template *t = p->templates; t; t = t->next)
+		if (strcmp(t->pool, pool) == 0 && t->state == TEMPLATE_READY) {
+			log_warn("pools: clones of pool %s's template fail; its desktops boot cold from now on", pool);
+			t->state = TEMPLATE_FAILED;
+		}
+}
+
+static void desktop_snapshot_dir(const struct pools *p, const struct desktop *d, char *out, size_t size)
+{
+	snprintf(out, size, "%s/%s", p->snapshot_dir, d->info.name);
+}
+
+/* Removes a desktop's suspend snapshot (its files, then the directory). */
+static void desktop_forget_snapshot(const struct pools *p, const struct desktop *d)
+{
+	char dir[POOL_PATH_MAX], file[POOL_PATH_MAX + 16];
+	desktop_snapshot_dir(p, d, dir, sizeof(dir));
+	DIR *it = opendir(dir);
+	if (!it)
+		return;
+	struct dirent *e;
+	while ((e = readdir(it)))
+		if (e->d_name[0] != '.' && (size_t)snprintf(file, sizeof(file), "%s/%s", dir, e->d_name) < sizeof(file))
+			unlink(file);
+	closedir(it);
+	rmdir(dir);
+}
+
+/* Under the lock: launches the VMM and watches it; starting. A suspended
+ * desktop resumes from its snapshot; a pool with clones starts one from its
+ * template once that is ready; otherwise the desktop boots. */
 static int desktop_launch(struct pools *p, struct desktop *d, const char *why)
 {
 	pid_t pid;
 	/* A socket file left by a VMM that died would look like an answer. */
 	unlink(d->info.socket);
-	int r = pool_launch(p->vmm_path, p->run_dir, &d->spec, d->info.name, d->label, d->info.socket, &pid);
+	int r;
+	struct template *t = !d->resuming && d->spec.clone ? template_for(p, &d->spec) : NULL;
+	d->cloned = t != NULL;
+	if (d->resuming) {
+		char dir[POOL_PATH_MAX];
+		desktop_snapshot_dir(p, d, dir, sizeof(dir));
+		r = pool_launch_restore(p->vmm_path, p->run_dir, dir, false, d->info.name, d->label, d->info.socket,
+					&pid);
+	} else if (t) {
+		r = pool_launch_restore(p->vmm_path, p->run_dir, t->dir, true, d->info.name, d->label, d->info.socket,
+					&pid);
+	} else {
+		r = pool_launch(p->vmm_path, p->run_dir, &d->spec, d->info.name, d->label, d->info.socket, &pid);
+	}
 	if (r < 0) {
 		desktop_set_state(p, d, DESKTOP_FAILED, "the VMM could not be started");
 		return r;
@@ -245,6 +354,51 @@ static int desktop_stop_then(struct pools *p, const char *name, bool then_start,
 	return 0;
 }
 
+int pools_desktop_suspend(struct pools *p, const char *name)
+{
+	char socket[POOL_PATH_MAX], dir[POOL_PATH_MAX];
+	pthread_mutex_lock(&p->lock);
+	struct desktop *d = desktop_find(p, name);
+	if (!d || d->info.state != DESKTOP_RUNNING) {
+		pthread_mutex_unlock(&p->lock);
+		return d ? -EINVAL : -ENOENT;
+	}
+	d->suspending = true;
+	d->then_start = d->then_remove = false;
+	desktop_begin_stop(p, d, "suspending to disk");
+	/* Writing guest memory takes longer than powering off. */
+	d->deadline_ms += 3 * (int64_t)p->stop_timeout_s * 1000;
+	snprintf(socket, sizeof(socket), "%s", d->info.socket);
+	desktop_snapshot_dir(p, d, dir, sizeof(dir));
+	pthread_mutex_unlock(&p->lock);
+	char payload[sizeof(struct vmm_snapshot) + VMM_SNAPSHOT_PATH_MAX];
+	struct vmm_snapshot req = {.flags = VMM_SNAPSHOT_STOP};
+	size_t n = strlen(dir);
+	if (n > VMM_SNAPSHOT_PATH_MAX)
+		return -ENAMETOOLONG;
+	memcpy(payload, &req, sizeof(req));
+	memcpy(payload + sizeof(req), dir, n);
+	int r = pool_vmm_call(socket, VMM_REQ_SNAPSHOT, payload, (uint32_t)(sizeof(req) + n), NULL, 0, NULL, 60000);
+	if (r < 0)
+		log_warn("pools: desktop %s could not be suspended (%s); it is stopped at the deadline", name,
+			 strerror(-r));
+	return r;
+}
+
+int pools_desktop_resume(struct pools *p, const char *name)
+{
+	pthread_mutex_lock(&p->lock);
+	struct desktop *d = desktop_find(p, name);
+	int r = !d ? -ENOENT : d->info.state != DESKTOP_SUSPENDED ? -EINVAL : 0;
+	if (r == 0) {
+		d->resuming = true;
+		d->info.restarts = 0;
+		r = desktop_launch(p, d, "resuming from disk");
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 int pools_desktop_stop(struct pools *p, const char *name)
 {
 	return desktop_stop_then(p, name, false, false, "powered off");
@@ -302,6 +456,14 @@ int pools_adopt(struct pools *p, const struct pool_spec *spec, const char *name,
 		d->pidfd = fd;
 		d->info.pid = pid;
 		log_info("pools: desktop %s adopted (vdi-vmm pid %d)", name, (int)pid);
+	} else if (pid <= 0) {
+		/* No VMM by design: suspended (its snapshot is there) or off. */
+		snprintf(d->info.socket, sizeof(d->info.socket), "%s/%s.sock", p->run_dir, name);
+		char state[POOL_PATH_MAX + 16];
+		desktop_snapshot_dir(p, d, state, sizeof(state) - 8);
+		strcat(state, "/state");
+		d->info.state = access(state, R_OK) == 0 ? DESKTOP_SUSPENDED : DESKTOP_STOPPED;
+		log_info("pools: desktop %s is %s", name, desktop_state_name(d->info.state));
 	} else {
 		/* Gone while vdi-server was away: failed, and started again at
 		 * this run directory's socket. */
@@ -378,6 +540,17 @@ static void desktop_exited(struct pools *p, struct desktop *d)
 	}
 	desktop_unwatch(d);
 	unlink(d->info.socket);
+	if (d->info.state == DESKTOP_STOPPING && d->suspending) {
+		d->suspending = false;
+		char state[POOL_PATH_MAX + 16];
+		desktop_snapshot_dir(p, d, state, sizeof(state) - 8);
+		strcat(state, "/state");
+		if (!d->then_remove && access(state, R_OK) == 0) {
+			desktop_set_state(p, d, DESKTOP_SUSPENDED, "suspended to disk");
+			return;
+		}
+		log_warn("pools: desktop %s stopped without a whole snapshot; it is powered off instead", d->info.name);
+	}
 	if (d->info.state == DESKTOP_STOPPING) {
 		if (d->then_remove) {
 			desktop_set_state(p, d, DESKTOP_STOPPED, "removed");
@@ -391,6 +564,14 @@ static void desktop_exited(struct pools *p, struct desktop *d)
 			desktop_launch(p, d, "restarted from its template");
 		}
 		return;
+	}
+	if (d->info.state == DESKTOP_STARTING && d->cloned)
+		template_distrust(p, d->spec.name);
+	if (d->resuming) {
+		/* A snapshot that does not restore is not tried again: the
+		 * desktop starts afresh. */
+		log_warn("pools: desktop %s could not resume from its snapshot; it starts afresh", d->info.name);
+		d->resuming = false;
 	}
 	d->info.restarts++;
 	char why[128];
@@ -514,7 +695,14 @@ static void *pools_thread(void *opaque)
 			for (size_t i = 0; i < nprobe; i++) {
 				struct desktop *d = desktop_find(p, probe_name[i]);
 				if (ready[i] && d && d->info.state == DESKTOP_STARTING && d->info.pid == probe_pid[i]) {
-					desktop_set_state(p, d, DESKTOP_RUNNING, "its VMM answers");
+					desktop_set_state(p, d, DESKTOP_RUNNING,
+							  d->resuming ? "resumed"
+							  : d->cloned ? "cloned"
+								      : "its VMM answers");
+					/* Running from a copy of it: the suspend snapshot is spent. */
+					if (d->resuming)
+						desktop_forget_snapshot(p, d);
+					d->resuming = false;
 				}
 			}
 			pthread_mutex_unlock(&p->lock);
@@ -571,6 +759,17 @@ struct pools *pools_create(const struct pools_config *cfg, char *err, size_t err
 	}
 	p->vmm_path = strdup(cfg->vmm_path);
 	p->run_dir = strdup(cfg->run_dir);
+	/* The VMM is told absolute paths: it runs in a directory of its own choosing. */
+	const char *snaps = cfg->snapshot_dir ? cfg->snapshot_dir : cfg->run_dir;
+	if (mkdir(snaps, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", snaps, strerror(errno));
+		free(p->vmm_path);
+		free(p->run_dir);
+		free(p);
+		return NULL;
+	}
+	p->snapshot_dir = realpath(snaps, NULL);
+	pthread_cond_init(&p->prepared, NULL);
 	p->pending = calloc(EVENTS_MAX, sizeof(*p->pending));
 	p->events = cfg->events;
 	p->start_timeout_s = cfg->start_timeout_s ? cfg->start_timeout_s : 30;
@@ -578,7 +777,7 @@ struct pools *pools_create(const struct pools_config *cfg, char *err, size_t err
 	p->restart_limit = cfg->restart_limit ? cfg->restart_limit : 3;
 	p->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pthread_mutex_init(&p->lock, NULL);
-	if (!p->vmm_path || !p->run_dir || !p->pending || p->wake_fd < 0 ||
+	if (!p->vmm_path || !p->run_dir || !p->snapshot_dir || !p->pending || p->wake_fd < 0 ||
 	    pthread_create(&p->thread, NULL, pools_thread, p) != 0) {
 		snprintf(err, errlen, "pools: cannot start");
 		if (p->wake_fd >= 0)
@@ -587,6 +786,7 @@ struct pools *pools_create(const struct pools_config *cfg, char *err, size_t err
 		free(p->pending);
 		free(p->vmm_path);
 		free(p->run_dir);
+		free(p->snapshot_dir);
 		free(p);
 		return NULL;
 	}
@@ -602,6 +802,18 @@ void pools_destroy(struct pools *p)
 	pthread_mutex_unlock(&p->lock);
 	pools_wake(p);
 	pthread_join(p->thread, NULL);
+	/* A template being made finishes first (it holds p). */
+	pthread_mutex_lock(&p->lock);
+	while (p->preparing)
+		pthread_cond_wait(&p->prepared, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+	while (p->templates) {
+		struct template *t = p->templates;
+		p->templates = t->next;
+		free(t);
+	}
+	pthread_cond_destroy(&p->prepared);
+	free(p->snapshot_dir);
 	while (p->desktops) {
 		struct desktop *d = p->desktops;
 		p->desktops = d->next;

@@ -53,50 +53,12 @@ static void launch_child(int status_pipe, const char *vmm_path, char *const argv
 	_exit(127);
 }
 
-int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *name,
-		const char *label, const char *socket, pid_t *pid)
+/* Runs vdi-vmm with argv (NULL-terminated) for desktop `name`. */
+static int launch_argv(const char *vmm_path, const char *run_dir, const char *name, const char **argv, pid_t *pid)
 {
-	char mem[16], cpus[16], display[32], serial[POOL_PATH_MAX + 16], log_path[POOL_PATH_MAX];
-	snprintf(mem, sizeof(mem), "%u", spec->memory_mib);
-	snprintf(cpus, sizeof(cpus), "%u", spec->vcpus);
-	snprintf(display, sizeof(display), "%ux%u", spec->width, spec->height);
-	if ((size_t)snprintf(serial, sizeof(serial), "file:%s/%s.serial", run_dir, name) >= sizeof(serial) ||
-	    (size_t)snprintf(log_path, sizeof(log_path), "%s/%s.log", run_dir, name) >= sizeof(log_path))
+	char log_path[POOL_PATH_MAX];
+	if ((size_t)snprintf(log_path, sizeof(log_path), "%s/%s.log", run_dir, name) >= sizeof(log_path))
 		return -ENAMETOOLONG;
-	const char *argv[LAUNCH_ARGS];
-	int n = 0;
-	argv[n++] = vmm_path;
-	argv[n++] = "--mem";
-	argv[n++] = mem;
-	argv[n++] = "--cpus";
-	argv[n++] = cpus;
-	if (spec->template == POOL_TEMPLATE_DESKTOP) {
-		argv[n++] = "--guest";
-		argv[n++] = "desktop";
-	} else {
-		argv[n++] = "--kernel";
-		argv[n++] = spec->kernel;
-		if (spec->initrd[0]) {
-			argv[n++] = "--initrd";
-			argv[n++] = spec->initrd;
-		}
-		if (spec->cmdline[0]) {
-			argv[n++] = "--cmdline";
-			argv[n++] = spec->cmdline;
-		}
-	}
-	argv[n++] = "--display";
-	argv[n++] = display;
-	argv[n++] = "--serial";
-	argv[n++] = serial;
-	argv[n++] = "--control";
-	argv[n++] = socket;
-	if (label && *label) {
-		argv[n++] = "--label";
-		argv[n++] = label;
-	}
-	argv[n] = NULL;
-
 	int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0) {
 		int err = errno;
@@ -140,6 +102,76 @@ int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spe
 	return 0;
 }
 
+int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *name,
+		const char *label, const char *socket, pid_t *pid)
+{
+	char mem[16], cpus[16], display[32], serial[POOL_PATH_MAX + 16];
+	snprintf(mem, sizeof(mem), "%u", spec->memory_mib);
+	snprintf(cpus, sizeof(cpus), "%u", spec->vcpus);
+	snprintf(display, sizeof(display), "%ux%u", spec->width, spec->height);
+	if ((size_t)snprintf(serial, sizeof(serial), "file:%s/%s.serial", run_dir, name) >= sizeof(serial))
+		return -ENAMETOOLONG;
+	const char *argv[LAUNCH_ARGS];
+	int n = 0;
+	argv[n++] = vmm_path;
+	argv[n++] = "--mem";
+	argv[n++] = mem;
+	argv[n++] = "--cpus";
+	argv[n++] = cpus;
+	if (spec->template == POOL_TEMPLATE_DESKTOP) {
+		argv[n++] = "--guest";
+		argv[n++] = "desktop";
+	} else {
+		argv[n++] = "--kernel";
+		argv[n++] = spec->kernel;
+		if (spec->initrd[0]) {
+			argv[n++] = "--initrd";
+			argv[n++] = spec->initrd;
+		}
+		if (spec->cmdline[0]) {
+			argv[n++] = "--cmdline";
+			argv[n++] = spec->cmdline;
+		}
+	}
+	argv[n++] = "--display";
+	argv[n++] = display;
+	argv[n++] = "--serial";
+	argv[n++] = serial;
+	argv[n++] = "--control";
+	argv[n++] = socket;
+	if (label && *label) {
+		argv[n++] = "--label";
+		argv[n++] = label;
+	}
+	argv[n] = NULL;
+	return launch_argv(vmm_path, run_dir, name, argv, pid);
+}
+
+int pool_launch_restore(const char *vmm_path, const char *run_dir, const char *snapshot, bool clone, const char *name,
+			const char *label, const char *socket, pid_t *pid)
+{
+	char serial[POOL_PATH_MAX + 16];
+	if ((size_t)snprintf(serial, sizeof(serial), "file:%s/%s.serial", run_dir, name) >= sizeof(serial))
+		return -ENAMETOOLONG;
+	const char *argv[LAUNCH_ARGS];
+	int n = 0;
+	argv[n++] = vmm_path;
+	argv[n++] = "--restore";
+	argv[n++] = snapshot;
+	if (clone)
+		argv[n++] = "--clone";
+	argv[n++] = "--serial";
+	argv[n++] = serial;
+	argv[n++] = "--control";
+	argv[n++] = socket;
+	if (label && *label) {
+		argv[n++] = "--label";
+		argv[n++] = label;
+	}
+	argv[n] = NULL;
+	return launch_argv(vmm_path, run_dir, name, argv, pid);
+}
+
 int pool_vmm_call(const char *socket, uint16_t type, const void *payload, uint32_t length, void *reply, size_t cap,
 		  uint32_t *len, int timeout_ms)
 {
@@ -169,7 +201,11 @@ int pool_vmm_call(const char *socket, uint16_t type, const void *payload, uint32
 		}
 		if (k <= 0)
 			continue;
-		ssize_t got = ipc_recv(fd, buf, sizeof(buf), NULL, NULL);
+		/* A subscription's reply carries the surface's descriptor: not ours to keep. */
+		int fds[IPC_MAX_FDS], nfds = IPC_MAX_FDS;
+		ssize_t got = ipc_recv(fd, buf, sizeof(buf), fds, &nfds);
+		for (int i = 0; i < nfds && got >= 0; i++)
+			close(fds[i]);
 		if (got < (ssize_t)sizeof(struct vmm_msg)) {
 			r = got < 0 ? (int)got : -EPIPE;
 			break;

@@ -5,6 +5,7 @@
 
 #include "pools.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -15,6 +16,10 @@
  * 0 and *pid, or a negative errno (logged). */
 int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *name,
 		const char *label, const char *socket, pid_t *pid);
+/* The same from a snapshot directory: resumed, or with `clone` an instant
+ * clone of it (memory shared copy-on-write). */
+int pool_launch_restore(const char *vmm_path, const char *run_dir, const char *snapshot, bool clone, const char *name,
+			const char *label, const char *socket, pid_t *pid);
 /* One request on the control socket at `socket` and its reply's result (0
  * or the VMM's negative errno), or a negative errno of our own (cannot
  * connect, timed out). The reply's payload goes to reply (up to cap bytes;

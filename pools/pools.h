@@ -28,6 +28,7 @@ enum desktop_state {
 	DESKTOP_RUNNING,
 	DESKTOP_STOPPING,
 	DESKTOP_FAILED,
+	DESKTOP_SUSPENDED, /* its memory and state on disk (SNAPSHOT_DIR/NAME); resumes where it was */
 };
 const char *desktop_state_name(enum desktop_state state);
 
@@ -48,6 +49,9 @@ struct pool_spec {
 	enum pool_on_logoff on_logoff;
 	char entitlement[POOL_ENTITLE_MAX]; /* user names and @groups; "*" everyone */
 	unsigned disconnect_timeout_s;      /* 0: keep forever */
+	/* Desktops start as instant clones of a template booted once (its
+	 * memory shared copy-on-write) instead of each booting. */
+	bool clone;
 };
 
 /* Fills a spec with the defaults (the in-tree desktop, 1 vCPU, 256 MiB,
@@ -75,8 +79,9 @@ struct pools_events {
 };
 
 struct pools_config {
-	const char *vmm_path; /* the vdi-vmm executable */
-	const char *run_dir;  /* sockets, serial logs and VMM logs: RUN_DIR/NAME.{sock,serial,log} */
+	const char *vmm_path;     /* the vdi-vmm executable */
+	const char *run_dir;      /* sockets, serial logs and VMM logs: RUN_DIR/NAME.{sock,serial,log} */
+	const char *snapshot_dir; /* suspended desktops (DIR/NAME) and templates (DIR/template-POOL) */
 	struct pools_events events;
 	unsigned start_timeout_s; /* 0: 30 */
 	unsigned stop_timeout_s;  /* 0: 10; then SIGKILL */
@@ -99,10 +104,18 @@ int pools_desktop_stop(struct pools *p, const char *name);
 /* Starts a stopped or failed desktop again, from its template (a refresh
  * when it was running: stopped first). */
 int pools_desktop_restart(struct pools *p, const char *name);
+/* Suspends a running desktop to disk (stopping, then suspended; its VMM
+ * exits); -ENOENT, -EINVAL when it is not running. */
+int pools_desktop_suspend(struct pools *p, const char *name);
+/* Starts a suspended desktop from its snapshot: it goes on where it was.
+ * -EINVAL when it is not suspended. */
+int pools_desktop_resume(struct pools *p, const char *name);
 /* Forgets a desktop (stopping its VMM first if it runs). */
 int pools_desktop_remove(struct pools *p, const char *name);
 /* A VMM a previous vdi-server started: watched again if process `pid` is
- * alive and answers on `socket`, else reported failed (and restarted). */
+ * alive and answers on `socket`, else reported failed (and restarted).
+ * With pid 0, a desktop that has no VMM: suspended when its snapshot is
+ * there, else stopped (nothing is started). */
 int pools_adopt(struct pools *p, const struct pool_spec *spec, const char *name, pid_t pid, const char *socket);
 /* The taskbar label of a running desktop (the user's name). */
 int pools_desktop_set_label(struct pools *p, const char *name, const char *label);

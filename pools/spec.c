@@ -63,6 +63,7 @@ int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen)
 
 const char *desktop_state_name(enum desktop_state state)
 {
-	static const char *const names[] = {"provisioning", "stopped", "starting", "running", "stopping", "failed"};
+	static const char *const names[] = {"provisioning", "stopped", "starting", "running",
+					    "stopping",     "failed",  "suspended"};
 	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "unknown";
 }

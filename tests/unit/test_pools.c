@@ -76,6 +76,7 @@ static struct pools *make_pools(void)
 	struct pools_config cfg = {
 	    .vmm_path = VMM,
 	    .run_dir = run_dir,
+	    .snapshot_dir = run_dir,
 	    .events = {.state = on_state},
 	    .start_timeout_s = 20,
 	    .stop_timeout_s = 5,
@@ -269,13 +270,117 @@ static void test_bad_vmm_and_start_timeout(void **state)
 	pools_destroy(p);
 }
 
+static bool file_exists(const char *dir, const char *name)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return access(path, F_OK) == 0;
+}
+
+static void test_suspend_and_resume(void **state)
+{
+	(void)state;
+	if (!have_kvm())
+		skip();
+	struct pools *p = make_pools();
+	struct pool_spec spec;
+	pool_spec_defaults(&spec, "demo");
+	spec.memory_mib = 64;
+	forget_events();
+	assert_int_equal(pools_desktop_start(p, &spec, "sus-1", "carol"), 0);
+	assert_true(saw("sus-1:starting>running;", 20));
+	assert_int_equal(pools_desktop_resume(p, "sus-1"), -EINVAL);
+	sleep(1); /* the guest draws its desktop */
+	assert_int_equal(pools_desktop_suspend(p, "sus-1"), 0);
+	assert_true(saw("sus-1:running>stopping;sus-1:stopping>suspended;", 20));
+	assert_true(file_exists(run_dir, "sus-1/state"));
+	struct desktop_info d;
+	assert_int_equal(pools_desktop_info(p, "sus-1", &d), 0);
+	assert_int_equal(d.pid, 0);
+	/* A restarted vdi-server finds it suspended, and it resumes. */
+	pools_destroy(p);
+	p = make_pools();
+	assert_int_equal(pools_adopt(p, &spec, "sus-1", 0, NULL), 0);
+	assert_int_equal(pools_desktop_info(p, "sus-1", &d), 0);
+	assert_int_equal(d.state, DESKTOP_SUSPENDED);
+	forget_events();
+	assert_int_equal(pools_desktop_resume(p, "sus-1"), 0);
+	assert_true(saw("sus-1:suspended>starting;sus-1:starting>running;", 20));
+	/* Its snapshot is spent once it runs from it. */
+	for (int i = 0; i < 20 && file_exists(run_dir, "sus-1"); i++)
+		usleep(100000);
+	assert_false(file_exists(run_dir, "sus-1"));
+	/* The guest went on where it was: the resumed VMM's console (opened
+	 * afresh) shows no boot of the desktop. */
+	char serial[128], line[256];
+	snprintf(serial, sizeof(serial), "%s/sus-1.serial", run_dir);
+	FILE *f = fopen(serial, "r");
+	assert_non_null(f);
+	int ready = 0;
+	while (fgets(line, sizeof(line), f))
+		ready += strstr(line, "desktop ready") != NULL;
+	fclose(f);
+	assert_int_equal(ready, 0);
+	assert_int_equal(pools_desktop_remove(p, "sus-1"), 0);
+	assert_true(saw("sus-1:stopping>stopped;", 10));
+	pools_destroy(p);
+}
+
+static void test_clones_from_a_template(void **state)
+{
+	(void)state;
+	if (!have_kvm())
+		skip();
+	struct pools *p = make_pools();
+	struct pool_spec spec;
+	pool_spec_defaults(&spec, "cl");
+	spec.memory_mib = 64;
+	spec.clone = true;
+	forget_events();
+	/* The first boots cold while the template is made. */
+	assert_int_equal(pools_desktop_start(p, &spec, "cl-1", NULL), 0);
+	assert_true(saw("cl-1:starting>running;", 20));
+	for (int i = 0; i < 300 && !file_exists(run_dir, "template-cl/state"); i++)
+		usleep(100000);
+	assert_true(file_exists(run_dir, "template-cl/state"));
+	sleep(1); /* the template's thread marks it ready after its VMM has gone */
+	assert_int_equal(pools_desktop_start(p, &spec, "cl-2", "dave"), 0);
+	assert_true(saw("cl-2:starting>running;", 20));
+	char serial[128], line[256];
+	snprintf(serial, sizeof(serial), "%s/cl-2.serial", run_dir);
+	bool labelled = false;
+	for (int i = 0; i < 50 && !labelled; i++) {
+		FILE *f = fopen(serial, "r");
+		while (f && fgets(line, sizeof(line), f))
+			labelled |= strstr(line, "label \"dave\"") != NULL;
+		if (f)
+			fclose(f);
+		if (!labelled)
+			usleep(100000);
+	}
+	/* A clone: it never booted (no "desktop ready" of its own), and it
+	 * shows its own label. */
+	FILE *f = fopen(serial, "r");
+	assert_non_null(f);
+	int ready = 0;
+	while (fgets(line, sizeof(line), f))
+		ready += strstr(line, "desktop ready") != NULL;
+	fclose(f);
+	assert_int_equal(ready, 0);
+	assert_true(labelled);
+	assert_int_equal(pools_desktop_remove(p, "cl-1"), 0);
+	assert_int_equal(pools_desktop_remove(p, "cl-2"), 0);
+	assert_true(saw("cl-1:stopping>stopped;", 10));
+	assert_true(saw("cl-2:stopping>stopped;", 10));
+	pools_destroy(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_spec_checks),
-	    cmocka_unit_test(test_lifecycle),
-	    cmocka_unit_test(test_adopt_after_restart),
-	    cmocka_unit_test(test_bad_vmm_and_start_timeout),
+	    cmocka_unit_test(test_spec_checks),         cmocka_unit_test(test_lifecycle),
+	    cmocka_unit_test(test_adopt_after_restart), cmocka_unit_test(test_bad_vmm_and_start_timeout),
+	    cmocka_unit_test(test_suspend_and_resume),  cmocka_unit_test(test_clones_from_a_template),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
