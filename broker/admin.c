@@ -18,16 +18,33 @@ static const char *const admin_templates[] = {"desktop", "linux"};
 static const char *const admin_assignments[] = {"floating", "dedicated"};
 static const char *const admin_logoffs[] = {"keep", "refresh", "delete"};
 
+static const char *const admin_disconnects[] = {"none", "suspend", "poweroff"};
+
 json_t *broker_pool_to_json(const struct pool_spec *s)
 {
-	char display[32];
+	char display[32], schedule[POWER_WINDOWS_MAX * 64] = "";
 	snprintf(display, sizeof(display), "%ux%u", s->width, s->height);
-	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}", "name", s->name,
-			 "template", admin_templates[s->template], "kernel", s->kernel, "initrd", s->initrd, "disk",
-			 s->disk, "cmdline", s->cmdline, "vcpus", (json_int_t)s->vcpus, "memory",
-			 (json_int_t)s->memory_mib, "display", display, "size", (json_int_t)s->size, "assignment",
-			 admin_assignments[s->assignment], "on_logoff", admin_logoffs[s->on_logoff], "entitlement",
-			 s->entitlement, "disconnect_timeout", (json_int_t)s->disconnect_timeout_s);
+	for (size_t i = 0; i < s->nwindows; i++) {
+		size_t n = strlen(schedule);
+		if (n)
+			n += (size_t)snprintf(schedule + n, sizeof(schedule) - n, "; ");
+		power_window_format(&s->windows[i], schedule + n, sizeof(schedule) - n);
+	}
+	json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I, s:s, s:s, s:s, s:I}", "name", s->name,
+			      "template", admin_templates[s->template], "kernel", s->kernel, "initrd", s->initrd,
+			      "disk", s->disk, "cmdline", s->cmdline, "vcpus", (json_int_t)s->vcpus, "memory",
+			      (json_int_t)s->memory_mib, "display", display, "size", (json_int_t)s->size, "assignment",
+			      admin_assignments[s->assignment], "on_logoff", admin_logoffs[s->on_logoff], "entitlement",
+			      s->entitlement, "disconnect_timeout", (json_int_t)s->disconnect_timeout_s);
+	if (j &&
+	    json_object_update_new(j, json_pack("{s:I, s:I, s:s, s:b, s:s, s:I}", "min", (json_int_t)s->min, "spare",
+						(json_int_t)s->spare, "schedule", schedule, "clone", s->clone,
+						"on_disconnect", admin_disconnects[s->on_disconnect],
+						"on_disconnect_after", (json_int_t)s->on_disconnect_after_s)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
 }
 
 static int admin_word(json_t *v, const char *const *words, int n, const char *key, char *err, size_t errlen)
@@ -93,6 +110,45 @@ int broker_pool_from_json(json_t *j, struct pool_spec *s, char *err, size_t errl
 			r = admin_uint(v, key, &s->size, err, errlen);
 		} else if (!strcmp(key, "disconnect_timeout")) {
 			r = admin_uint(v, key, &s->disconnect_timeout_s, err, errlen);
+		} else if (!strcmp(key, "min")) {
+			r = admin_uint(v, key, &s->min, err, errlen);
+		} else if (!strcmp(key, "spare")) {
+			r = admin_uint(v, key, &s->spare, err, errlen);
+		} else if (!strcmp(key, "on_disconnect_after")) {
+			r = admin_uint(v, key, &s->on_disconnect_after_s, err, errlen);
+		} else if (!strcmp(key, "on_disconnect")) {
+			int t = admin_word(v, admin_disconnects, 3, key, err, errlen);
+			r = t < 0 ? -1 : (s->on_disconnect = (enum pool_on_disconnect)t, 0);
+		} else if (!strcmp(key, "clone")) {
+			if (!json_is_boolean(v) && !json_is_string(v)) {
+				snprintf(err, errlen, "clone: expected true or false");
+				r = -1;
+			} else {
+				const char *t = json_string_value(v);
+				s->clone = t ? !strcmp(t, "yes") || !strcmp(t, "true") : json_is_true(v);
+			}
+		} else if (!strcmp(key, "schedule")) {
+			/* One string of windows separated by ';', or an array of windows. */
+			char text[POWER_WINDOWS_MAX * 160] = "";
+			size_t i;
+			json_t *w;
+			if (json_is_string(v)) {
+				snprintf(text, sizeof(text), "%s", json_string_value(v));
+			} else if (json_is_array(v)) {
+				json_array_foreach(v, i, w)
+				{
+					size_t n = strlen(text);
+					snprintf(text + n, sizeof(text) - n, "%s%s", n ? ";" : "",
+						 json_is_string(w) ? json_string_value(w) : "?");
+				}
+			}
+			char why[200];
+			if ((!json_is_string(v) && !json_is_array(v)) ||
+			    power_schedule_parse(text, s->windows, &s->nwindows, why, sizeof(why)) < 0) {
+				snprintf(err, errlen, "schedule: %s",
+					 json_is_string(v) || json_is_array(v) ? why : "expected windows as text");
+				r = -1;
+			}
 		} else if (!strcmp(key, "display")) {
 			unsigned w, h;
 			char tail;
@@ -214,6 +270,12 @@ static void admin_pool_create(void *opaque, const char *name, json_t *body, stru
 	struct pool_spec spec;
 	char err[256];
 	pool_spec_defaults(&spec, name);
+	/* Every desktop is kept ready unless the admin says how many. */
+	if (!json_object_get(body, "spare"))
+		json_object_set_new(body, "spare",
+				    json_integer(json_is_integer(json_object_get(body, "size"))
+						     ? json_integer_value(json_object_get(body, "size"))
+						     : (json_int_t)spec.size));
 	if (broker_pool_from_json(body, &spec, err, sizeof(err)) < 0) {
 		api_result_error(res, 400, "%s", err);
 		return;
@@ -240,6 +302,10 @@ static void admin_pool_update(void *opaque, const char *name, json_t *body, stru
 	int r = -ENOENT;
 	if (p) {
 		spec = p->spec;
+		/* A pool that kept all its desktops ready goes on doing so at a new size. */
+		if (json_is_integer(json_object_get(body, "size")) && !json_object_get(body, "spare") &&
+		    p->spec.spare == p->spec.size)
+			json_object_set(body, "spare", json_object_get(body, "size"));
 		r = broker_pool_from_json(body, &spec, err, sizeof(err));
 		if (r == 0)
 			r = broker_pool_change(b, p, &spec);
@@ -308,7 +374,7 @@ static void admin_desktop_get(void *opaque, const char *name, struct api_result 
 		api_result_error(res, 404, "no desktop %s", name);
 }
 
-enum admin_power { ADMIN_ON, ADMIN_OFF, ADMIN_REFRESH, ADMIN_DELETE };
+enum admin_power { ADMIN_ON, ADMIN_OFF, ADMIN_REFRESH, ADMIN_DELETE, ADMIN_SUSPEND, ADMIN_RESUME };
 
 static void admin_power(struct broker *b, const char *name, enum admin_power what, struct api_result *res)
 {
@@ -328,6 +394,12 @@ static void admin_power(struct broker *b, const char *name, enum admin_power wha
 		case ADMIN_REFRESH:
 			r = pools_desktop_restart(b->pools, d->name);
 			break;
+		case ADMIN_SUSPEND:
+			r = d->state == DESKTOP_RUNNING ? pools_desktop_suspend(b->pools, d->name) : -EBUSY;
+			break;
+		case ADMIN_RESUME:
+			r = d->state == DESKTOP_SUSPENDED ? pools_desktop_resume(b->pools, d->name) : -EBUSY;
+			break;
 		case ADMIN_DELETE:
 			broker_audit(b, "desktop_delete", d->user, NULL, d->pool, d->name, "admin");
 			d->deleting = true;
@@ -342,8 +414,21 @@ static void admin_power(struct broker *b, const char *name, enum admin_power wha
 		res->status = 202;
 	if (r == 0 && what == ADMIN_DELETE)
 		res->json = json_pack("{s:s, s:s}", "name", name, "state", "stopping");
-	if (r < 0)
+	if (r == -EBUSY)
+		api_result_error(res, 409, "desktop %s is not %s", name,
+				 what == ADMIN_SUSPEND ? "running" : "suspended");
+	else if (r < 0)
 		api_result_errno(res, r, r == -ENOENT ? "no desktop %s" : "desktop %s: the VMM refused", name);
+}
+
+static void admin_desktop_suspend(void *opaque, const char *name, struct api_result *res)
+{
+	admin_power(opaque, name, ADMIN_SUSPEND, res);
+}
+
+static void admin_desktop_resume(void *opaque, const char *name, struct api_result *res)
+{
+	admin_power(opaque, name, ADMIN_RESUME, res);
 }
 
 static void admin_desktop_poweron(void *opaque, const char *name, struct api_result *res)
@@ -562,6 +647,8 @@ int broker_start_api(struct broker *b, const char *listen, const char *cert, con
 	    .operation_get = admin_operation_get,
 	    .metrics = admin_metrics,
 	    .audit = admin_audit,
+	    .desktop_suspend = admin_desktop_suspend,
+	    .desktop_resume = admin_desktop_resume,
 	};
 	struct api_config cfg = {.listen = listen, .cert_file = cert, .key_file = key, .auth = b->auth};
 	b->api = api_start(&cfg, &be, err, errlen);

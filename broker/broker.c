@@ -63,8 +63,9 @@ static char *broker_pool_json(const struct pool_spec *s)
 	return text;
 }
 
-/* Under the lock: a new desktop of `pool`, recorded and started. */
-static int broker_provision(struct broker *b, struct broker_pool *pool)
+/* Under the lock: a new desktop of `pool`, recorded, and started when
+ * `start` (else it exists powered off until wanted). */
+static struct broker_desktop *broker_provision(struct broker *b, struct broker_pool *pool, bool start)
 {
 	/* Numbered after the highest in use, so a replaced desktop gets a new
 	 * name (the audit log never mixes the old one with the new). */
@@ -88,35 +89,123 @@ static int broker_provision(struct broker *b, struct broker_pool *pool)
 	}
 	struct broker_desktop *d = calloc(1, sizeof(*d));
 	if (!d)
-		return -ENOMEM;
+		return NULL;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(d->pool, sizeof(d->pool), "%s", pool->spec.name);
 	d->state = DESKTOP_PROVISIONING;
 	int r = store_desktop_insert(b->store, d->name, d->pool, STORE_DESKTOP_PROVISIONING, &d->store_id);
 	if (r < 0) {
 		free(d);
-		return r;
+		return NULL;
 	}
 	d->next = b->desktops;
 	b->desktops = d;
-	r = pools_desktop_start(b->pools, &pool->spec, d->name, NULL);
+	if (start) {
+		r = pools_desktop_start(b->pools, &pool->spec, d->name, NULL);
+	} else {
+		/* Known to pools, powered off. */
+		r = pools_adopt(b->pools, &pool->spec, d->name, 0, NULL);
+		if (r == 0) {
+			d->state = DESKTOP_STOPPED;
+			store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, STORE_DESKTOP_STOPPED);
+		}
+	}
 	if (r < 0)
-		log_error("broker: cannot start desktop %s: %s", d->name, strerror(-r));
-	return r;
+		log_error("broker: cannot set up desktop %s: %s", d->name, strerror(-r));
+	return d;
 }
 
-/* Under the lock: each pool holds `size` desktops. */
+int64_t broker_now(struct broker *b)
+{
+	if (!b->clock_speed)
+		return time(NULL);
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return b->clock_start + (ts.tv_sec - b->clock_base) * (int64_t)b->clock_speed;
+}
+
+static enum power_state broker_power_state(enum desktop_state s)
+{
+	switch (s) {
+	case DESKTOP_RUNNING:
+		return POWER_ON;
+	case DESKTOP_PROVISIONING:
+	case DESKTOP_STARTING:
+	case DESKTOP_FAILED: /* pools/ starts it again */
+		return POWER_STARTING;
+	case DESKTOP_STOPPING:
+		return POWER_STOPPING;
+	case DESKTOP_SUSPENDED:
+		return POWER_SUSPENDED;
+	default:
+		return POWER_OFF;
+	}
+}
+
+#define BROKER_PLAN_MAX 64
+
+/* Under the lock: the power scheduler's operations for every pool, within
+ * the host's budget of operations at once (starts and stops under way
+ * count against it). */
 static void broker_fill_pools(struct broker *b)
 {
-	for (struct broker_pool *p = b->pool_list; p; p = p->next) {
+	if (!b->pools)
+		return;
+	size_t busy = 0;
+	for (struct broker_desktop *d = b->desktops; d; d = d->next)
+		busy +=
+		    d->state == DESKTOP_STARTING || d->state == DESKTOP_STOPPING || d->state == DESKTOP_PROVISIONING;
+	size_t budget = b->power_ops > busy ? b->power_ops - busy : 0;
+	for (struct broker_pool *p = b->pool_list; p && budget; p = p->next) {
 		if (p->deleting)
 			continue;
-		unsigned have = 0;
-		for (struct broker_desktop *d = b->desktops; d; d = d->next)
-			have += strcmp(d->pool, p->spec.name) == 0 && !d->deleting;
-		while (have < p->spec.size && broker_provision(b, p) == 0)
-			have++;
+		struct broker_desktop *list[1024];
+		struct power_desktop pd[1024];
+		size_t n = 0;
+		for (struct broker_desktop *d = b->desktops; d && n < 1024; d = d->next) {
+			if (strcmp(d->pool, p->spec.name) != 0 || d->deleting)
+				continue;
+			list[n] = d;
+			pd[n] = (struct power_desktop){.state = broker_power_state(d->state),
+						       .assigned = d->user[0] || d->conn};
+			n++;
+		}
+		struct power_policy policy = {
+		    .min = p->spec.min, .max = p->spec.size, .spare = p->spec.spare, .nwindows = p->spec.nwindows};
+		memcpy(policy.windows, p->spec.windows, sizeof(policy.windows));
+		struct power_action a[BROKER_PLAN_MAX];
+		size_t k = power_plan(&policy, (time_t)broker_now(b), pd, n, budget, a, BROKER_PLAN_MAX);
+		budget -= k;
+		for (size_t i = 0; i < k; i++) {
+			struct broker_desktop *d =
+			    a[i].op == POWER_CREATE || a[i].op == POWER_CREATE_ON ? NULL : list[a[i].desktop];
+			switch (a[i].op) {
+			case POWER_CREATE:
+			case POWER_CREATE_ON:
+				broker_provision(b, p, a[i].op == POWER_CREATE_ON);
+				break;
+			case POWER_START:
+				pools_desktop_restart(b->pools, d->name);
+				break;
+			case POWER_RESUME:
+				pools_desktop_resume(b->pools, d->name);
+				break;
+			case POWER_STOP:
+				pools_desktop_stop(b->pools, d->name);
+				break;
+			case POWER_DELETE:
+				d->deleting = true;
+				pools_desktop_remove(b->pools, d->name);
+				break;
+			}
+		}
 	}
+}
+
+void broker_power_tick(struct broker *b)
+{
+	if (!b->stopping)
+		broker_fill_pools(b);
 }
 
 static void broker_unlink_desktop(struct broker *b, struct broker_desktop *gone)
@@ -243,11 +332,12 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 	}
 	enum desktop_state was = d->state;
 	d->state = info->state;
-	store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, (enum store_desktop_state)info->state);
+	/* The VMM first, so a reader who sees the new state sees its VMM too. */
 	if (info->state == DESKTOP_STARTING || info->state == DESKTOP_RUNNING)
 		store_desktop_set_vmm(b->store, d->store_id, info->pid, info->socket);
-	else if (info->state == DESKTOP_STOPPED)
+	else if (info->state == DESKTOP_STOPPED || info->state == DESKTOP_SUSPENDED)
 		store_desktop_set_vmm(b->store, d->store_id, 0, NULL);
+	store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, (enum store_desktop_state)info->state);
 	if (info->state == DESKTOP_RUNNING && !d->surface) {
 		d->surface = surface_attach_vmm(info->socket);
 		if (d->user[0])
@@ -277,30 +367,49 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool *pool, const char *user, bool *starting)
 {
 	*starting = false;
-	struct broker_desktop *mine = NULL, *free_running = NULL, *free_any = NULL;
+	/* Theirs first; then a free one, the readiest: running, starting,
+	 * suspended (resumes in milliseconds), powered off (boots). */
+	static const enum desktop_state order[] = {DESKTOP_RUNNING,   DESKTOP_STARTING, DESKTOP_PROVISIONING,
+						   DESKTOP_SUSPENDED, DESKTOP_STOPPED,  DESKTOP_FAILED};
+	struct broker_desktop *mine = NULL, *pick[sizeof(order) / sizeof(order[0])] = {0};
+	unsigned count = 0;
 	for (struct broker_desktop *d = b->desktops; d; d = d->next) {
 		if (strcmp(d->pool, pool->spec.name) != 0 || d->deleting)
 			continue;
-		if (strcmp(d->user, user) == 0)
+		count++;
+		if (strcmp(d->user, user) == 0) {
 			mine = d;
-		else if (!d->user[0] && d->state == DESKTOP_RUNNING && !free_running)
-			free_running = d;
-		else if (!d->user[0] && !free_any && d->state != DESKTOP_STOPPING)
-			free_any = d;
+			continue;
+		}
+		if (d->user[0] || d->conn)
+			continue;
+		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+			if (d->state == order[i] && !pick[i])
+				pick[i] = d;
 	}
-	struct broker_desktop *d = mine ? mine : free_running ? free_running : free_any;
+	struct broker_desktop *d = mine;
+	for (size_t i = 0; !d && i < sizeof(order) / sizeof(order[0]); i++)
+		d = pick[i];
+	/* None free: one more, started now for this user (they wait for one
+	 * start, not for the scheduler's queue). */
+	if (!d && count < pool->spec.size)
+		d = broker_provision(b, pool, true);
 	if (!d)
 		return NULL;
 	if (!mine) {
 		snprintf(d->user, sizeof(d->user), "%s", user);
 		store_desktop_assign(b->store, d->store_id, user);
 		broker_audit(b, "assign", user, NULL, d->pool, d->name, NULL);
-		if (d->state == DESKTOP_RUNNING)
-			pools_desktop_set_label(b->pools, d->name, user);
+		/* Shown now if it runs, kept for its start if not. */
+		pools_desktop_set_label(b->pools, d->name, user);
 	}
-	if (d->state == DESKTOP_STOPPED || d->state == DESKTOP_FAILED)
+	if (d->state == DESKTOP_SUSPENDED)
+		pools_desktop_resume(b->pools, d->name);
+	else if (d->state == DESKTOP_STOPPED || d->state == DESKTOP_FAILED)
 		pools_desktop_restart(b->pools, d->name);
 	*starting = d->state != DESKTOP_RUNNING;
+	/* A spare was taken: the scheduler starts the next. */
+	broker_fill_pools(b);
 	return d;
 }
 
@@ -354,8 +463,15 @@ static void broker_adopt(struct broker *b)
 		if (s->vmm_pid > 0 && s->socket[0]) {
 			pools_adopt(b->pools, &pool->spec, s->name, (pid_t)s->vmm_pid, s->socket);
 		} else {
-			d->state = (enum desktop_state)s->state;
-			pools_desktop_start(b->pools, &pool->spec, s->name, s->assigned_user);
+			/* Off or suspended: the scheduler (or its user) starts it. */
+			pools_adopt(b->pools, &pool->spec, s->name, 0, NULL);
+			struct desktop_info info;
+			if (pools_desktop_info(b->pools, s->name, &info) == 0)
+				d->state = info.state;
+			store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY,
+						(enum store_desktop_state)d->state);
+			if (d->user[0])
+				pools_desktop_set_label(b->pools, d->name, d->user);
 		}
 		/* An adopted running desktop has its screen at once. */
 		struct desktop_info info;
@@ -400,8 +516,10 @@ static void *broker_ticker(void *opaque)
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
 		pthread_cond_timedwait(&b->tick, &b->lock, &until);
-		if (!b->stopping)
+		if (!b->stopping) {
 			session_tick(b);
+			broker_power_tick(b);
+		}
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
@@ -419,6 +537,12 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	pthread_cond_init(&b->tick, NULL);
 	b->jobs_tail = &b->jobs;
 	b->greeter_width = cfg->greeter_width ? cfg->greeter_width : 1024;
+	b->power_ops = cfg->power_ops ? cfg->power_ops : 4;
+	b->clock_start = cfg->clock_start;
+	b->clock_speed = cfg->clock_speed;
+	struct timespec mono;
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	b->clock_base = mono.tv_sec;
 	b->greeter_height = cfg->greeter_height ? cfg->greeter_height : 768;
 	char host[256] = "";
 	if (cfg->host_name)
@@ -470,9 +594,12 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 		}
 	}
 	broker_load_api_pools(b);
+	char snapshots[4096];
+	snprintf(snapshots, sizeof(snapshots), "%s/snapshots", cfg->data_dir);
 	struct pools_config pc = {
 	    .vmm_path = cfg->vmm_path,
 	    .run_dir = b->run_dir,
+	    .snapshot_dir = snapshots,
 	    .events = {.state = broker_on_state, .opaque = b},
 	};
 	b->pools = pools_create(&pc, err, errlen);
@@ -494,7 +621,8 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	}
 	broker_fill_pools(b);
 	pthread_mutex_unlock(&b->lock);
-	if (session_start_workers(b, cfg->auth_workers) < 0 || pthread_create(&b->ticker, NULL, broker_ticker, b) != 0) {
+	if (session_start_workers(b, cfg->auth_workers) < 0 ||
+	    pthread_create(&b->ticker, NULL, broker_ticker, b) != 0) {
 		snprintf(err, errlen, "cannot start the broker's threads");
 		broker_stop(b);
 		return NULL;

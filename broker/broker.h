@@ -22,6 +22,11 @@ struct broker_config {
 	size_t npools;
 	unsigned auth_workers; /* authentications at once; 0: 4 */
 	const char *host_name; /* shown on the greeter; NULL: gethostname() */
+	unsigned power_ops;    /* power operations at once (starts, stops, suspends); 0: 4 */
+	/* The clock for schedules and timeouts: real time, or (tests) from
+	 * clock_start on, clock_speed times faster. */
+	long long clock_start;
+	unsigned clock_speed;
 };
 
 struct broker;

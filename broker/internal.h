@@ -86,6 +86,10 @@ struct broker {
 	pthread_t ticker;
 	pthread_cond_t tick;
 	bool stopping;
+	/* the power scheduler */
+	unsigned power_ops;
+	long long clock_start, clock_base;
+	unsigned clock_speed;
 	/* the admin API */
 	struct api *api;
 	struct broker_op ops[BROKER_OPS];
@@ -101,6 +105,10 @@ struct broker_desktop *broker_desktop_by_id(struct broker *b, int64_t id);
  * theirs exists but is not running yet. */
 struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool *pool, const char *user,
 					   bool *starting);
+/* Under the lock, every second: the power scheduler's next operations. */
+void broker_power_tick(struct broker *b);
+/* The time schedules go by (real, or a test's faster clock). */
+int64_t broker_now(struct broker *b);
 /* Under the lock: the desktop's user logged off: the pool's on_logoff. */
 void broker_desktop_logoff(struct broker *b, struct broker_desktop *d);
 /* Under the lock: pools created, changed, removed at run time. */

@@ -376,7 +376,22 @@ void session_tick(struct broker *b)
 	for (size_t i = 0; i < n; i++) {
 		const struct store_session *s = &list[i];
 		struct broker_pool *p = broker_pool_find(b, s->pool);
-		if (s->state != STORE_SESSION_DISCONNECTED || !p || !p->spec.disconnect_timeout_s)
+		if (s->state != STORE_SESSION_DISCONNECTED || !p)
+			continue;
+		/* Disconnected a while: the desktop is suspended or powered off
+		 * (its session stays; reconnecting brings it back). */
+		struct broker_desktop *d = broker_desktop_by_id(b, s->desktop_id);
+		if (d && d->state == DESKTOP_RUNNING && !d->conn && p->spec.on_disconnect != POOL_DISCONNECT_NONE &&
+		    s->disconnected_at && now - s->disconnected_at >= (int64_t)p->spec.on_disconnect_after_s) {
+			bool suspend = p->spec.on_disconnect == POOL_DISCONNECT_SUSPEND;
+			broker_audit(b, suspend ? "suspend" : "poweroff", s->user, NULL, d->pool, d->name,
+				     "disconnected");
+			if (suspend)
+				pools_desktop_suspend(b->pools, d->name);
+			else
+				pools_desktop_stop(b->pools, d->name);
+		}
+		if (!p->spec.disconnect_timeout_s)
 			continue;
 		if (s->disconnected_at && now - s->disconnected_at >= (int64_t)p->spec.disconnect_timeout_s)
 			session_end(b, s, "disconnect timeout");

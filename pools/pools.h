@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define POOL_NAME_MAX     32
 #define DESKTOP_NAME_MAX  64
@@ -32,9 +33,72 @@ enum desktop_state {
 };
 const char *desktop_state_name(enum desktop_state state);
 
+/* The power scheduler (power.c): a pool's policy, and the power operations
+ * that move it toward its targets. Pure: the caller gives the time, so
+ * tests run a week of schedules in no time. */
+#define POWER_WINDOWS_MAX 8
+
+/* A time window with its own targets, e.g. weekdays 07:00-18:30. */
+struct power_window {
+	uint8_t days;                /* bit 0 Monday ... bit 6 Sunday */
+	uint16_t start_min, end_min; /* minutes after local midnight; end > start */
+	unsigned min, spare;
+};
+
+struct power_policy {
+	unsigned min;   /* desktops that exist (powered or not) */
+	unsigned max;   /* desktops at most (the pool's size) */
+	unsigned spare; /* powered-on unassigned desktops kept ready */
+	struct power_window windows[POWER_WINDOWS_MAX];
+	size_t nwindows;
+};
+
+/* Parses "mon-fri 07:00-18:30 min=4 spare=2" (days: mon..sun, a range, or
+ * a comma list; "daily"); 0 or -EINVAL with the reason in err. */
+int power_window_parse(const char *text, struct power_window *out, char *err, size_t errlen);
+/* Windows separated by ';' (at most POWER_WINDOWS_MAX); "" for none. */
+int power_schedule_parse(const char *text, struct power_window *out, size_t *n, char *err, size_t errlen);
+/* A window as power_window_parse() reads it. */
+void power_window_format(const struct power_window *w, char *out, size_t size);
+/* The min and spare that apply at local time `now` (the first window that
+ * holds it, else the policy's own); both capped by max. */
+void power_targets(const struct power_policy *p, time_t now, unsigned *min, unsigned *spare);
+
+enum power_state { POWER_OFF, POWER_STARTING, POWER_ON, POWER_STOPPING, POWER_SUSPENDED };
+
+struct power_desktop {
+	enum power_state state;
+	bool assigned; /* someone's (a session, a dedicated owner) */
+};
+
+enum power_op {
+	POWER_CREATE,    /* a new desktop, powered off (to reach min) */
+	POWER_CREATE_ON, /* a new desktop, started (a spare) */
+	POWER_START,
+	POWER_RESUME,
+	POWER_STOP,
+	POWER_DELETE,
+};
+
+struct power_action {
+	enum power_op op;
+	size_t desktop; /* index into the desktops given; the creations: none */
+};
+
+/* At most `budget` actions (the host's power operations left) that move the
+ * pool toward its targets: spares come from suspended desktops first
+ * (fastest), then stopped ones, then new ones while under max; desktops
+ * under min are created (powered off); spares beyond the target are
+ * stopped, never below min existing or touching an assigned desktop;
+ * desktops beyond max that are free and off are deleted. Desktops already
+ * starting count as ready, already stopping as gone. Returns how many. */
+size_t power_plan(const struct power_policy *p, time_t now, const struct power_desktop *desktops, size_t n,
+		  size_t budget, struct power_action *out, size_t max_out);
+
 enum pool_template { POOL_TEMPLATE_DESKTOP, POOL_TEMPLATE_LINUX };
 enum pool_assignment { POOL_FLOATING, POOL_DEDICATED };
 enum pool_on_logoff { POOL_LOGOFF_KEEP, POOL_LOGOFF_REFRESH, POOL_LOGOFF_DELETE };
+enum pool_on_disconnect { POOL_DISCONNECT_NONE, POOL_DISCONNECT_SUSPEND, POOL_DISCONNECT_POWEROFF };
 
 struct pool_spec {
 	char name[POOL_NAME_MAX + 1];
@@ -52,10 +116,19 @@ struct pool_spec {
 	/* Desktops start as instant clones of a template booted once (its
 	 * memory shared copy-on-write) instead of each booting. */
 	bool clone;
+	/* Power: desktops that exist, powered-on free ones kept ready, time
+	 * windows with their own (power_plan()); what happens to a desktop
+	 * whose user disconnected, after a while. */
+	unsigned min, spare;
+	struct power_window windows[POWER_WINDOWS_MAX];
+	size_t nwindows;
+	enum pool_on_disconnect on_disconnect;
+	unsigned on_disconnect_after_s;
 };
 
 /* Fills a spec with the defaults (the in-tree desktop, 1 vCPU, 256 MiB,
- * 1024x768, 2 desktops, floating, keep, everyone, an hour). */
+ * 1024x768, 2 desktops all kept running as spares, floating, keep,
+ * everyone, an hour, nothing on disconnect). */
 void pool_spec_defaults(struct pool_spec *spec, const char *name);
 /* 0, or -EINVAL with the reason in err. */
 int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen);

@@ -2,7 +2,7 @@
  * its time windows, and the power operations that move the pool toward
  * them within the host's budget. No clock of its own: the caller passes
  * the time, so tests run a day of schedules in no time. */
-#include "power.h"
+#include "pools.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -116,6 +116,47 @@ int power_window_parse(const char *text, struct power_window *out, char *err, si
 	if (!have_min)
 		out->min = 0;
 	return 0;
+}
+
+int power_schedule_parse(const char *text, struct power_window *out, size_t *n, char *err, size_t errlen)
+{
+	*n = 0;
+	char buf[1024];
+	if (strlen(text) >= sizeof(buf)) {
+		snprintf(err, errlen, "a schedule is at most %zu bytes", sizeof(buf) - 1);
+		return -EINVAL;
+	}
+	snprintf(buf, sizeof(buf), "%s", text);
+	char *save = NULL;
+	for (char *w = strtok_r(buf, ";", &save); w; w = strtok_r(NULL, ";", &save)) {
+		if (strspn(w, " \t") == strlen(w))
+			continue;
+		if (*n == POWER_WINDOWS_MAX) {
+			snprintf(err, errlen, "at most %d windows", POWER_WINDOWS_MAX);
+			return -EINVAL;
+		}
+		if (power_window_parse(w, &out[*n], err, errlen) < 0)
+			return -EINVAL;
+		(*n)++;
+	}
+	return 0;
+}
+
+void power_window_format(const struct power_window *w, char *out, size_t size)
+{
+	char days[40] = "";
+	if (w->days == 0x7f) {
+		snprintf(days, sizeof(days), "daily");
+	} else {
+		for (int d = 0; d < 7; d++) {
+			if (!(w->days & (1u << d)))
+				continue;
+			size_t n = strlen(days);
+			snprintf(days + n, sizeof(days) - n, "%s%s", n ? "," : "", power_days[d]);
+		}
+	}
+	snprintf(out, size, "%s %02u:%02u-%02u:%02u min=%u spare=%u", days, w->start_min / 60u, w->start_min % 60u,
+		 w->end_min / 60u, w->end_min % 60u, w->min, w->spare);
 }
 
 void power_targets(const struct power_policy *p, time_t now, unsigned *min, unsigned *spare)

@@ -21,6 +21,8 @@ void pool_spec_defaults(struct pool_spec *spec, const char *name)
 	spec->on_logoff = POOL_LOGOFF_KEEP;
 	snprintf(spec->entitlement, sizeof(spec->entitlement), "*");
 	spec->disconnect_timeout_s = 3600;
+	spec->spare = spec->size;
+	spec->on_disconnect_after_s = 600;
 }
 
 static bool pool_name_ok(const char *name)
@@ -51,6 +53,10 @@ int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen)
 		why = "display must be from 64x64 to 8192x8192 and at most 8192x4096 pixels";
 	else if (spec->size < 1 || spec->size > 1000)
 		why = "size must be from 1 to 1000 desktops";
+	else if (spec->spare > spec->size || spec->min > spec->size)
+		why = "min and spare must be at most the pool's size";
+	else if (spec->nwindows > POWER_WINDOWS_MAX)
+		why = "too many schedule windows";
 	else if (spec->template == POOL_TEMPLATE_LINUX && !spec->kernel[0])
 		why = "a linux template needs a kernel";
 	else if (spec->template == POOL_TEMPLATE_DESKTOP && (spec->kernel[0] || spec->initrd[0] || spec->disk[0]))

@@ -3,6 +3,8 @@
  * resolution, and printing the effective configuration. */
 #include "config.h"
 
+#include "../pools/pools.h"
+
 #include "../common/config.h"
 
 #include <arpa/inet.h>
@@ -45,6 +47,7 @@ static const char *const vdi_backend_words[] = {"file", "pam", NULL};
 static const char *const vdi_template_words[] = {"desktop", "linux", NULL};
 static const char *const vdi_assignment_words[] = {"floating", "dedicated", NULL};
 static const char *const vdi_on_logoff_words[] = {"keep", "refresh", "delete", NULL};
+static const char *const vdi_on_disconnect_words[] = {"none", "suspend", "poweroff", NULL};
 
 struct vdi_loader {
 	struct vdi_config *c;
@@ -53,6 +56,7 @@ struct vdi_loader {
 	size_t errlen;
 	/* Entries that cross-key checks point at. */
 	const struct cfg_entry *tls_cert, *tls_key, *api_tls_cert, *api_tls_key, *rdp_port, *vnc_port, *listen;
+	bool pool_spare_set; /* the pool being read said spare = */
 };
 
 static int vdi_oom(struct vdi_loader *l)
@@ -341,6 +345,8 @@ static int vdi_server_key(struct vdi_loader *l, const struct cfg_entry *e)
 	if (!strcmp(k, "greeter_size"))
 		return cfg_get_display(e, VDI_DISPLAY_MIN, VDI_DISPLAY_MAX, VDI_DISPLAY_PIXELS_MAX, &c->greeter_width,
 				       &c->greeter_height, l->err, l->errlen);
+	if (!strcmp(k, "power_ops"))
+		return vdi_uint(l, e, 1, 64, &c->power_ops);
 	if (!strcmp(k, "log_level")) {
 		if (cfg_get_enum(e, vdi_log_words, &v, l->err, l->errlen) < 0)
 			return -EINVAL;
@@ -348,7 +354,8 @@ static int vdi_server_key(struct vdi_loader *l, const struct cfg_entry *e)
 		c->log_level = levels[v];
 		return 0;
 	}
-	return vdi_unknown(l, e, "data_dir, bind, rdp_port, vnc_port, tls_cert, tls_key, vmm, greeter_size, log_level");
+	return vdi_unknown(
+	    l, e, "data_dir, bind, rdp_port, vnc_port, tls_cert, tls_key, vmm, greeter_size, log_level, power_ops");
 }
 
 static int vdi_auth_key(struct vdi_loader *l, const struct cfg_entry *e)
@@ -458,9 +465,41 @@ static int vdi_pool_key(struct vdi_loader *l, struct vdi_pool_config *p, const s
 		return vdi_principals(l, e, true, false, &p->entitlement);
 	if (!strcmp(k, "disconnect_timeout"))
 		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->disconnect_timeout, l->err, l->errlen);
+	if (!strcmp(k, "min"))
+		return vdi_uint(l, e, 0, 1000, &p->min);
+	if (!strcmp(k, "spare")) {
+		l->pool_spare_set = true;
+		return vdi_uint(l, e, 0, 1000, &p->spare);
+	}
+	if (!strcmp(k, "schedule")) {
+		struct power_window w[POWER_WINDOWS_MAX];
+		size_t n;
+		char why[200];
+		if (power_schedule_parse(e->value, w, &n, why, sizeof(why)) < 0) {
+			cfg_entry_error(e, l->err, l->errlen, "%s", why);
+			return -EINVAL;
+		}
+		return vdi_set_string(l, &p->schedule, e->value);
+	}
+	if (!strcmp(k, "clone")) {
+		int b;
+		if (cfg_get_bool(e, &b, l->err, l->errlen) < 0)
+			return -EINVAL;
+		p->clone = b;
+		return 0;
+	}
+	if (!strcmp(k, "on_disconnect")) {
+		if (cfg_get_enum(e, vdi_on_disconnect_words, &v, l->err, l->errlen) < 0)
+			return -EINVAL;
+		p->on_disconnect = (enum vdi_pool_on_disconnect)v;
+		return 0;
+	}
+	if (!strcmp(k, "on_disconnect_after"))
+		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->on_disconnect_after, l->err, l->errlen);
 	return vdi_unknown(l, e,
 			   "template, kernel, initrd, disk, cmdline, vcpus, memory, display, size, assignment, "
-			   "on_logoff, entitlement, disconnect_timeout");
+			   "on_logoff, entitlement, disconnect_timeout, min, spare, schedule, clone, on_disconnect, "
+			   "on_disconnect_after");
 }
 
 static int vdi_pool_section(struct vdi_loader *l, const struct cfg_section *s)
@@ -486,7 +525,9 @@ static int vdi_pool_section(struct vdi_loader *l, const struct cfg_section *s)
 	    .on_logoff = VDI_LOGOFF_KEEP,
 	    .entitlement = {.everyone = true},
 	    .disconnect_timeout = 3600,
+	    .on_disconnect_after = 600,
 	};
+	l->pool_spare_set = false;
 	memcpy(p->name, name, n + 1);
 	if (vdi_principals_text(&p->entitlement) < 0)
 		return vdi_oom(l);
@@ -494,6 +535,13 @@ static int vdi_pool_section(struct vdi_loader *l, const struct cfg_section *s)
 		int rc = vdi_pool_key(l, p, &s->entries[i]);
 		if (rc < 0)
 			return rc;
+	}
+	if (!l->pool_spare_set)
+		p->spare = p->size; /* every desktop kept ready unless said otherwise */
+	if (p->spare > p->size || p->min > p->size) {
+		const struct cfg_entry *e = cfg_find_entry(s, p->spare > p->size ? "spare" : "min");
+		cfg_entry_error(e, l->err, l->errlen, "at most the pool's size (%u)", p->size);
+		return -EINVAL;
 	}
 	if (p->template == VDI_TEMPLATE_LINUX && !p->kernel) {
 		cfg_section_error(s, l->err, l->errlen, "template = linux needs kernel = PATH");
@@ -652,6 +700,7 @@ static struct vdi_config *vdi_config_new(const char *source)
 	c->greeter_width = 1024;
 	c->greeter_height = 768;
 	c->log_level = LOG_INFO;
+	c->power_ops = 4;
 	c->auth_backend = VDI_AUTH_FILE;
 	c->lockout_attempts = 5;
 	c->lockout_window = 600;
@@ -675,6 +724,7 @@ void vdi_config_free(struct vdi_config *c)
 		free(p->initrd);
 		free(p->disk);
 		free(p->cmdline);
+		free(p->schedule);
 		vdi_principals_free(&p->entitlement);
 	}
 	free(c->pools);
@@ -807,8 +857,8 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 	vdi_print_key(out, "tls_cert", c->tls_cert);
 	vdi_print_key(out, "tls_key", c->tls_key);
 	vdi_print_key(out, "vmm", c->vmm);
-	fprintf(out, "greeter_size = %ux%u\nlog_level = %s\n", c->greeter_width, c->greeter_height,
-		levels[c->log_level]);
+	fprintf(out, "greeter_size = %ux%u\nlog_level = %s\npower_ops = %u\n", c->greeter_width, c->greeter_height,
+		levels[c->log_level], c->power_ops);
 
 	fprintf(out, "\n[auth]\nbackend = %s\npam_service = %s\n", vdi_backend_words[c->auth_backend], c->pam_service);
 	vdi_print_key(out, "users_file", c->users_file);
@@ -843,6 +893,11 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 			vdi_assignment_words[p->assignment], vdi_on_logoff_words[p->on_logoff]);
 		vdi_print_principals(out, "entitlement", &p->entitlement);
 		vdi_print_duration(out, "disconnect_timeout", p->disconnect_timeout);
+		fprintf(out, "min = %u\nspare = %u\nclone = %s\non_disconnect = %s\n", p->min, p->spare,
+			p->clone ? "yes" : "no", vdi_on_disconnect_words[p->on_disconnect]);
+		vdi_print_duration(out, "on_disconnect_after", p->on_disconnect_after);
+		if (p->schedule)
+			vdi_print_key(out, "schedule", p->schedule);
 	}
 	return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
 }

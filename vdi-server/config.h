@@ -16,6 +16,7 @@ enum vdi_auth_backend { VDI_AUTH_FILE, VDI_AUTH_PAM };
 enum vdi_pool_template { VDI_TEMPLATE_DESKTOP, VDI_TEMPLATE_LINUX };
 enum vdi_pool_assignment { VDI_ASSIGN_FLOATING, VDI_ASSIGN_DEDICATED };
 enum vdi_pool_on_logoff { VDI_LOGOFF_KEEP, VDI_LOGOFF_REFRESH, VDI_LOGOFF_DELETE };
+enum vdi_pool_on_disconnect { VDI_DISCONNECT_NONE, VDI_DISCONNECT_SUSPEND, VDI_DISCONNECT_POWEROFF };
 
 /* Users and @groups, as written ("alice", "@staff"); `everyone` for "*". */
 struct vdi_principals {
@@ -37,6 +38,12 @@ struct vdi_pool_config {
 	enum vdi_pool_on_logoff on_logoff;
 	struct vdi_principals entitlement;
 	int64_t disconnect_timeout; /* seconds; 0: keep forever */
+	unsigned min;               /* desktops that exist, powered or not */
+	unsigned spare;             /* powered-on free desktops kept ready (default: size) */
+	char *schedule;             /* windows "mon-fri 07:00-18:30 spare=2; ..." (NULL: none) */
+	bool clone;                 /* desktops start as instant clones of a template */
+	enum vdi_pool_on_disconnect on_disconnect;
+	int64_t on_disconnect_after; /* seconds */
 };
 
 struct vdi_config {
@@ -51,6 +58,7 @@ struct vdi_config {
 	char *vmm; /* the vdi-vmm executable */
 	unsigned greeter_width, greeter_height;
 	enum log_level log_level;
+	unsigned power_ops; /* power operations at once on this host */
 
 	/* [auth] */
 	enum vdi_auth_backend auth_backend;

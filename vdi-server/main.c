@@ -188,6 +188,16 @@ static void pool_from_config(const struct vdi_pool_config *c, struct pool_spec *
 							   : POOL_LOGOFF_KEEP;
 	snprintf(s->entitlement, sizeof(s->entitlement), "%s", c->entitlement.text);
 	s->disconnect_timeout_s = (unsigned)c->disconnect_timeout;
+	s->min = c->min;
+	s->spare = c->spare;
+	s->clone = c->clone;
+	s->on_disconnect = c->on_disconnect == VDI_DISCONNECT_SUSPEND    ? POOL_DISCONNECT_SUSPEND
+			   : c->on_disconnect == VDI_DISCONNECT_POWEROFF ? POOL_DISCONNECT_POWEROFF
+									 : POOL_DISCONNECT_NONE;
+	s->on_disconnect_after_s = (unsigned)c->on_disconnect_after;
+	char err[200];
+	if (c->schedule)
+		power_schedule_parse(c->schedule, s->windows, &s->nwindows, err, sizeof(err)); /* checked on load */
 }
 
 struct user_seen {
@@ -267,7 +277,17 @@ static int serve_broker(const struct server_options *o)
 		},
 	    .pools = pools,
 	    .npools = cfg->npools,
+	    .power_ops = cfg->power_ops,
 	};
+	/* Tests run schedules on a clock of their own: VDI_TEST_CLOCK=START,SPEED
+	 * (Unix seconds to start at, and how many seconds pass per real one). */
+	const char *clock = getenv("VDI_TEST_CLOCK");
+	if (clock && sscanf(clock, "%lld,%u", &bc.clock_start, &bc.clock_speed) != 2) {
+		log_error("VDI_TEST_CLOCK: expected START,SPEED");
+		free(pools);
+		vdi_config_free(cfg);
+		return 1;
+	}
 	struct broker *b = pools ? broker_start(&bc, err, sizeof(err)) : NULL;
 	free(pools);
 	if (!b) {

@@ -321,6 +321,7 @@ static void bench_hooks(enum auth_backend backend, const char *label)
 	pool.width = DESK_W;
 	pool.height = DESK_H;
 	pool.size = HOOK_USERS;
+	pool.spare = HOOK_USERS;
 	struct broker_config bc = {
 	    .data_dir = dir,
 	    .vmm_path = vmm_path,

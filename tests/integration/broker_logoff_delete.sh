@@ -24,9 +24,9 @@ logged_off dave
 [ "$(sql "SELECT detail FROM audit WHERE event = 'logoff' AND user = 'dave'")" = delete ] ||
 	fail "the logoff is not a delete"
 wait_audit "event = 'desktop_deleted' AND desktop = '$name1'" 20
-# The replacement: provisioned after the deletion, running on another VMM.
+# The replacement: provisioned once the logoff deleted the old one, running on another VMM.
 wait_audit "event = 'desktop_state' AND detail = 'provisioning -> starting' AND
-	id > (SELECT id FROM audit WHERE event = 'desktop_deleted')" 20
+	desktop != '$name1' AND id > (SELECT id FROM audit WHERE event = 'logoff')" 20
 wait_sql "SELECT count(*) FROM desktops WHERE state = 'running' AND vmm_pid != $p1" 1 20 ||
 	{ sql 'SELECT * FROM desktops'; fail "no replacement desktop runs"; }
 [ "$(sql "SELECT count(*) FROM desktops")" = 1 ] || fail "the pool holds more than its one desktop"

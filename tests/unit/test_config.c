@@ -869,14 +869,14 @@ static void test_schema_errors(void **state)
 		   "vdi.ini:1: [server:x]: unknown section (known: [server], [auth], [api], [pool:NAME])");
 	load_fails("[server]\nport = 1\n",
 		   "vdi.ini:2: [server] port: unknown key (known here: data_dir, bind, rdp_port, vnc_port, tls_cert, "
-		   "tls_key, vmm, greeter_size, log_level)");
+		   "tls_key, vmm, greeter_size, log_level, power_ops)");
 	load_fails("[auth]\n\nbackend = file\nlockout = 5\n",
 		   "vdi.ini:4: [auth] lockout: unknown key (known here: backend, pam_service, users_file, "
 		   "lockout_attempts, lockout_window, lockout_duration, admins)");
 	load_fails("[api]\nport = 1\n", "vdi.ini:2: [api] port: unknown key (known here: listen, tls_cert, tls_key)");
 	load_fails("[pool:a]\nmem = 1\n",
 		   "vdi.ini:2: [pool:a] mem: unknown key (known here: template, kernel, initrd, disk, cmdline, vcpus, "
-		   "memory, display, size, assignment, on_logoff, entitlement, disconnect_timeout)");
+		   "memory, display, size, assignment, on_logoff, entitlement, disconnect_timeout, min, spare, schedule, clone, on_disconnect, on_disconnect_after)");
 	/* [server] values. */
 	load_fails("[server]\ndata_dir =\n", "vdi.ini:2: [server] data_dir: needs a value");
 	load_fails("[server]\nbind = localhost\n",

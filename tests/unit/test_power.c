@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "../../pools/power.h"
+#include "../../pools/pools.h"
 
 #include <errno.h>
 #include <stdlib.h>

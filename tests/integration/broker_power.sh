@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The power scheduler with real desktops: a pool keeps its spare count
+# running as a user takes one (the next spare starts, no more); a user who
+# disconnects has the desktop suspended to disk after on_disconnect_after
+# (its VMM gone, the store says suspended) and, reconnecting, finds it
+# resumed exactly as it was (the same screen, the typed text); a schedule
+# window raises the spare count at its start and lowers it at its end,
+# on a test clock running 20 times faster than real time (VDI_TEST_CLOCK).
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/broker_lib.sh"
+users alice:alicepw
+config
+cat >>"$WORK/vdi.ini" <<'EOF2'
+power_ops = 2
+[pool:p]
+memory = 64
+size = 3
+spare = 1
+on_disconnect = suspend
+on_disconnect_after = 2s
+disconnect_timeout = 0
+[pool:s]
+memory = 64
+size = 2
+spare = 0
+entitlement = nobody
+schedule = mon-fri 07:00-07:05 spare=2
+EOF2
+# The [server] keys must come before the pools: power_ops went after [api].
+python3 - "$WORK/vdi.ini" <<'PY'
+import sys
+p = sys.argv[1]
+t = open(p).read().replace("power_ops = 2\n", "")
+t = t.replace("[server]\n", "[server]\npower_ops = 2\n", 1)
+open(p, "w").write(t)
+PY
+# Monday 16 Nov 2026 06:59:00 UTC, 20 test seconds a second: the window
+# opens after ~3 s and closes after ~18 s.
+ENV_PREFIX=(TZ=UTC VDI_TEST_CLOCK=1794812340,20)
+start_broker
+
+# One spare in p, none in s (outside its window yet).
+wait_sql "SELECT count(*) FROM desktops WHERE pool = 'p' AND state = 'running'" 1 30 ||
+	fail "pool p does not keep 1 spare running"
+[ "$(sql "SELECT count(*) FROM desktops WHERE pool = 'p'")" = 1 ] || fail "pool p made more than its spare"
+
+# The schedule window opens: s gets 2 spares; it closes: they stop.
+wait_sql "SELECT count(*) FROM desktops WHERE pool = 's' AND state = 'running'" 2 30 ||
+	{ sql 'SELECT name, state FROM desktops'; fail "the window did not raise s's spares to 2"; }
+echo "window open: pool s runs 2 spares"
+wait_sql "SELECT count(*) FROM desktops WHERE pool = 's' AND state = 'running'" 0 40 ||
+	{ sql 'SELECT name, state FROM desktops'; fail "the window's end did not stop s's spares"; }
+echo "window closed: pool s runs none"
+
+# alice takes p's spare; the next spare starts (2 running, no third).
+rdp a1 --user alice --pass alicepw --wait-stable 1 --type "kept across suspend" --wait-stable 1 --png "$WORK/a1.png"
+mine=$(desktop_of alice)
+[ -n "$mine" ] || fail "alice got no desktop"
+wait_serial "$mine" 'text "kept across suspend"'
+wait_sql "SELECT count(*) FROM desktops WHERE pool = 'p' AND state = 'running'" 2 30 ||
+	fail "no new spare after alice took one"
+sleep 1
+[ "$(sql "SELECT count(*) FROM desktops WHERE pool = 'p'")" = 2 ] || fail "pool p made more than one new spare"
+dctl "$mine" screenshot "$WORK/before.png" >/dev/null || fail "screenshot failed"
+
+# Disconnected (the client has ended): after 2 s it is suspended.
+wait_sql "SELECT state FROM desktops WHERE name = '$mine'" suspended 30 ||
+	{ dump_audit; fail "$mine was not suspended after alice disconnected"; }
+p=$(vmm_pid_of "$mine"); [ "${p:-0}" = 0 ] || fail "a suspended desktop still has a VMM ($p)"
+[ -f "$DATA/snapshots/$mine/state" ] || fail "no snapshot of $mine"
+wait_audit "event = 'suspend' AND desktop = '$mine'"
+echo "$mine suspended after the disconnect"
+
+# alice reconnects: resumed, as it was.
+rdp a2 --user alice --pass alicepw --wait-stable 2 --png "$WORK/a2.png"
+[ "$(desktop_of alice)" = "$mine" ] || fail "alice came back to $(desktop_of alice), not $mine"
+[ "$(sql "SELECT state FROM desktops WHERE name = '$mine'")" = running ] || fail "$mine is not running"
+shows "$WORK/a2.png" "$mine" "alice after the resume"
+d=$(pngstat diff "$WORK/before.png" "$WORK/a2.png" 0 0 $W $((H - 48)))
+echo "screen before the suspend / after the resume: $d pixels differ above the taskbar"
+[ "$d" = 0 ] || fail "the resumed desktop does not look as it did"
+[ ! -d "$DATA/snapshots/$mine" ] || fail "the spent snapshot of $mine was kept"
+echo "ok"
