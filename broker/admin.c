@@ -19,6 +19,7 @@ static const char *const admin_assignments[] = {"floating", "dedicated"};
 static const char *const admin_logoffs[] = {"keep", "refresh", "delete"};
 
 static const char *const admin_disconnects[] = {"none", "suspend", "poweroff"};
+static const char *const admin_surplus[] = {"poweroff", "suspend", "keep"};
 
 json_t *broker_pool_to_json(const struct pool_spec *s)
 {
@@ -41,6 +42,12 @@ json_t *broker_pool_to_json(const struct pool_spec *s)
 						(json_int_t)s->spare, "schedule", schedule, "clone", s->clone,
 						"on_disconnect", admin_disconnects[s->on_disconnect],
 						"on_disconnect_after", (json_int_t)s->on_disconnect_after_s)) < 0) {
+		json_decref(j);
+		return NULL;
+	}
+	if (j && json_object_update_new(j, json_pack("{s:s, s:I, s:I}", "surplus", admin_surplus[s->surplus],
+						     "surplus_after", (json_int_t)s->surplus_after_s, "idle_timeout",
+						     (json_int_t)s->idle_timeout_s)) < 0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -116,6 +123,13 @@ int broker_pool_from_json(json_t *j, struct pool_spec *s, char *err, size_t errl
 			r = admin_uint(v, key, &s->spare, err, errlen);
 		} else if (!strcmp(key, "on_disconnect_after")) {
 			r = admin_uint(v, key, &s->on_disconnect_after_s, err, errlen);
+		} else if (!strcmp(key, "surplus_after")) {
+			r = admin_uint(v, key, &s->surplus_after_s, err, errlen);
+		} else if (!strcmp(key, "idle_timeout")) {
+			r = admin_uint(v, key, &s->idle_timeout_s, err, errlen);
+		} else if (!strcmp(key, "surplus")) {
+			int t = admin_word(v, admin_surplus, 3, key, err, errlen);
+			r = t < 0 ? -1 : (s->surplus = (enum pool_surplus)t, 0);
 		} else if (!strcmp(key, "on_disconnect")) {
 			int t = admin_word(v, admin_disconnects, 3, key, err, errlen);
 			r = t < 0 ? -1 : (s->on_disconnect = (enum pool_on_disconnect)t, 0);
@@ -382,6 +396,8 @@ static void admin_power(struct broker *b, const char *name, enum admin_power wha
 	struct broker_desktop *d = broker_desktop_find(b, name);
 	int r = -ENOENT;
 	if (d) {
+		/* Off or suspended by an admin stays so until an admin says otherwise. */
+		d->held_off = what == ADMIN_OFF || what == ADMIN_SUSPEND;
 		switch (what) {
 		case ADMIN_ON:
 			r = d->state == DESKTOP_RUNNING || d->state == DESKTOP_STARTING

@@ -93,6 +93,7 @@ static struct broker_desktop *broker_provision(struct broker *b, struct broker_p
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(d->pool, sizeof(d->pool), "%s", pool->spec.name);
 	d->state = DESKTOP_PROVISIONING;
+	d->free_since = time(NULL);
 	int r = store_desktop_insert(b->store, d->name, d->pool, STORE_DESKTOP_PROVISIONING, &d->store_id);
 	if (r < 0) {
 		free(d);
@@ -156,6 +157,7 @@ static void broker_fill_pools(struct broker *b)
 		busy +=
 		    d->state == DESKTOP_STARTING || d->state == DESKTOP_STOPPING || d->state == DESKTOP_PROVISIONING;
 	size_t budget = b->power_ops > busy ? b->power_ops - busy : 0;
+	int64_t now = time(NULL);
 	for (struct broker_pool *p = b->pool_list; p && budget; p = p->next) {
 		if (p->deleting)
 			continue;
@@ -166,8 +168,14 @@ static void broker_fill_pools(struct broker *b)
 			if (strcmp(d->pool, p->spec.name) != 0 || d->deleting)
 				continue;
 			list[n] = d;
-			pd[n] = (struct power_desktop){.state = broker_power_state(d->state),
-						       .assigned = d->user[0] || d->conn};
+			/* An admin's power-off or suspend stands: it is not a spare. */
+			bool assigned = d->user[0] || d->conn || d->held_off;
+			pd[n] = (struct power_desktop){
+			    .state = broker_power_state(d->state),
+			    .assigned = assigned,
+			    .settling = !assigned && (p->spec.surplus == POOL_SURPLUS_KEEP ||
+						      now - d->free_since < (int64_t)p->spec.surplus_after_s),
+			};
 			n++;
 		}
 		struct power_policy policy = {
@@ -191,7 +199,10 @@ static void broker_fill_pools(struct broker *b)
 				pools_desktop_resume(b->pools, d->name);
 				break;
 			case POWER_STOP:
-				pools_desktop_stop(b->pools, d->name);
+				if (p->spec.surplus == POOL_SURPLUS_SUSPEND && d->state == DESKTOP_RUNNING)
+					pools_desktop_suspend(b->pools, d->name);
+				else
+					pools_desktop_stop(b->pools, d->name);
 				break;
 			case POWER_DELETE:
 				d->deleting = true;
@@ -381,7 +392,7 @@ struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool 
 			mine = d;
 			continue;
 		}
-		if (d->user[0] || d->conn)
+		if (d->user[0] || d->conn || d->held_off)
 			continue;
 		for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 			if (d->state == order[i] && !pick[i])
@@ -423,6 +434,7 @@ void broker_desktop_logoff(struct broker *b, struct broker_desktop *d)
 		     : what == POOL_LOGOFF_DELETE ? "delete"
 						  : "keep");
 	if (!keep_user) {
+		d->free_since = time(NULL);
 		d->user[0] = '\0';
 		store_desktop_assign(b->store, d->store_id, NULL);
 		pools_desktop_set_label(b->pools, d->name, "");

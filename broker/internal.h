@@ -26,6 +26,8 @@ struct broker_desktop {
 	char user[BROKER_USER_MAX + 1]; /* assigned to; "" free */
 	struct broker_conn *conn;       /* the connection showing it, if any */
 	bool deleting;                  /* on_logoff delete: gone once stopped */
+	int64_t free_since;             /* when it last became free (its user logged off, it was made) */
+	bool held_off;                  /* an admin powered or suspended it: the scheduler leaves it be */
 };
 
 struct broker_pool {

@@ -365,9 +365,19 @@ static void session_end(struct broker *b, const struct store_session *s, const c
 
 void session_tick(struct broker *b)
 {
-	for (struct broker_conn *c = b->conns; c; c = c->next)
+	for (struct broker_conn *c = b->conns; c; c = c->next) {
 		if (c->greeter && (c->phase == CONN_AUTH || c->phase == CONN_WAIT))
 			greeter_tick(c->greeter);
+		/* Nobody at the keyboard for the pool's idle timeout: disconnected
+		 * (the session stays; on_disconnect applies). */
+		struct broker_pool *p = c->desktop ? broker_pool_find(b, c->desktop->pool) : NULL;
+		if (c->phase == CONN_DESKTOP && c->dc && p && p->spec.idle_timeout_s &&
+		    display_conn_idle_seconds(c->dc) >= p->spec.idle_timeout_s) {
+			broker_audit(b, "idle_disconnect", c->user, c->address, p->spec.name, c->desktop->name, NULL);
+			display_conn_close(c->dc);
+			c->phase = CONN_GONE;
+		}
+	}
 	struct store_session *list = NULL;
 	size_t n = 0;
 	if (store_session_list(b->store, &list, &n) < 0)

@@ -6,10 +6,12 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 struct display_conn {
@@ -24,7 +26,15 @@ struct display_conn {
 	struct surface *next;    /* a pending switch */
 	bool closing;
 	uint32_t want_width, want_height;
+	_Atomic int64_t input_s; /* CLOCK_MONOTONIC seconds of the last input */
 };
+
+static int64_t display_conn_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 struct display_conn *display_conn_new(const struct display_hooks *hooks, const char *protocol, const char *address)
 {
@@ -40,6 +50,7 @@ struct display_conn *display_conn_new(const struct display_hooks *hooks, const c
 		return NULL;
 	}
 	c->hooks = *hooks;
+	atomic_store(&c->input_s, display_conn_now_s());
 	snprintf(c->protocol, sizeof(c->protocol), "%s", protocol);
 	snprintf(c->address, sizeof(c->address), "%s", address ? address : "");
 	pthread_mutex_init(&c->lock, NULL);
@@ -136,6 +147,17 @@ void display_conn_request_size(struct display_conn *c, uint32_t width, uint32_t 
 	if (s)
 		surface_request_size(s, width, height);
 	surface_destroy(s);
+}
+
+void display_conn_touch(struct display_conn *c)
+{
+	atomic_store(&c->input_s, display_conn_now_s());
+}
+
+unsigned display_conn_idle_seconds(struct display_conn *c)
+{
+	int64_t idle = display_conn_now_s() - atomic_load(&c->input_s);
+	return idle > 0 ? (unsigned)idle : 0;
 }
 
 const char *display_conn_address(const struct display_conn *c)

@@ -28,6 +28,8 @@ struct surface *display_conn_surface(const struct display_conn *c);
  * asked for it too. */
 void display_conn_request_size(struct display_conn *c, uint32_t width, uint32_t height);
 const char *display_conn_address(const struct display_conn *c);
+/* The client's keyboard or pointer did something (the connection's thread). */
+void display_conn_touch(struct display_conn *c);
 /* Calls the disconnect hook (when open succeeded), drops the surfaces'
  * references, frees. NULL does nothing. */
 void display_conn_end(struct display_conn *c);

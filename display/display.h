@@ -140,6 +140,9 @@ struct display_hooks {
 void display_conn_switch(struct display_conn *c, struct surface *s);
 /* From any thread, while `c` is connected: end the connection (logoff). */
 void display_conn_close(struct display_conn *c);
+/* Seconds since the client last used its keyboard or pointer (any thread,
+ * while `c` is connected). */
+unsigned display_conn_idle_seconds(struct display_conn *c);
 /* Hooks that show `s` to every client (one desktop, shadowing). */
 struct display_hooks display_hooks_one_surface(struct surface *s);
 

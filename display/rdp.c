@@ -371,6 +371,7 @@ static int rdp_extended_key(uint16_t code)
 static BOOL rdp_on_keyboard(rdpInput *input, UINT16 flags, UINT16 code)
 {
 	struct rdp_peer *p = rdp_peer_of(input->context);
+	display_conn_touch(p->dc);
 	int key;
 	if (flags & KBD_FLAGS_EXTENDED)
 		key = rdp_extended_key(code);
@@ -389,6 +390,7 @@ static BOOL rdp_on_keyboard(rdpInput *input, UINT16 flags, UINT16 code)
 static BOOL rdp_on_unicode(rdpInput *input, UINT16 flags, UINT16 code)
 {
 	struct rdp_peer *p = rdp_peer_of(input->context);
+	display_conn_touch(p->dc);
 	if (flags & KBD_FLAGS_RELEASE)
 		return TRUE;
 	bool shift = false;
@@ -419,6 +421,7 @@ static void rdp_pointer_at(struct rdp_peer *p, UINT16 x, UINT16 y)
 static BOOL rdp_on_mouse(rdpInput *input, UINT16 flags, UINT16 x, UINT16 y)
 {
 	struct rdp_peer *p = rdp_peer_of(input->context);
+	display_conn_touch(p->dc);
 	if (flags & (PTR_FLAGS_WHEEL | PTR_FLAGS_HWHEEL)) {
 		/* A 9-bit two's complement rotation, 120 to a click. */
 		int32_t rotation = flags & 0xff;

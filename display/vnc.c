@@ -296,6 +296,7 @@ static void vnc_key_send(rfbClientPtr cl, uint32_t code, bool down)
 	struct vnc_client *c = cl->clientData;
 	if (!c || code > KEY_MAX)
 		return;
+	display_conn_touch(vnc_of(cl)->dc);
 	uint8_t bit = (uint8_t)(1u << (code % 8));
 	if (down)
 		c->keys_down[code / 8] |= bit;
@@ -425,6 +426,7 @@ static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 	int pressed = mask & ~c->buttons;
 	c->buttons = mask;
 	c->pointer_ns = vnc_now_ns();
+	display_conn_touch(vnc->dc);
 	surface_pointer(vnc->surface, x, y, buttons);
 	/* The wheel is a button pressed and released per click: count the presses. */
 	if (pressed & VNC_WHEEL_UP)

@@ -69,6 +69,7 @@ enum power_state { POWER_OFF, POWER_STARTING, POWER_ON, POWER_STOPPING, POWER_SU
 struct power_desktop {
 	enum power_state state;
 	bool assigned; /* someone's (a session, a dedicated owner) */
+	bool settling; /* free, but not for long enough to be stopped yet */
 };
 
 enum power_op {
@@ -89,7 +90,7 @@ struct power_action {
  * pool toward its targets: spares come from suspended desktops first
  * (fastest), then stopped ones, then new ones while under max; desktops
  * under min are created (powered off); spares beyond the target are
- * stopped, never below min existing or touching an assigned desktop;
+ * stopped, never below min existing or touching an assigned or settling one;
  * desktops beyond max that are free and off are deleted. Desktops already
  * starting count as ready, already stopping as gone. Returns how many. */
 size_t power_plan(const struct power_policy *p, time_t now, const struct power_desktop *desktops, size_t n,
@@ -99,6 +100,8 @@ enum pool_template { POOL_TEMPLATE_DESKTOP, POOL_TEMPLATE_LINUX };
 enum pool_assignment { POOL_FLOATING, POOL_DEDICATED };
 enum pool_on_logoff { POOL_LOGOFF_KEEP, POOL_LOGOFF_REFRESH, POOL_LOGOFF_DELETE };
 enum pool_on_disconnect { POOL_DISCONNECT_NONE, POOL_DISCONNECT_SUSPEND, POOL_DISCONNECT_POWEROFF };
+/* Free desktops beyond the spare count (after a logoff, at a window's end). */
+enum pool_surplus { POOL_SURPLUS_POWEROFF, POOL_SURPLUS_SUSPEND, POOL_SURPLUS_KEEP };
 
 struct pool_spec {
 	char name[POOL_NAME_MAX + 1];
@@ -124,6 +127,9 @@ struct pool_spec {
 	size_t nwindows;
 	enum pool_on_disconnect on_disconnect;
 	unsigned on_disconnect_after_s;
+	enum pool_surplus surplus; /* powered off, suspended or kept running */
+	unsigned surplus_after_s;  /* once free this long */
+	unsigned idle_timeout_s;   /* a session without input this long is disconnected; 0: never */
 };
 
 /* Fills a spec with the defaults (the in-tree desktop, 1 vCPU, 256 MiB,

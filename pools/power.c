@@ -218,7 +218,8 @@ size_t power_plan(const struct power_policy *p, time_t now, const struct power_d
 	}
 	/* Too many spares: the newest free ones stop. */
 	for (size_t i = n; i-- > 0 && ready > spare && k < limit;) {
-		if (desktops[i].assigned || (desktops[i].state != POWER_ON && desktops[i].state != POWER_STARTING))
+		if (desktops[i].assigned || desktops[i].settling ||
+		    (desktops[i].state != POWER_ON && desktops[i].state != POWER_STARTING))
 			continue;
 		out[k++] = (struct power_action){POWER_STOP, i};
 		ready--;

@@ -48,6 +48,7 @@ static const char *const vdi_template_words[] = {"desktop", "linux", NULL};
 static const char *const vdi_assignment_words[] = {"floating", "dedicated", NULL};
 static const char *const vdi_on_logoff_words[] = {"keep", "refresh", "delete", NULL};
 static const char *const vdi_on_disconnect_words[] = {"none", "suspend", "poweroff", NULL};
+static const char *const vdi_surplus_words[] = {"poweroff", "suspend", "keep", NULL};
 
 struct vdi_loader {
 	struct vdi_config *c;
@@ -496,10 +497,20 @@ static int vdi_pool_key(struct vdi_loader *l, struct vdi_pool_config *p, const s
 	}
 	if (!strcmp(k, "on_disconnect_after"))
 		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->on_disconnect_after, l->err, l->errlen);
+	if (!strcmp(k, "surplus")) {
+		if (cfg_get_enum(e, vdi_surplus_words, &v, l->err, l->errlen) < 0)
+			return -EINVAL;
+		p->surplus = (enum vdi_pool_surplus)v;
+		return 0;
+	}
+	if (!strcmp(k, "surplus_after"))
+		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->surplus_after, l->err, l->errlen);
+	if (!strcmp(k, "idle_timeout"))
+		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->idle_timeout, l->err, l->errlen);
 	return vdi_unknown(l, e,
 			   "template, kernel, initrd, disk, cmdline, vcpus, memory, display, size, assignment, "
 			   "on_logoff, entitlement, disconnect_timeout, min, spare, schedule, clone, on_disconnect, "
-			   "on_disconnect_after");
+			   "on_disconnect_after, surplus, surplus_after, idle_timeout");
 }
 
 static int vdi_pool_section(struct vdi_loader *l, const struct cfg_section *s)
@@ -896,6 +907,9 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 		fprintf(out, "min = %u\nspare = %u\nclone = %s\non_disconnect = %s\n", p->min, p->spare,
 			p->clone ? "yes" : "no", vdi_on_disconnect_words[p->on_disconnect]);
 		vdi_print_duration(out, "on_disconnect_after", p->on_disconnect_after);
+		fprintf(out, "surplus = %s\n", vdi_surplus_words[p->surplus]);
+		vdi_print_duration(out, "surplus_after", p->surplus_after);
+		vdi_print_duration(out, "idle_timeout", p->idle_timeout);
 		if (p->schedule)
 			vdi_print_key(out, "schedule", p->schedule);
 	}

@@ -17,6 +17,7 @@ enum vdi_pool_template { VDI_TEMPLATE_DESKTOP, VDI_TEMPLATE_LINUX };
 enum vdi_pool_assignment { VDI_ASSIGN_FLOATING, VDI_ASSIGN_DEDICATED };
 enum vdi_pool_on_logoff { VDI_LOGOFF_KEEP, VDI_LOGOFF_REFRESH, VDI_LOGOFF_DELETE };
 enum vdi_pool_on_disconnect { VDI_DISCONNECT_NONE, VDI_DISCONNECT_SUSPEND, VDI_DISCONNECT_POWEROFF };
+enum vdi_pool_surplus { VDI_SURPLUS_POWEROFF, VDI_SURPLUS_SUSPEND, VDI_SURPLUS_KEEP };
 
 /* Users and @groups, as written ("alice", "@staff"); `everyone` for "*". */
 struct vdi_principals {
@@ -43,7 +44,10 @@ struct vdi_pool_config {
 	char *schedule;             /* windows "mon-fri 07:00-18:30 spare=2; ..." (NULL: none) */
 	bool clone;                 /* desktops start as instant clones of a template */
 	enum vdi_pool_on_disconnect on_disconnect;
-	int64_t on_disconnect_after; /* seconds */
+	int64_t on_disconnect_after;   /* seconds */
+	enum vdi_pool_surplus surplus; /* free desktops beyond the spares */
+	int64_t surplus_after;         /* seconds */
+	int64_t idle_timeout;          /* seconds; 0: never */
 };
 
 struct vdi_config {

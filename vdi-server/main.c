@@ -195,6 +195,11 @@ static void pool_from_config(const struct vdi_pool_config *c, struct pool_spec *
 			   : c->on_disconnect == VDI_DISCONNECT_POWEROFF ? POOL_DISCONNECT_POWEROFF
 									 : POOL_DISCONNECT_NONE;
 	s->on_disconnect_after_s = (unsigned)c->on_disconnect_after;
+	s->surplus = c->surplus == VDI_SURPLUS_SUSPEND ? POOL_SURPLUS_SUSPEND
+		     : c->surplus == VDI_SURPLUS_KEEP  ? POOL_SURPLUS_KEEP
+						       : POOL_SURPLUS_POWEROFF;
+	s->surplus_after_s = (unsigned)c->surplus_after;
+	s->idle_timeout_s = (unsigned)c->idle_timeout;
 	char err[200];
 	if (c->schedule)
 		power_schedule_parse(c->schedule, s->windows, &s->nwindows, err, sizeof(err)); /* checked on load */

@@ -5,7 +5,9 @@
 # (its VMM gone, the store says suspended) and, reconnecting, finds it
 # resumed exactly as it was (the same screen, the typed text); a schedule
 # window raises the spare count at its start and lowers it at its end,
-# on a test clock running 20 times faster than real time (VDI_TEST_CLOCK).
+# on a test clock running 20 times faster than real time (VDI_TEST_CLOCK);
+# a client left idle for idle_timeout is disconnected and its desktop
+# suspended.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/broker_lib.sh"
 users alice:alicepw
@@ -19,6 +21,7 @@ spare = 1
 on_disconnect = suspend
 on_disconnect_after = 2s
 disconnect_timeout = 0
+idle_timeout = 8s
 [pool:s]
 memory = 64
 size = 2
@@ -80,4 +83,15 @@ d=$(pngstat diff "$WORK/before.png" "$WORK/a2.png" 0 0 $W $((H - 48)))
 echo "screen before the suspend / after the resume: $d pixels differ above the taskbar"
 [ "$d" = 0 ] || fail "the resumed desktop does not look as it did"
 [ ! -d "$DATA/snapshots/$mine" ] || fail "the spent snapshot of $mine was kept"
+
+# Nobody at the keyboard for idle_timeout: the server ends the connection
+# (well before the client would), and on_disconnect suspends the desktop.
+start=$(date +%s)
+timeout -k 5 40 "$RDPPIXELS" --host 127.0.0.1 --port $RDP_PORT --size ${W}x$H --user alice --pass alicepw \
+	--wait-stable 1 --sleep 30 >"$WORK/a3.out" 2>&1
+took=$(($(date +%s) - start))
+echo "an idle client was disconnected after $took s"
+[ $took -lt 25 ] || fail "the idle client was not disconnected"
+wait_audit "event = 'idle_disconnect' AND user = 'alice'"
+wait_sql "SELECT state FROM desktops WHERE name = '$mine'" suspended 30 || fail "$mine was not suspended after the idle disconnect"
 echo "ok"

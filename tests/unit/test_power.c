@@ -163,6 +163,15 @@ static void test_spares_kept_as_users_come_and_go(void **state)
 	apply(d, &n, a, power_plan(&p, now, d, n, 8, a, 16));
 	assert_int_equal(count(d, n, POWER_ON, false), 2);
 	assert_int_equal(count(d, n, POWER_ON, true), 1);
+	/* A desktop freed a moment ago settles before it may stop. */
+	for (size_t i = 0; i < n; i++)
+		d[i].assigned = false;
+	d[0].assigned = true;
+	d[1].settling = true;
+	size_t k = power_plan(&p, now, d, n, 8, a, 16);
+	for (size_t i = 0; i < k; i++)
+		assert_int_not_equal(a[i].desktop, 1);
+	d[1].settling = false;
 	/* The pool is full: no more than max. */
 	p.spare = 50;
 	for (int round = 0; round < 5; round++)
