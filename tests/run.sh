@@ -46,15 +46,18 @@ for t in build/tests/fuzz/fuzz_*; do
 done
 
 # Integration tests: exit 0 passes, 77 skips (last line says why), else fails.
+integration_start=$SECONDS
 for t in tests/integration/*.sh; do
 	[ -f "$t" ] || continue
 	case $t in */lib.sh | */*_lib.sh) continue ;; esac # helpers, sourced by tests
 	name=integration/$(basename "$t" .sh)
 	log=$logs/$(basename "$t" .sh).log
+	start=$SECONDS
 	bash "$t" >"$log" 2>&1
 	rc=$?
+	took="$((SECONDS - start)) s"
 	if [ $rc = 0 ]; then
-		passed=$((passed + 1)); report "$name" ok
+		passed=$((passed + 1)); report "$name" ok "$took"
 	elif [ $rc = 77 ]; then
 		skipped=$((skipped + 1)); report "$name" skipped "$(tail -1 "$log")"
 	else
@@ -63,5 +66,5 @@ for t in tests/integration/*.sh; do
 	fi
 done
 
-echo "$passed passed, $failed failed, $skipped skipped"
+echo "$passed passed, $failed failed, $skipped skipped (integration tests took $((SECONDS - integration_start)) s)"
 [ "$failed" = 0 ]
