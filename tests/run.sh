@@ -66,5 +66,6 @@ for t in tests/integration/*.sh; do
 	fi
 done
 
-echo "$passed passed, $failed failed, $skipped skipped (integration tests took $((SECONDS - integration_start)) s)"
+echo "integration tests took $((SECONDS - integration_start)) s"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
