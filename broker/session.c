@@ -321,13 +321,25 @@ void session_disconnect(void *opaque, struct display_conn *dc)
 
 void session_desktop_changed(struct broker *b, struct broker_desktop *d, const char *reason)
 {
-	(void)b;
 	struct broker_conn *c = d->conn;
 	if (!c || !c->dc)
 		return;
 	if (d->state == DESKTOP_RUNNING) {
 		if (c->phase == CONN_WAIT)
 			conn_show_desktop(c, d);
+		return;
+	}
+	/* pools/ stopped trying: the user is told instead of waiting. */
+	struct desktop_info info;
+	if (d->state == DESKTOP_FAILED && (c->phase == CONN_WAIT || c->phase == CONN_DESKTOP) &&
+	    pools_desktop_info(b->pools, d->name, &info) == 0 && info.given_up) {
+		log_warn("broker: desktop %s of %s failed for good: %s", d->name, c->user, reason);
+		if (c->phase == CONN_DESKTOP)
+			display_conn_switch(c->dc, greeter_surface(c->greeter));
+		c->phase = CONN_GREETER;
+		if (c->greeter)
+			greeter_busy(c->greeter, false);
+		conn_message(c, GREETER_ERROR, "%s", "your desktop cannot be started; please tell an administrator");
 		return;
 	}
 	if (c->phase != CONN_DESKTOP)

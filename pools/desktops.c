@@ -337,6 +337,7 @@ static int desktop_stop_then(struct pools *p, const char *name, bool then_start,
 			desktop_free(p, d);
 		} else if (then_start) {
 			d->info.restarts = 0;
+			d->info.given_up = false;
 			r = desktop_launch(p, d, why);
 		}
 		pthread_mutex_unlock(&p->lock);
@@ -561,6 +562,7 @@ static void desktop_exited(struct pools *p, struct desktop *d)
 		if (d->then_start) {
 			d->then_start = false;
 			d->info.restarts = 0;
+			d->info.given_up = false;
 			desktop_launch(p, d, "restarted from its template");
 		}
 		return;
@@ -574,11 +576,13 @@ static void desktop_exited(struct pools *p, struct desktop *d)
 		d->resuming = false;
 	}
 	d->info.restarts++;
+	d->info.given_up = d->info.restarts > p->restart_limit;
 	char why[128];
-	snprintf(why, sizeof(why), "its VMM exited unexpectedly%s (%u in a row)", status, d->info.restarts);
+	snprintf(why, sizeof(why), "its VMM exited unexpectedly%s (%u in a row%s)", status, d->info.restarts,
+		 d->info.given_up ? "; not started again" : "");
 	desktop_set_state(p, d, DESKTOP_FAILED, why);
 	/* Started again after a pause that grows, up to the limit. */
-	d->deadline_ms = d->info.restarts <= p->restart_limit ? pools_now_ms() + 1000 * (int64_t)d->info.restarts : 0;
+	d->deadline_ms = d->info.given_up ? 0 : pools_now_ms() + 1000 * (int64_t)d->info.restarts;
 }
 
 /* Under the lock: deadlines and probes due; returns ms until the next. */
@@ -598,8 +602,9 @@ static int64_t pools_tick(struct pools *p, char (*probe)[POOL_PATH_MAX], pid_t *
 					pidfd_send_signal(d->pidfd, SIGKILL, NULL, 0);
 				desktop_unwatch(d);
 				d->info.restarts++;
+				d->info.given_up = d->info.restarts > p->restart_limit;
 				desktop_set_state(p, d, DESKTOP_FAILED, why);
-				d->deadline_ms = d->info.restarts <= p->restart_limit ? now + 1000 : 0;
+				d->deadline_ms = d->info.given_up ? 0 : now + 1000;
 				break;
 			}
 			if (now >= d->probe_ms && *nprobe < max_probe) {

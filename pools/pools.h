@@ -146,6 +146,7 @@ struct desktop_info {
 	pid_t pid;                  /* 0 when no VMM runs */
 	char socket[POOL_PATH_MAX]; /* its control socket */
 	unsigned restarts;          /* after failures, in a row */
+	bool given_up;              /* failed too often in a row: not started again until asked */
 };
 
 /* What pools tells its owner; called on pools' own thread with no pools
