@@ -1,11 +1,13 @@
-/* rdp_avc.c — H.264 for GFX's AVC420: a persistent I420 picture of the
- * surface updated from damage, encoded by x264 through libavcodec with
- * settings for latency (ultrafast, zerolatency, no B-frames). */
+/* rdp_avc.c — H.264 for GFX's AVC420: a persistent I420 picture of one
+ * area of the surface (a video region's box, or all of it) updated from
+ * damage, encoded by x264 through libavcodec with settings for latency
+ * (ultrafast, zerolatency, no B-frames). */
 #include "rdp_avc.h"
 
 #include "../common/log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,17 +23,28 @@ struct rdp_avc {
 	int64_t pts;
 };
 
+bool rdp_avc_available(void)
+{
+	static atomic_int known; /* 0: not looked yet, 1: there, 2: missing */
+	int k = atomic_load(&known);
+	if (!k) {
+		k = avcodec_find_encoder_by_name("libx264") ? 1 : 2;
+		if (k == 2)
+			log_warn("rdp: libavcodec has no libx264 encoder; no H.264");
+		atomic_store(&known, k);
+	}
+	return k == 1;
+}
+
 struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height)
 {
 	if (!width || !height || width % 2 || height % 2) {
 		log_debug("rdp: no H.264 for an odd size %ux%u", width, height);
 		return NULL;
 	}
-	const AVCodec *x264 = avcodec_find_encoder_by_name("libx264");
-	if (!x264) {
-		log_warn("rdp: libavcodec has no libx264 encoder; no H.264");
+	const AVCodec *x264 = rdp_avc_available() ? avcodec_find_encoder_by_name("libx264") : NULL;
+	if (!x264)
 		return NULL;
-	}
 	struct rdp_avc *a = calloc(1, sizeof(*a));
 	if (!a)
 		return NULL;
@@ -106,46 +119,56 @@ static uint8_t rdp_avc_chroma(int sum)
 	return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-static void rdp_avc_convert(struct rdp_avc *a, const struct surface_update *f, uint32_t x0, uint32_t y0, uint32_t x1,
-			    uint32_t y1)
+/* [x0, x1) x [y0, y1) of f (even edges, inside f) into the picture, whose
+ * top left is f's (left, top). */
+static void rdp_avc_convert(struct rdp_avc *a, const struct surface_update *f, uint32_t left, uint32_t top, uint32_t x0,
+			    uint32_t y0, uint32_t x1, uint32_t y1)
 {
 	for (uint32_t y = y0; y < y1; y += 2) {
-		const uint8_t *row0 = f->pixels + (size_t)y * f->stride;
+		const uint8_t *row0 = f->pixels + (size_t)y * f->stride + (size_t)x0 * 4;
 		const uint8_t *row1 = row0 + f->stride;
-		uint8_t *luma0 = a->y + (size_t)y * a->width;
+		uint8_t *luma0 = a->y + (size_t)(y - top) * a->width + (x0 - left);
 		uint8_t *luma1 = luma0 + a->width;
-		for (uint32_t x = x0; x < x1; x += 2) {
-			const uint8_t *p[4] = {row0 + x * 4, row0 + x * 4 + 4, row1 + x * 4, row1 + x * 4 + 4};
-			luma0[x] = rdp_avc_luma(p[0]);
-			luma0[x + 1] = rdp_avc_luma(p[1]);
-			luma1[x] = rdp_avc_luma(p[2]);
-			luma1[x + 1] = rdp_avc_luma(p[3]);
+		size_t c = (size_t)((y - top) / 2) * (a->width / 2) + (x0 - left) / 2;
+		uint8_t *u = a->u + c, *v = a->v + c;
+		for (uint32_t i = 0; i < x1 - x0; i += 2) {
+			const uint8_t *p[4] = {row0 + i * 4, row0 + i * 4 + 4, row1 + i * 4, row1 + i * 4 + 4};
+			luma0[i] = rdp_avc_luma(p[0]);
+			luma0[i + 1] = rdp_avc_luma(p[1]);
+			luma1[i] = rdp_avc_luma(p[2]);
+			luma1[i + 1] = rdp_avc_luma(p[3]);
 			int r = 0, g = 0, b = 0;
-			for (int i = 0; i < 4; i++) {
-				b += p[i][0];
-				g += p[i][1];
-				r += p[i][2];
+			for (int k = 0; k < 4; k++) {
+				b += p[k][0];
+				g += p[k][1];
+				r += p[k][2];
 			}
-			size_t c = (size_t)(y / 2) * (a->width / 2) + x / 2;
-			a->u[c] = rdp_avc_chroma(-29 * r - 99 * g + 128 * b);
-			a->v[c] = rdp_avc_chroma(128 * r - 116 * g - 12 * b);
+			u[i / 2] = rdp_avc_chroma(-29 * r - 99 * g + 128 * b);
+			v[i / 2] = rdp_avc_chroma(128 * r - 116 * g - 12 * b);
 		}
 	}
 }
 
-void rdp_avc_update(struct rdp_avc *a, const struct surface_update *f, const struct surface_rect *rects,
-		    uint32_t nrects)
+void rdp_avc_update(struct rdp_avc *a, const struct surface_update *f, uint32_t left, uint32_t top,
+		    const struct surface_rect *rects, uint32_t nrects)
 {
-	if (f->width != a->width || f->height != a->height)
+	/* The picture's 2x2 chroma blocks are f's only from even edges; f's
+	 * last column or row, when odd, has no partner to pair with. */
+	uint32_t fw = f->width & ~1u, fh = f->height & ~1u;
+	if (left % 2 || top % 2 || left >= fw || top >= fh)
 		return;
+	uint32_t right = a->width < fw - left ? left + a->width : fw;
+	uint32_t bottom = a->height < fh - top ? top + a->height : fh;
 	for (uint32_t i = 0; i < nrects; i++) {
 		const struct surface_rect *r = &rects[i];
-		if (r->x >= a->width || r->y >= a->height)
+		if (r->x >= right || r->y >= bottom)
 			continue;
-		/* Chroma covers 2x2 blocks: widen to even edges (the size is even). */
-		uint32_t x1 = r->x + (r->width < a->width - r->x ? r->width : a->width - r->x);
-		uint32_t y1 = r->y + (r->height < a->height - r->y ? r->height : a->height - r->y);
-		rdp_avc_convert(a, f, r->x & ~1u, r->y & ~1u, (x1 + 1) & ~1u, (y1 + 1) & ~1u);
+		uint32_t x0 = r->x > left ? r->x & ~1u : left, y0 = r->y > top ? r->y & ~1u : top;
+		/* Chroma covers 2x2 blocks: widen to even edges (right and bottom are). */
+		uint32_t x1 = r->width < right - r->x ? (r->x + r->width + 1) & ~1u : right;
+		uint32_t y1 = r->height < bottom - r->y ? (r->y + r->height + 1) & ~1u : bottom;
+		if (x1 > x0 && y1 > y0)
+			rdp_avc_convert(a, f, left, top, x0, y0, x1, y1);
 	}
 }
 

@@ -3,7 +3,15 @@
  * frames of damage, at most RDP_GFX_INFLIGHT of them unacknowledged:
  * damage that is old content moved (scrolls, dragged windows) as
  * SurfaceToSurface copies first, then video-like regions as AVC420 (H.264),
- * the rest in tiles as SolidFill, planar or uncompressed commands. */
+ * the rest in tiles as SolidFill, planar or uncompressed commands.
+ *
+ * Each video region has an H.264 stream of its own, its picture the size of
+ * the region's box. FreeRDP's clients (2.11 and 3) ignore an AVC420
+ * command's destRect: they decode into the surface as if the picture's top
+ * left were the surface's, with one decoder per surface. So a region's
+ * stream decodes into an offscreen surface of its box's size (its destRect
+ * that whole surface, as any reading of MS-RDPEGFX agrees), and
+ * SurfaceToSurface copies its regions onto the desktop's surface. */
 #include "rdp_gfx.h"
 #include "motion.h"
 #include "rdp_avc.h"
@@ -32,14 +40,30 @@
 #define RDP_AVC_MIN_AREA  (192 * 192)
 #define RDP_AVC_HISTORY   0x3ffu
 #define RDP_AVC_HOT       8
-/* H.264 idle this long: the video stopped, its lossy picture is refined. */
+/* H.264 idle this long: the video stopped, its lossy picture is refined
+ * and its streams end. */
 #define RDP_AVC_REFINE_MS 300
+/* H.264 streams per client at most, each with its offscreen surface; their
+ * boxes never overlap, so they hold at most the desktop's pixels. */
+#define RDP_AVC_STREAMS   4
+#define RDP_AVC_ALIGN     16 /* a box's edges: H.264 macroblocks */
+#define RDP_AVC_SURFACE0  (RDP_GFX_SURFACE + 1)
 
 /* VDI_RDP_AVC: where H.264 goes when the client takes it. */
 enum rdp_avc_mode {
 	RDP_AVC_AUTO, /* video-like regions */
 	RDP_AVC_OFF,
 	RDP_AVC_ALL, /* every damaged rectangle: least bandwidth, lossy text */
+};
+
+/* One H.264 stream: a region's box on the desktop and its encoder. */
+struct rdp_gfx_stream {
+	struct rdp_avc *avc; /* NULL: the slot is free */
+	uint16_t surface;    /* where it decodes: an offscreen surface, or the desktop's for a whole-desktop box */
+	uint32_t x, y, w, h; /* the box */
+	uint64_t synced;     /* the encoder's picture holds every change up to this send */
+	uint64_t used;       /* GetTickCount64() at its last picture */
+	bool in_frame;       /* takes regions in the frame being sent */
 };
 
 struct rdp_gfx {
@@ -62,12 +86,14 @@ struct rdp_gfx {
 	RECTANGLE_16 fills[RDP_GFX_FILLS];
 	uint32_t nfills, fill_colour;
 	enum rdp_avc_mode avc_mode;
-	struct rdp_avc *avc; /* the surface's encoder, while H.264 is in use */
+	bool avc_on; /* H.264 is allowed, wanted and there */
+	struct rdp_gfx_stream streams[RDP_AVC_STREAMS];
+	uint64_t sends; /* rdp_gfx_send calls, for changed[] */
 	/* Per tile: which of the last frames damaged it (bit 0 the newest), and
 	 * whether the client holds it lossy from H.264. */
 	uint16_t *history;
 	bool *lossy;
-	bool *stale; /* changed since the encoder's picture last took it */
+	uint64_t *changed; /* per tile: the send that last changed it */
 	uint32_t cols, rows;
 	uint64_t last_avc; /* GetTickCount64() at the last AVC420 command */
 	/* SurfaceToSurface (VDI_RDP_MOTION=off: none): the picture the client
@@ -78,7 +104,8 @@ struct rdp_gfx {
 	uint8_t *held;
 	bool held_valid;
 	bool detached; /* ctx is the caller's (rdp_gfx_new_detached) */
-	uint64_t frames, solid, planar_tiles, raw_tiles, avc_frames, moves, moved_pixels; /* for the log at the end */
+	uint64_t frames, solid, planar_tiles, raw_tiles, avc_frames, avc_streams, moves,
+	    moved_pixels; /* for the log at the end */
 };
 
 static struct rdp_gfx *rdp_gfx_of(RdpgfxServerContext *ctx)
@@ -198,11 +225,11 @@ void rdp_gfx_free(struct rdp_gfx *g)
 		return;
 	if (g->frames)
 		log_info("rdp: GFX sent %llu frames: %llu solid fills, %llu planar and %llu uncompressed tiles, "
-			 "%llu AVC420 frames, %llu SurfaceToSurface moves of %llu pixels",
+			 "%llu AVC420 frames in %llu H.264 streams, %llu SurfaceToSurface moves of %llu pixels",
 			 (unsigned long long)g->frames, (unsigned long long)g->solid,
 			 (unsigned long long)g->planar_tiles, (unsigned long long)g->raw_tiles,
-			 (unsigned long long)g->avc_frames, (unsigned long long)g->moves,
-			 (unsigned long long)g->moved_pixels);
+			 (unsigned long long)g->avc_frames, (unsigned long long)g->avc_streams,
+			 (unsigned long long)g->moves, (unsigned long long)g->moved_pixels);
 	if (g->ctx && !g->detached) {
 		if (g->opened)
 			g->ctx->Close(g->ctx);
@@ -212,10 +239,11 @@ void rdp_gfx_free(struct rdp_gfx *g)
 		WTSCloseServer(g->vcm);
 	if (g->event)
 		CloseHandle(g->event);
-	rdp_avc_free(g->avc);
+	for (int i = 0; i < RDP_AVC_STREAMS; i++)
+		rdp_avc_free(g->streams[i].avc);
 	free(g->history);
 	free(g->lossy);
-	free(g->stale);
+	free(g->changed);
 	motion_free(g->motion);
 	free(g->held);
 	freerdp_bitmap_planar_context_free(g->planar);
@@ -276,9 +304,28 @@ void rdp_gfx_size(const struct rdp_gfx *g, uint32_t *width, uint32_t *height)
 	*height = g->height;
 }
 
+/* Ends a stream: its encoder freed, its offscreen surface deleted at the
+ * client. false when the channel failed. */
+static bool rdp_gfx_stream_end(struct rdp_gfx *g, struct rdp_gfx_stream *st)
+{
+	if (!st->avc)
+		return true;
+	rdp_avc_free(st->avc);
+	st->avc = NULL;
+	st->in_frame = false;
+	if (st->surface == RDP_GFX_SURFACE)
+		return true;
+	RDPGFX_DELETE_SURFACE_PDU del = {.surfaceId = st->surface};
+	return g->ctx->DeleteSurface(g->ctx, &del) == CHANNEL_RC_OK;
+}
+
 bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height)
 {
 	RdpgfxServerContext *ctx = g->ctx;
+	/* A new surface starts new H.264 streams. */
+	for (int i = 0; i < RDP_AVC_STREAMS; i++)
+		if (!rdp_gfx_stream_end(g, &g->streams[i]))
+			return false;
 	if (g->have_surface) {
 		RDPGFX_DELETE_SURFACE_PDU del = {.surfaceId = RDP_GFX_SURFACE};
 		if (ctx->DeleteSurface(ctx, &del) != CHANNEL_RC_OK)
@@ -301,18 +348,15 @@ bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height)
 		return false;
 	}
 	g->have_surface = true;
-	/* A new surface starts a new H.264 stream. */
-	rdp_avc_free(g->avc);
-	g->avc = NULL;
 	free(g->history);
 	free(g->lossy);
-	free(g->stale);
+	free(g->changed);
 	g->cols = (width + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 	g->rows = (height + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 	g->history = calloc((size_t)g->cols * g->rows, sizeof(*g->history));
 	g->lossy = calloc((size_t)g->cols * g->rows, sizeof(*g->lossy));
-	g->stale = calloc((size_t)g->cols * g->rows, sizeof(*g->stale));
-	if (!g->history || !g->lossy || !g->stale)
+	g->changed = calloc((size_t)g->cols * g->rows, sizeof(*g->changed));
+	if (!g->history || !g->lossy || !g->changed)
 		return false;
 	free(g->held);
 	g->held = NULL;
@@ -322,8 +366,7 @@ bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height)
 		motion_free(g->motion);
 		g->motion = NULL;
 	}
-	if (atomic_load(&g->avc_allowed) && g->avc_mode != RDP_AVC_OFF)
-		g->avc = rdp_avc_new(width, height);
+	g->avc_on = atomic_load(&g->avc_allowed) && g->avc_mode != RDP_AVC_OFF && rdp_avc_available();
 	g->width = width;
 	g->height = height;
 	if (g->client) {
@@ -481,71 +524,267 @@ static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0
 	return hot * 4 >= all * 3;
 }
 
-/* The encoder's picture takes every tile that changed since it last did,
- * from f (the whole current picture): converting only before an encode
- * spares the colour conversion of damage that never goes as H.264 (text,
- * scrolls, moves). */
-static void rdp_gfx_avc_catch_up(struct rdp_gfx *g, const struct surface_update *f)
+/* [x0, x1) x [y0, y1) of the surface. */
+struct rdp_gfx_area {
+	uint32_t x0, y0, x1, y1;
+};
+
+static bool rdp_gfx_overlap(struct rdp_gfx_area a, struct rdp_gfx_area b)
 {
-	struct surface_rect runs[SURFACE_MAX_RECTS];
-	uint32_t n = 0;
-	for (uint32_t row = 0; row < g->rows; row++)
-		for (uint32_t col = 0; col < g->cols;) {
-			if (!g->stale[row * g->cols + col]) {
+	return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+}
+
+static bool rdp_gfx_inside(struct rdp_gfx_area in, struct rdp_gfx_area out)
+{
+	return in.x0 >= out.x0 && in.y0 >= out.y0 && in.x1 <= out.x1 && in.y1 <= out.y1;
+}
+
+static struct rdp_gfx_area rdp_gfx_union(struct rdp_gfx_area a, struct rdp_gfx_area b)
+{
+	return (struct rdp_gfx_area){a.x0 < b.x0 ? a.x0 : b.x0, a.y0 < b.y0 ? a.y0 : b.y0, a.x1 > b.x1 ? a.x1 : b.x1,
+				     a.y1 > b.y1 ? a.y1 : b.y1};
+}
+
+/* An H.264 box for a: out to macroblock edges, clipped to the surface's
+ * even part (an odd last column or row has no chroma pair), so it may not
+ * hold all of a at such an edge. */
+static struct rdp_gfx_area rdp_gfx_box(const struct rdp_gfx *g, struct rdp_gfx_area a)
+{
+	uint32_t w = g->width & ~1u, h = g->height & ~1u;
+	uint32_t x1 = (a.x1 + RDP_AVC_ALIGN - 1) / RDP_AVC_ALIGN * RDP_AVC_ALIGN;
+	uint32_t y1 = (a.y1 + RDP_AVC_ALIGN - 1) / RDP_AVC_ALIGN * RDP_AVC_ALIGN;
+	return (struct rdp_gfx_area){a.x0 / RDP_AVC_ALIGN * RDP_AVC_ALIGN, a.y0 / RDP_AVC_ALIGN * RDP_AVC_ALIGN,
+				     x1 < w ? x1 : w, y1 < h ? y1 : h};
+}
+
+static struct rdp_gfx_area rdp_gfx_stream_box(const struct rdp_gfx_stream *st)
+{
+	return (struct rdp_gfx_area){st->x, st->y, st->x + st->w, st->y + st->h};
+}
+
+/* Ends the streams idle a while: their regions were refined or soon are.
+ * With VDI_RDP_AVC=all nothing is refined and the one stream stays. */
+static bool rdp_gfx_streams_expire(struct rdp_gfx *g)
+{
+	uint64_t now = GetTickCount64();
+	for (int i = 0; g->avc_mode != RDP_AVC_ALL && i < RDP_AVC_STREAMS; i++) {
+		struct rdp_gfx_stream *st = &g->streams[i];
+		if (st->avc && now - st->used >= RDP_AVC_REFINE_MS && !rdp_gfx_stream_end(g, st))
+			return false;
+	}
+	return true;
+}
+
+/* A new stream for the regions in a, its picture converted from f's box:
+ * the stream's index, -1 when a goes as tiles (no box holds it, a stream
+ * of this frame overlaps it, none is free, no encoder), -2 when the
+ * channel failed. Streams its box overlaps end: the region moved or grew. */
+static int rdp_gfx_stream_start(struct rdp_gfx *g, const struct surface_update *f, struct rdp_gfx_area a)
+{
+	struct rdp_gfx_area box = rdp_gfx_box(g, a);
+	if (!rdp_gfx_inside(a, box))
+		return -1;
+	for (int i = 0; i < RDP_AVC_STREAMS; i++)
+		if (g->streams[i].avc && g->streams[i].in_frame &&
+		    rdp_gfx_overlap(box, rdp_gfx_stream_box(&g->streams[i])))
+			return -1;
+	int slot = -1;
+	for (int i = 0; i < RDP_AVC_STREAMS; i++) {
+		struct rdp_gfx_stream *st = &g->streams[i];
+		if (st->avc && rdp_gfx_overlap(box, rdp_gfx_stream_box(st)) && !rdp_gfx_stream_end(g, st))
+			return -2;
+		if (!st->avc)
+			slot = slot < 0 ? i : slot;
+	}
+	/* All busy: the least recently used one not in this frame makes room. */
+	bool full = slot < 0;
+	for (int i = 0; full && i < RDP_AVC_STREAMS; i++) {
+		const struct rdp_gfx_stream *st = &g->streams[i];
+		if (!st->in_frame && (slot < 0 || st->used < g->streams[slot].used))
+			slot = i;
+	}
+	if (slot < 0)
+		return -1;
+	struct rdp_gfx_stream *st = &g->streams[slot];
+	if (!rdp_gfx_stream_end(g, st))
+		return -2;
+	uint32_t w = box.x1 - box.x0, h = box.y1 - box.y0;
+	struct rdp_avc *avc = rdp_avc_new(w, h);
+	if (!avc)
+		return -1;
+	bool whole = w == g->width && h == g->height;
+	uint16_t surface = whole ? RDP_GFX_SURFACE : (uint16_t)(RDP_AVC_SURFACE0 + slot);
+	RDPGFX_CREATE_SURFACE_PDU create = {
+	    .surfaceId = surface, .width = w, .height = h, .pixelFormat = GFX_PIXEL_FORMAT_XRGB_8888};
+	if (!whole && g->ctx->CreateSurface(g->ctx, &create) != CHANNEL_RC_OK) {
+		rdp_avc_free(avc);
+		return -2;
+	}
+	struct surface_rect all = {box.x0, box.y0, w, h};
+	rdp_avc_update(avc, f, box.x0, box.y0, &all, 1);
+	*st = (struct rdp_gfx_stream){.avc = avc,
+				      .surface = surface,
+				      .x = box.x0,
+				      .y = box.y0,
+				      .w = w,
+				      .h = h,
+				      .synced = g->sends,
+				      .used = GetTickCount64()};
+	g->avc_streams++;
+	log_debug("rdp: H.264 stream %d for %ux%u at %u,%u", slot, w, h, box.x0, box.y0);
+	return slot;
+}
+
+/* The stream's picture takes every tile of its box that changed since it
+ * last did, from f (the whole current picture): converting only before an
+ * encode spares the colour conversion of damage that never goes as H.264
+ * (text, scrolls, moves). */
+static void rdp_gfx_stream_catch_up(struct rdp_gfx *g, struct rdp_gfx_stream *st, const struct surface_update *f)
+{
+	struct rdp_gfx_span sp = rdp_gfx_span(st->x, st->y, st->x + st->w, st->y + st->h);
+	for (uint32_t row = sp.r0; row <= sp.r1; row++)
+		for (uint32_t col = sp.c0; col <= sp.c1;) {
+			if (g->changed[row * g->cols + col] <= st->synced) {
 				col++;
 				continue;
 			}
 			uint32_t c0 = col;
-			while (col < g->cols && g->stale[row * g->cols + col])
-				g->stale[row * g->cols + col++] = false;
-			runs[n++] = (struct surface_rect){c0 * RDP_GFX_TILE, row * RDP_GFX_TILE,
-							  (col - c0) * RDP_GFX_TILE, RDP_GFX_TILE};
-			if (n == SURFACE_MAX_RECTS) {
-				rdp_avc_update(g->avc, f, runs, n);
-				n = 0;
-			}
+			while (col <= sp.c1 && g->changed[row * g->cols + col] > st->synced)
+				col++;
+			struct surface_rect run = {c0 * RDP_GFX_TILE, row * RDP_GFX_TILE, (col - c0) * RDP_GFX_TILE,
+						   RDP_GFX_TILE};
+			rdp_avc_update(st->avc, f, st->x, st->y, &run, 1);
 		}
-	rdp_avc_update(g->avc, f, runs, n);
+	st->synced = g->sends;
 }
 
-/* One AVC420 command: the whole picture encoded, the client copying only
- * the region rectangles out of it. */
-static bool rdp_gfx_send_avc(struct rdp_gfx *g, const struct surface_update *f, RECTANGLE_16 *regions, uint32_t n)
+/* One AVC420 command of a stream with its regions of this frame (in the
+ * surface's coordinates): decoded into the stream's surface, whose
+ * destRect is the stream's box, then, from an offscreen surface, copied
+ * onto the desktop region by region. */
+static bool rdp_gfx_stream_send(struct rdp_gfx *g, struct rdp_gfx_stream *st, const struct surface_update *f,
+				const struct surface_rect *regions, uint32_t n)
 {
 	const uint8_t *data;
 	size_t size;
-	rdp_gfx_avc_catch_up(g, f);
-	if (rdp_avc_encode(g->avc, &data, &size) < 0 || size > UINT32_MAX)
+	rdp_gfx_stream_catch_up(g, st, f);
+	if (rdp_avc_encode(st->avc, &data, &size) < 0 || size > UINT32_MAX)
 		return false;
+	/* Offscreen, the box's top left is the surface's. */
+	uint32_t ox = st->surface == RDP_GFX_SURFACE ? 0 : st->x, oy = st->surface == RDP_GFX_SURFACE ? 0 : st->y;
+	RECTANGLE_16 rects[SURFACE_MAX_RECTS];
 	RDPGFX_H264_QUANT_QUALITY quality[SURFACE_MAX_RECTS];
-	RECTANGLE_16 box = regions[0];
 	for (uint32_t i = 0; i < n; i++) {
+		const struct surface_rect *r = &regions[i];
+		rects[i] = (RECTANGLE_16){.left = (UINT16)(r->x - ox),
+					  .top = (UINT16)(r->y - oy),
+					  .right = (UINT16)(r->x + r->width - ox),
+					  .bottom = (UINT16)(r->y + r->height - oy)};
 		quality[i] = (RDPGFX_H264_QUANT_QUALITY){.qp = 22, .qualityVal = 100};
-		box.left = regions[i].left < box.left ? regions[i].left : box.left;
-		box.top = regions[i].top < box.top ? regions[i].top : box.top;
-		box.right = regions[i].right > box.right ? regions[i].right : box.right;
-		box.bottom = regions[i].bottom > box.bottom ? regions[i].bottom : box.bottom;
 	}
 	RDPGFX_AVC420_BITMAP_STREAM stream = {
-	    .meta = {.numRegionRects = n, .regionRects = regions, .quantQualityVals = quality},
+	    .meta = {.numRegionRects = n, .regionRects = rects, .quantQualityVals = quality},
 	    .length = (UINT32)size,
 	    .data = (BYTE *)data,
 	};
 	RDPGFX_SURFACE_COMMAND cmd = {
-	    .surfaceId = RDP_GFX_SURFACE,
+	    .surfaceId = st->surface,
 	    .codecId = RDPGFX_CODECID_AVC420,
 	    .format = PIXEL_FORMAT_BGRX32,
-	    .left = box.left,
-	    .top = box.top,
-	    .right = box.right,
-	    .bottom = box.bottom,
-	    .width = box.right - box.left,
-	    .height = box.bottom - box.top,
+	    .left = st->x - ox,
+	    .top = st->y - oy,
+	    .right = st->x - ox + st->w,
+	    .bottom = st->y - oy + st->h,
+	    .width = st->w,
+	    .height = st->h,
 	    .extra = &stream,
 	};
+	if (g->ctx->SurfaceCommand(g->ctx, &cmd) != CHANNEL_RC_OK)
+		return false;
+	for (uint32_t i = 0; st->surface != RDP_GFX_SURFACE && i < n; i++) {
+		RDPGFX_POINT16 to = {.x = (UINT16)regions[i].x, .y = (UINT16)regions[i].y};
+		RDPGFX_SURFACE_TO_SURFACE_PDU copy = {
+		    .surfaceIdSrc = st->surface,
+		    .surfaceIdDest = RDP_GFX_SURFACE,
+		    .rectSrc = rects[i],
+		    .destPtsCount = 1,
+		    .destPts = &to,
+		};
+		if (g->ctx->SurfaceToSurface(g->ctx, &copy) != CHANNEL_RC_OK)
+			return false;
+	}
+	/* Lossy until a frame leaves the tile alone: then it is refined. */
+	for (uint32_t i = 0; i < n; i++) {
+		struct rdp_gfx_span sp = rdp_gfx_span(regions[i].x, regions[i].y, regions[i].x + regions[i].width,
+						      regions[i].y + regions[i].height);
+		for (uint32_t row = sp.r0; row <= sp.r1; row++)
+			for (uint32_t col = sp.c0; col <= sp.c1; col++)
+				g->lossy[row * g->cols + col] = true;
+	}
+	st->used = g->last_avc = GetTickCount64();
 	g->avc_frames++;
-	g->last_avc = GetTickCount64();
-	return g->ctx->SurfaceCommand(g->ctx, &cmd) == CHANNEL_RC_OK;
+	return true;
+}
+
+/* The frame's video-like rectangles: those whose macroblock boxes overlap
+ * go together (with VDI_RDP_AVC=all, everything in one whole-desktop
+ * stream); each group goes to the stream whose box holds it, or a new one;
+ * what no stream takes goes as tiles. */
+static bool rdp_gfx_send_video(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *video,
+			       uint32_t n)
+{
+	struct rdp_gfx_area group[SURFACE_MAX_RECTS];
+	uint32_t of[SURFACE_MAX_RECTS]; /* each rectangle's group */
+	bool gone[SURFACE_MAX_RECTS] = {false};
+	int stream_of[SURFACE_MAX_RECTS];
+	uint32_t ngroups = g->avc_mode == RDP_AVC_ALL ? 1 : n;
+	for (uint32_t i = 0; i < n; i++) {
+		of[i] = g->avc_mode == RDP_AVC_ALL ? 0 : i;
+		group[i] = (struct rdp_gfx_area){video[i].x, video[i].y, video[i].x + video[i].width,
+						 video[i].y + video[i].height};
+	}
+	if (g->avc_mode == RDP_AVC_ALL)
+		group[0] = (struct rdp_gfx_area){0, 0, g->width, g->height};
+	for (bool merged = true; merged;) {
+		merged = false;
+		for (uint32_t a = 0; a < ngroups; a++)
+			for (uint32_t b = a + 1; b < ngroups && !gone[a]; b++) {
+				if (gone[b] || !rdp_gfx_overlap(rdp_gfx_box(g, group[a]), rdp_gfx_box(g, group[b])))
+					continue;
+				group[a] = rdp_gfx_union(group[a], group[b]);
+				gone[b] = merged = true;
+				for (uint32_t i = 0; i < n; i++)
+					of[i] = of[i] == b ? a : of[i];
+			}
+	}
+	for (uint32_t c = 0; c < ngroups; c++) {
+		stream_of[c] = -1;
+		for (int i = 0; !gone[c] && i < RDP_AVC_STREAMS && stream_of[c] < 0; i++)
+			if (g->streams[i].avc && rdp_gfx_inside(group[c], rdp_gfx_stream_box(&g->streams[i])))
+				stream_of[c] = i;
+		if (!gone[c] && stream_of[c] < 0 && (stream_of[c] = rdp_gfx_stream_start(g, f, group[c])) == -2)
+			return false;
+		if (stream_of[c] >= 0)
+			g->streams[stream_of[c]].in_frame = true;
+	}
+	for (int k = 0; k < RDP_AVC_STREAMS; k++) {
+		struct rdp_gfx_stream *st = &g->streams[k];
+		if (!st->avc || !st->in_frame)
+			continue;
+		st->in_frame = false;
+		struct surface_rect mine[SURFACE_MAX_RECTS];
+		uint32_t nmine = 0;
+		for (uint32_t i = 0; i < n; i++)
+			if (stream_of[of[i]] == k)
+				mine[nmine++] = video[i];
+		if (!rdp_gfx_stream_send(g, st, f, mine, nmine))
+			return false;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		if (stream_of[of[i]] < 0 && !rdp_gfx_tiles(g, f, video[i].x, video[i].y, video[i].x + video[i].width,
+							   video[i].y + video[i].height))
+			return false;
+	return true;
 }
 
 /* Copies src of the client's picture to (x, y) in ours: rows in the order
@@ -572,7 +811,7 @@ static bool rdp_gfx_send_moves(struct rdp_gfx *g, const struct surface_update *f
 	*nrects = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct surface_rect *r = &damage[i];
-		if (g->avc && rdp_gfx_video_like(g, r->x, r->y, r->x + r->width, r->y + r->height, 1))
+		if (g->avc_on && rdp_gfx_video_like(g, r->x, r->y, r->x + r->width, r->y + r->height, 1))
 			rects[(*nrects)++] = *r;
 		else
 			search[nsearch++] = *r;
@@ -626,24 +865,19 @@ static bool rdp_gfx_send_moves(struct rdp_gfx *g, const struct surface_update *f
 	return true;
 }
 
-/* One rectangle: video-like ones join the frame's AVC420 regions, the
+/* One rectangle: video-like ones join the frame's H.264 regions, the
  * rest goes out in tiles. */
 static bool rdp_gfx_encode(struct rdp_gfx *g, const struct surface_update *f, const struct surface_rect *r,
-			   RECTANGLE_16 *regions, uint32_t *nregions)
+			   struct surface_rect *video, uint32_t *nvideo)
 {
 	uint32_t x1 = r->x + r->width, y1 = r->y + r->height;
 	struct rdp_gfx_span sp = rdp_gfx_span(r->x, r->y, x1, y1);
 	for (uint32_t row = sp.r0; row <= sp.r1; row++)
 		for (uint32_t col = sp.c0; col <= sp.c1; col++)
 			g->history[row * g->cols + col] |= 1;
-	bool video = g->avc && *nregions < SURFACE_MAX_RECTS && rdp_gfx_video_like(g, r->x, r->y, x1, y1, 0);
-	if (!video)
+	if (!g->avc_on || *nvideo == SURFACE_MAX_RECTS || !rdp_gfx_video_like(g, r->x, r->y, x1, y1, 0))
 		return rdp_gfx_tiles(g, f, r->x, r->y, x1, y1);
-	/* Lossy until a frame leaves the tile alone: then it is refined. */
-	for (uint32_t row = sp.r0; row <= sp.r1; row++)
-		for (uint32_t col = sp.c0; col <= sp.c1; col++)
-			g->lossy[row * g->cols + col] = true;
-	regions[(*nregions)++] = (RECTANGLE_16){.left = r->x, .top = r->y, .right = x1, .bottom = y1};
+	video[(*nvideo)++] = *r;
 	return true;
 }
 
@@ -656,6 +890,9 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 	if (g->ctx->StartFrame(g->ctx, &start) != CHANNEL_RC_OK)
 		return false;
 	g->sent = start.frameId;
+	g->sends++;
+	if (!rdp_gfx_streams_expire(g))
+		return false;
 	/* A frame of refinement alone is no frame of the guest's. */
 	for (uint32_t t = 0; nrects && t < g->cols * g->rows; t++)
 		g->history[t] <<= 1;
@@ -670,12 +907,12 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 		uint32_t rh = r->height < h - r->y ? r->height : h - r->y;
 		damage[ndamage++] = (struct surface_rect){r->x, r->y, rw, rh};
 		whole |= rw == g->width && rh == g->height;
-		/* H.264 may take any region up at any frame: its encoder's
-		 * picture follows every change (rdp_gfx_avc_catch_up). */
+		/* A stream may take any region up at any frame: its picture
+		 * follows every change in its box (rdp_gfx_stream_catch_up). */
 		struct rdp_gfx_span sp = rdp_gfx_span(r->x, r->y, r->x + rw, r->y + rh);
 		for (uint32_t row = sp.r0; row <= sp.r1; row++)
 			for (uint32_t col = sp.c0; col <= sp.c1; col++)
-				g->stale[row * g->cols + col] = true;
+				g->changed[row * g->cols + col] = g->sends;
 	}
 	/* What is left to encode, once moves have taken their part. */
 	struct surface_rect todo[MOTION_MAX_RESIDUAL + SURFACE_MAX_RECTS];
@@ -687,10 +924,10 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 	} else {
 		memcpy(todo, damage, ndamage * sizeof(*damage));
 	}
-	RECTANGLE_16 regions[SURFACE_MAX_RECTS];
-	uint32_t nregions = 0;
+	struct surface_rect video[SURFACE_MAX_RECTS];
+	uint32_t nvideo = 0;
 	for (uint32_t i = 0; i < ntodo; i++)
-		if (!rdp_gfx_encode(g, f, &todo[i], regions, &nregions))
+		if (!rdp_gfx_encode(g, f, &todo[i], video, &nvideo))
 			return false;
 	/* The client's picture is the new one over all the damage now. */
 	for (uint32_t i = 0; moving && i < ndamage; i++)
@@ -700,7 +937,7 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 			       (size_t)damage[i].width * 4);
 	g->held_valid |= moving && whole;
 	/* Regions that went still are sent again losslessly. */
-	if (g->avc_mode != RDP_AVC_ALL && !nregions && rdp_gfx_refine_in(g) == 0) {
+	if (g->avc_mode != RDP_AVC_ALL && !nvideo && rdp_gfx_refine_in(g) == 0) {
 		for (uint32_t t = 0; t < g->cols * g->rows; t++) {
 			if (!g->lossy[t] || (nrects && (g->history[t] & 1)))
 				continue;
@@ -712,7 +949,7 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 				return false;
 		}
 	}
-	if (nregions && !rdp_gfx_send_avc(g, f, regions, nregions))
+	if (nvideo && !rdp_gfx_send_video(g, f, video, nvideo))
 		return false;
 	if (!rdp_gfx_flush_fills(g) || g->ctx->EndFrame(g->ctx, &end) != CHANNEL_RC_OK)
 		return false;

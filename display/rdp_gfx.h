@@ -1,6 +1,7 @@
 /* rdp_gfx.h — one RDP client's graphics pipeline (rdpgfx): the dynamic
- * channel's setup, a GFX surface the size of the desktop, and frames of
- * damaged rectangles paced by the client's frame acknowledgements. */
+ * channel's setup, a GFX surface the size of the desktop (and offscreen
+ * ones for its H.264 streams), and frames of damaged rectangles paced by
+ * the client's frame acknowledgements. */
 #ifndef VDI_RDP_GFX_H
 #define VDI_RDP_GFX_H
 

@@ -278,6 +278,11 @@ struct result {
 	double sse;
 	uint64_t samples; /* channel samples the squared error is over */
 	int frames;
+	/* GFX: the frames that sent H.264, their CPU and bytes, the largest picture */
+	int h264_frames;
+	double h264_cpu_s;
+	uint64_t h264_bytes;
+	uint32_t h264_w, h264_h;
 	bool failed;
 };
 
@@ -607,14 +612,14 @@ static uint8_t clamp255(double v)
 
 /* The decoded picture back to BGRX over the rectangles: BT.709 full range, the inverse of rdp_avc.c's
  * conversion (and what FreeRDP's client does). */
-static void avc_to_bgrx(const AVFrame *f, uint8_t *out, const struct rect *r, uint32_t n)
+static void avc_to_bgrx(const AVFrame *f, uint8_t *out, size_t stride, const struct rect *r, uint32_t n)
 {
 	for (uint32_t i = 0; i < n; i++)
 		for (uint32_t y = r[i].y; y < r[i].y + r[i].h; y++) {
 			const uint8_t *py = f->data[0] + (size_t)y * (size_t)f->linesize[0];
 			const uint8_t *pu = f->data[1] + (size_t)(y / 2) * (size_t)f->linesize[1];
 			const uint8_t *pv = f->data[2] + (size_t)(y / 2) * (size_t)f->linesize[2];
-			uint8_t *d = out + (size_t)y * STRIDE;
+			uint8_t *d = out + (size_t)y * stride;
 			for (uint32_t x = r[i].x; x < r[i].x + r[i].w; x++) {
 				double l = py[x], cb = pu[x / 2] - 128.0, cr = pv[x / 2] - 128.0;
 				d[x * 4 + 0] = clamp255(l + 1.8556 * cb);
@@ -637,7 +642,7 @@ static bool avc_frame(struct rdp_codec_state *c, const uint8_t *fb, const struct
 	size_t size;
 	/* process CPU: x264 may encode on threads */
 	double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
-	rdp_avc_update(c->avc, &f, f.rects, n);
+	rdp_avc_update(c->avc, &f, 0, 0, f.rects, n);
 	int err = rdp_avc_encode(c->avc, &data, &size);
 	*cpu += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
 	if (err < 0 || !size || size > INT32_MAX)
@@ -657,7 +662,7 @@ static bool avc_frame(struct rdp_codec_state *c, const uint8_t *fb, const struct
 	if ((d->format != AV_PIX_FMT_YUV420P && d->format != AV_PIX_FMT_YUVJ420P) || d->width != (int)W ||
 	    d->height != (int)H)
 		return false;
-	avc_to_bgrx(d, c->client, r, n);
+	avc_to_bgrx(d, c->client, STRIDE, r, n);
 	return true;
 }
 
@@ -764,14 +769,25 @@ out:
 
 /* ---- RDP GFX: display/rdp_gfx.c itself, its commands caught, then applied as a client would ---- */
 
-enum gfx_kind { GFX_FILL, GFX_COPY, GFX_PLANAR, GFX_RAW, GFX_AVC };
+enum gfx_kind { GFX_FILL, GFX_COPY, GFX_PLANAR, GFX_RAW, GFX_AVC, GFX_CREATE, GFX_DELETE };
 
 struct gfx_cmd {
 	enum gfx_kind kind;
+	uint16_t surface, src_surface; /* AVC420, created, deleted, copied to; copied from */
 	uint32_t x, y, w, h, sx, sy, colour, nregions;
 	RECTANGLE_16 regions[16];
 	uint8_t *data;
 	size_t len;
+};
+
+/* A client's GFX surface: the desktop's (id 1, what the client shows) or an offscreen one, each with its own
+ * H.264 decoder as FreeRDP's client has. */
+#define GFX_SURFACES 8
+struct gfx_surface {
+	uint16_t id; /* 0: unused */
+	uint32_t w, h;
+	uint8_t *px;
+	AVCodecContext *h264;
 };
 
 struct gfx_client {
@@ -779,10 +795,12 @@ struct gfx_client {
 	size_t ncmds, cap;
 	uint64_t bytes;  /* the commands' size as MS-RDPEGFX lays them out */
 	uint8_t *client; /* what the client shows */
+	struct gfx_surface surfaces[GFX_SURFACES];
 	BITMAP_PLANAR_CONTEXT *planar;
-	AVCodecContext *h264;
 	AVPacket *packet;
 	AVFrame *decoded;
+	uint64_t avc_cmds;     /* AVC420 commands */
+	uint32_t avc_w, avc_h; /* the largest destRect */
 	bool failed;
 };
 
@@ -836,6 +854,58 @@ static UINT gfx_ok(RdpgfxServerContext *ctx, const void *pdu)
 	return CHANNEL_RC_OK;
 }
 
+static UINT gfx_create(RdpgfxServerContext *ctx, const RDPGFX_CREATE_SURFACE_PDU *pdu)
+{
+	((struct gfx_client *)ctx->custom)->bytes += 8 + 7;
+	struct gfx_cmd *cmd = gfx_push(ctx, GFX_CREATE, NULL, 0);
+	if (!cmd)
+		return ERROR_INTERNAL_ERROR;
+	cmd->surface = pdu->surfaceId;
+	cmd->w = pdu->width;
+	cmd->h = pdu->height;
+	return CHANNEL_RC_OK;
+}
+
+static UINT gfx_delete(RdpgfxServerContext *ctx, const RDPGFX_DELETE_SURFACE_PDU *pdu)
+{
+	((struct gfx_client *)ctx->custom)->bytes += 8 + 2;
+	struct gfx_cmd *cmd = gfx_push(ctx, GFX_DELETE, NULL, 0);
+	if (!cmd)
+		return ERROR_INTERNAL_ERROR;
+	cmd->surface = pdu->surfaceId;
+	return CHANNEL_RC_OK;
+}
+
+static struct gfx_surface *gfx_surface(struct gfx_client *c, uint16_t id)
+{
+	for (int i = 0; id && i < GFX_SURFACES; i++)
+		if (c->surfaces[i].id == id)
+			return &c->surfaces[i];
+	return NULL;
+}
+
+/* One thread, low delay: a picture out for each access unit in. */
+static AVCodecContext *gfx_decoder(void)
+{
+	const AVCodec *h264 = avcodec_find_decoder(AV_CODEC_ID_H264);
+	AVCodecContext *d = h264 ? avcodec_alloc_context3(h264) : NULL;
+	if (!d)
+		return NULL;
+	d->thread_count = 1;
+	d->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	if (avcodec_open2(d, h264, NULL) < 0)
+		avcodec_free_context(&d);
+	return d;
+}
+
+static void gfx_surface_free(struct gfx_surface *s, const uint8_t *client)
+{
+	if (s->px != client)
+		free(s->px);
+	avcodec_free_context(&s->h264);
+	memset(s, 0, sizeof(*s));
+}
+
 static UINT gfx_fill(RdpgfxServerContext *ctx, const RDPGFX_SOLID_FILL_PDU *pdu)
 {
 	struct gfx_client *c = ctx->custom;
@@ -864,6 +934,8 @@ static UINT gfx_copy(RdpgfxServerContext *ctx, const RDPGFX_SURFACE_TO_SURFACE_P
 		if (!cmd)
 			return ERROR_INTERNAL_ERROR;
 		*cmd = (struct gfx_cmd){.kind = GFX_COPY,
+					.surface = pdu->surfaceIdDest,
+					.src_surface = pdu->surfaceIdSrc,
 					.sx = pdu->rectSrc.left,
 					.sy = pdu->rectSrc.top,
 					.w = (uint32_t)(pdu->rectSrc.right - pdu->rectSrc.left),
@@ -884,6 +956,12 @@ static UINT gfx_command(RdpgfxServerContext *ctx, const RDPGFX_SURFACE_COMMAND *
 		c->bytes += 8 + 17 + 4 + 10u * n + s->length;
 		if (n > 16 || !(g = gfx_push(ctx, GFX_AVC, s->data, s->length)))
 			return ERROR_INTERNAL_ERROR;
+		c->avc_cmds++;
+		if ((uint64_t)(cmd->right - cmd->left) * (cmd->bottom - cmd->top) > (uint64_t)c->avc_w * c->avc_h) {
+			c->avc_w = cmd->right - cmd->left;
+			c->avc_h = cmd->bottom - cmd->top;
+		}
+		g->surface = (uint16_t)cmd->surfaceId;
 		g->nregions = n;
 		memcpy(g->regions, s->meta.regionRects, n * sizeof(*g->regions));
 		return CHANNEL_RC_OK;
@@ -905,18 +983,47 @@ static bool gfx_apply(struct gfx_client *c)
 	bool ok = !c->failed;
 	for (size_t i = 0; i < c->ncmds && ok; i++) {
 		struct gfx_cmd *g = &c->cmds[i];
+		struct gfx_surface *to = gfx_surface(c, g->surface), *from = gfx_surface(c, g->src_surface);
 		switch (g->kind) {
+		case GFX_CREATE:
+			if (to) {
+				ok = false;
+				break;
+			}
+			for (int k = 0; k < GFX_SURFACES && !to; k++)
+				if (!c->surfaces[k].id)
+					to = &c->surfaces[k];
+			if (!to || !(to->px = calloc((size_t)g->w * 4, g->h))) {
+				ok = false;
+				break;
+			}
+			to->id = g->surface;
+			to->w = g->w;
+			to->h = g->h;
+			break;
+		case GFX_DELETE:
+			if (!to || to->px == c->client) {
+				ok = false;
+				break;
+			}
+			gfx_surface_free(to, c->client);
+			break;
 		case GFX_FILL:
 			for (uint32_t y = g->y; y < g->y + g->h; y++)
 				for (uint32_t x = g->x; x < g->x + g->w; x++)
 					memcpy(c->client + (size_t)y * STRIDE + x * 4, &g->colour, 4);
 			break;
 		case GFX_COPY:
+			if (!to || !from || g->sx + g->w > from->w || g->sy + g->h > from->h || g->x + g->w > to->w ||
+			    g->y + g->h > to->h) {
+				ok = false;
+				break;
+			}
 			/* rows in the order that reads each before it is overwritten */
 			for (uint32_t j = 0; j < g->h; j++) {
-				uint32_t row = g->y > g->sy ? g->h - 1 - j : j;
-				memmove(c->client + (size_t)(g->y + row) * STRIDE + g->x * 4,
-					c->client + (size_t)(g->sy + row) * STRIDE + g->sx * 4, (size_t)g->w * 4);
+				uint32_t row = to == from && g->y > g->sy ? g->h - 1 - j : j;
+				memmove(to->px + (size_t)(g->y + row) * to->w * 4 + g->x * 4,
+					from->px + (size_t)(g->sy + row) * from->w * 4 + g->sx * 4, (size_t)g->w * 4);
 			}
 			break;
 		case GFX_PLANAR:
@@ -936,8 +1043,10 @@ static bool gfx_apply(struct gfx_client *c)
 			}
 			memcpy(c->packet->data, g->data, g->len);
 			av_frame_unref(c->decoded);
-			if (avcodec_send_packet(c->h264, c->packet) < 0 ||
-			    avcodec_receive_frame(c->h264, c->decoded) < 0) {
+			if (to && !to->h264)
+				to->h264 = gfx_decoder();
+			if (!to || !to->h264 || avcodec_send_packet(to->h264, c->packet) < 0 ||
+			    avcodec_receive_frame(to->h264, c->decoded) < 0) {
 				ok = false;
 				break;
 			}
@@ -946,7 +1055,15 @@ static bool gfx_apply(struct gfx_client *c)
 				r[k] = (struct rect){g->regions[k].left, g->regions[k].top,
 						     (uint32_t)(g->regions[k].right - g->regions[k].left),
 						     (uint32_t)(g->regions[k].bottom - g->regions[k].top)};
-			avc_to_bgrx(c->decoded, c->client, r, g->nregions);
+			/* as FreeRDP's client does: the regions, in the surface's coordinates, taken from the
+			 * picture at the same coordinates */
+			for (uint32_t k = 0; k < g->nregions; k++)
+				if (r[k].x + r[k].w > to->w || r[k].y + r[k].h > to->h ||
+				    r[k].x + r[k].w > (uint32_t)c->decoded->width ||
+				    r[k].y + r[k].h > (uint32_t)c->decoded->height)
+					ok = false;
+			if (ok)
+				avc_to_bgrx(c->decoded, to->px, to->w * 4, r, g->nregions);
 			break;
 		}
 		}
@@ -971,29 +1088,28 @@ static struct result bench_gfx(enum workload wl, bool motion, uint8_t *fb)
 	ctx.SurfaceToSurface = gfx_copy;
 	ctx.SurfaceCommand = gfx_command;
 	ctx.ResetGraphics = (psRdpgfxResetGraphics)gfx_ok;
-	ctx.CreateSurface = (psRdpgfxCreateSurface)gfx_ok;
-	ctx.DeleteSurface = (psRdpgfxDeleteSurface)gfx_ok;
+	ctx.CreateSurface = gfx_create;
+	ctx.DeleteSurface = gfx_delete;
 	ctx.MapSurfaceToOutput = (psRdpgfxMapSurfaceToOutput)gfx_ok;
 	setenv("VDI_RDP_MOTION", motion ? "on" : "off", 1);
 	struct rdp_gfx *g = rdp_gfx_new_detached(&ctx, true);
-	const AVCodec *h264 = avcodec_find_decoder(AV_CODEC_ID_H264);
 	c.client = calloc(H, STRIDE);
+	/* the desktop's surface: rdp_gfx_reset's CreateSurface is not applied, as this one stands for it */
+	c.surfaces[0] = (struct gfx_surface){.id = 1, .w = W, .h = H, .px = c.client, .h264 = gfx_decoder()};
 	c.planar = freerdp_bitmap_planar_context_new(0, TILE, TILE);
-	c.h264 = h264 ? avcodec_alloc_context3(h264) : NULL;
 	c.packet = av_packet_alloc();
 	c.decoded = av_frame_alloc();
 	struct rect all = {0, 0, W, H}, r[MAXRECT];
 	struct surface_update f = {.width = W, .height = H, .stride = STRIDE, .pixels = fb};
 	struct surface_rect whole = {0, 0, W, H};
-	if (!g || !c.client || !c.planar || !c.h264 || !c.packet || !c.decoded || !rdp_gfx_reset(g, W, H)) {
+	if (!g || !c.client || !c.surfaces[0].h264 || !c.planar || !c.packet || !c.decoded || !rdp_gfx_reset(g, W, H)) {
 		res.failed = true;
 		goto out;
 	}
-	c.h264->thread_count = 1;
-	c.h264->flags |= AV_CODEC_FLAG_LOW_DELAY;
+	c.ncmds = 0;
 	render(wl, 0, &all, fb);
 	/* frame 0 whole, as a client's first picture */
-	if (avcodec_open2(c.h264, h264, NULL) < 0 || !rdp_gfx_send(g, &f, &whole, 1) || !gfx_apply(&c)) {
+	if (!rdp_gfx_send(g, &f, &whole, 1) || !gfx_apply(&c)) {
 		res.failed = true;
 		goto out;
 	}
@@ -1006,9 +1122,16 @@ static struct result bench_gfx(enum workload wl, bool motion, uint8_t *fb)
 			sr[i] = (struct surface_rect){r[i].x, r[i].y, r[i].w, r[i].h};
 		}
 		/* process CPU: x264 may encode on threads */
+		uint64_t avc0 = c.avc_cmds, bytes0 = c.bytes;
 		double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
 		bool ok = rdp_gfx_send(g, &f, sr, n);
-		res.cpu_s += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
+		double t = cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
+		res.cpu_s += t;
+		if (c.avc_cmds > avc0) {
+			res.h264_frames++;
+			res.h264_cpu_s += t;
+			res.h264_bytes += c.bytes - bytes0;
+		}
 		if (!ok || !gfx_apply(&c)) {
 			res.failed = true;
 			break;
@@ -1019,13 +1142,16 @@ static struct result bench_gfx(enum workload wl, bool motion, uint8_t *fb)
 		res.frames++;
 	}
 	res.bytes = c.bytes;
+	res.h264_w = c.avc_w;
+	res.h264_h = c.avc_h;
 out:
 	rdp_gfx_free(g);
 	gfx_apply(&c);
 	free(c.cmds);
-	free(c.client);
 	freerdp_bitmap_planar_context_free(c.planar);
-	avcodec_free_context(&c.h264);
+	for (int i = 0; i < GFX_SURFACES; i++)
+		gfx_surface_free(&c.surfaces[i], c.client);
+	free(c.client);
 	av_packet_free(&c.packet);
 	av_frame_free(&c.decoded);
 	return res;
@@ -1075,6 +1201,15 @@ int main(int argc, char **argv)
 		for (int i = gfx_only ? NVNC + NRDP : 0; i < NVNC + NRDP + NGFX; i++)
 			print_result((enum workload)wl, i < NVNC ? vnc_codecs[i].name : rdp_names[i - NVNC],
 				     &res[wl][i]);
+		for (int i = NVNC + NRDP; i < NVNC + NRDP + NGFX; i++) {
+			const struct result *r = &res[wl][i];
+			if (!r->failed && r->h264_frames)
+				printf(
+				    "    %s: %d of %d frames sent H.264: %.3f ms, %.2f KB each; pictures up to %ux%u\n",
+				    rdp_names[i - NVNC], r->h264_frames, r->frames,
+				    r->h264_cpu_s * 1e3 / r->h264_frames, (double)r->h264_bytes / r->h264_frames / 1024,
+				    r->h264_w, r->h264_h);
+		}
 	}
 	surface_destroy(s);
 	free(fb);
@@ -1083,6 +1218,7 @@ int main(int argc, char **argv)
 	    "   FreeRDP 2.11 AVC420 (x264 medium) 38-46 Mpix/s/core at 21-24 KB/frame; RemoteFX 49-59 Mpix/s/core\n"
 	    "   at ~430 KB/frame; our RDP aim: twice Tight's rate (~250 Mpix/s/core) with AVC420's bytes.\n"
 	    "   RDP GFX: display/rdp_gfx.c for a client taking AVC420 (H.264 where damage keeps coming), bytes as the\n"
-	    "   commands are laid out; +moves: damage that is moved content sent as SurfaceToSurface copies.\n");
+	    "   commands are laid out; +moves: damage that is moved content sent as SurfaceToSurface copies;\n"
+	    "   frames before a region counts as video-like (9 of the last 10 damaged it) go as tiles.\n");
 	return 0;
 }

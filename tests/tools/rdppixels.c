@@ -85,6 +85,9 @@ static struct {
 	uint64_t gfx_frames, bitmap_updates, bitmap_rects, solid_fills, surface_to_surface, cache_to_surface,
 	    pointer_sets, resets;
 	uint64_t codec[MAX_CODECS];
+	/* AVC420: the largest destRect, region rectangles outside their destRect; copies between surfaces */
+	uint32_t avc_dest_w, avc_dest_h;
+	uint64_t avc_rects_outside, surface_to_other;
 	bool gfx_used;
 } stats;
 
@@ -128,6 +131,21 @@ static uint64_t frames_seen(void)
 static UINT count_surface_command(RdpgfxClientContext *ctx, const RDPGFX_SURFACE_COMMAND *cmd)
 {
 	stats.codec[cmd->codecId < MAX_CODECS - 1 ? cmd->codecId : MAX_CODECS - 1]++;
+	const RDPGFX_AVC420_BITMAP_STREAM *avc = cmd->extra;
+	if (cmd->codecId == RDPGFX_CODECID_AVC420 && avc) {
+		uint32_t w = cmd->right > cmd->left ? cmd->right - cmd->left : 0;
+		uint32_t h = cmd->bottom > cmd->top ? cmd->bottom - cmd->top : 0;
+		if ((uint64_t)w * h > (uint64_t)stats.avc_dest_w * stats.avc_dest_h) {
+			stats.avc_dest_w = w;
+			stats.avc_dest_h = h;
+		}
+		for (UINT32 i = 0; i < avc->meta.numRegionRects; i++) {
+			const RECTANGLE_16 *r = &avc->meta.regionRects[i];
+			if (r->left < cmd->left || r->top < cmd->top || r->right > cmd->right ||
+			    r->bottom > cmd->bottom)
+				stats.avc_rects_outside++;
+		}
+	}
 	return gdi_surface_command(ctx, cmd);
 }
 
@@ -147,6 +165,8 @@ static UINT count_solid_fill(RdpgfxClientContext *ctx, const RDPGFX_SOLID_FILL_P
 static UINT count_surface_to_surface(RdpgfxClientContext *ctx, const RDPGFX_SURFACE_TO_SURFACE_PDU *copy)
 {
 	stats.surface_to_surface += copy->destPtsCount;
+	if (copy->surfaceIdSrc != copy->surfaceIdDest)
+		stats.surface_to_other += copy->destPtsCount;
 	return gdi_surface_to_surface(ctx, copy);
 }
 
@@ -709,7 +729,10 @@ static void print_stats(const rdpContext *ctx)
 	for (size_t i = 0; i < sizeof(codecs) / sizeof(codecs[0]); i++)
 		printf("stat codec_%s %llu\n", codecs[i].name, (unsigned long long)stats.codec[codecs[i].id]);
 	printf("stat solid_fills %llu\n", (unsigned long long)stats.solid_fills);
+	printf("stat avc420_dest %ux%u\n", stats.avc_dest_w, stats.avc_dest_h);
+	printf("stat avc420_rects_outside %llu\n", (unsigned long long)stats.avc_rects_outside);
 	printf("stat surface_to_surface %llu\n", (unsigned long long)stats.surface_to_surface);
+	printf("stat surface_to_other %llu\n", (unsigned long long)stats.surface_to_other);
 	printf("stat cache_to_surface %llu\n", (unsigned long long)stats.cache_to_surface);
 	printf("stat bitmap_updates %llu\n", (unsigned long long)stats.bitmap_updates);
 	printf("stat bitmap_rects %llu\n", (unsigned long long)stats.bitmap_rects);
@@ -782,7 +805,8 @@ static const char usage[] =
     "  --click X,Y[,B]    move there, press and release B (default left)\n"
     "  --wheel N          N wheel clicks, positive away from the user; --hwheel N: positive right\n"
     "Without --gfx the server sends bitmap updates; --avc offers H.264 (AVC420) in the graphics pipeline.\n"
-    "--stats prints counters at the end: frames, GFX commands by codec, bitmap updates.\n"
+    "--stats prints counters at the end: frames, GFX commands by codec (AVC420's largest destRect, its region\n"
+    "rectangles outside their destRect), copies (those from another surface), bitmap updates.\n"
     "Exit status: 0 done, 1 connecting or an action failed, 2 bad arguments, 3 timed out.\n";
 
 static bool parse_number(const char *s, double lo, double hi, double *out)
