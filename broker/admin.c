@@ -331,8 +331,6 @@ static void admin_pool_update(void *opaque, const char *name, json_t *body, stru
 	pthread_mutex_unlock(&b->lock);
 	if (r == -ENOENT)
 		api_result_error(res, 404, "no pool %s", name);
-	else if (r == -EPERM)
-		api_result_error(res, 409, "pool %s is defined in the configuration file; change it there", name);
 	else if (r < 0 && r != -EINVAL)
 		api_result_errno(res, r, "cannot change pool %s", name);
 }

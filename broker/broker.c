@@ -282,12 +282,13 @@ int broker_pool_add(struct broker *b, const struct pool_spec *spec, bool from_ap
 
 int broker_pool_change(struct broker *b, struct broker_pool *p, const struct pool_spec *spec)
 {
-	if (!p->from_api)
-		return -EPERM;
+	/* A pool from the configuration file can be overridden at run time
+	 * (its spares for a busy morning, say); the file wins at the next
+	 * start. */
 	char *json = broker_pool_json(spec);
 	if (!json)
 		return -ENOMEM;
-	int r = store_pool_put(b->store, spec->name, json, STORE_POOL_API);
+	int r = store_pool_put(b->store, spec->name, json, p->from_api ? STORE_POOL_API : STORE_POOL_CONFIG);
 	free(json);
 	if (r < 0)
 		return r;

@@ -74,6 +74,24 @@ for ((i = 0; i < 50; i++)); do V pools | grep -q '^extra ' || break; sleep 0.2; 
 out=$(V pool delete demo 2>&1) && fail "a configured pool was deleted"
 echo "$out" | grep -q "defined in the configuration file" || fail "unclear error: $out"
 
+# An admin overrides a configured pool's spares at run time: one spare
+# fewer stops a free desktop, one more starts it again.
+V pool set demo spare=1 >/dev/null || fail "pool set failed"
+running demo 1 || fail "spare=1 did not leave 1 desktop running"
+V pool show demo | grep -Eq '^ *spare *: *1$|"spare": 1|spare +1' || V --json pool show demo | grep -q '"spare": 1' ||
+	fail "the pool does not show spare 1"
+V pool set demo spare=2 >/dev/null || fail "pool set failed"
+running demo 2 || fail "spare=2 did not bring the second desktop back"
+
+# Suspend and resume by hand: the desktop goes to disk and comes back.
+V desktop suspend demo-1 >/dev/null || fail "suspend failed"
+for ((i = 0; i < 100; i++)); do [ "$(field demo-1 state)" = suspended ] && break; sleep 0.1; done
+[ "$(field demo-1 state)" = suspended ] || fail "demo-1 is $(field demo-1 state), not suspended"
+[ -f "$DATA/snapshots/demo-1/state" ] || fail "no snapshot of demo-1"
+out=$(V desktop suspend demo-1 2>&1) && fail "a suspended desktop was suspended again"
+V desktop resume demo-1 >/dev/null || fail "resume failed"
+running demo 2 || fail "demo-1 did not resume"
+
 # Refresh: a new VMM; power off and on.
 pid=$(field demo-2 vmm_pid)
 V desktop refresh demo-2 >/dev/null || fail "refresh failed"
