@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The power scheduler with real desktops: a pool keeps its spare count
-# running as a user takes one (the next spare starts, no more); a user who
+# running as a user takes one (the next spare starts, no more); at most
+# power_ops starts and stops are under way at once; a user who finds no
+# spare gets a desktop started for him and lands on it; a user who
 # disconnects has the desktop suspended to disk after on_disconnect_after
 # (its VMM gone, the store says suspended) and, reconnecting, finds it
 # resumed exactly as it was (the same screen, the typed text); a schedule
@@ -10,12 +12,13 @@
 # suspended.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/broker_lib.sh"
-users alice:alicepw
+users alice:alicepw bob:bobpw
 config
 cat >>"$WORK/vdi.ini" <<'EOF2'
 power_ops = 2
 [pool:p]
 memory = 64
+entitlement = alice
 size = 3
 spare = 1
 on_disconnect = suspend
@@ -26,10 +29,10 @@ idle_timeout = 8s
 memory = 64
 size = 2
 spare = 0
-entitlement = nobody
+entitlement = bob
 schedule = mon-fri 07:00-07:05 spare=2
 EOF2
-# The [server] keys must come before the pools: power_ops went after [api].
+# The [server] key must be in [server]: power_ops went after [api].
 python3 - "$WORK/vdi.ini" <<'PY'
 import sys
 p = sys.argv[1]
@@ -48,12 +51,28 @@ wait_sql "SELECT count(*) FROM desktops WHERE pool = 'p' AND state = 'running'" 
 [ "$(sql "SELECT count(*) FROM desktops WHERE pool = 'p'")" = 1 ] || fail "pool p made more than its spare"
 
 # The schedule window opens: s gets 2 spares; it closes: they stop.
+# power_ops = 2: never more than 2 starts or stops under way at once.
+most=0
+for ((i = 0; i < 300; i++)); do
+	busy=$(sql "SELECT count(*) FROM desktops WHERE state IN ('starting', 'stopping', 'provisioning')" 2>/dev/null)
+	[ "${busy:-0}" -gt $most ] && most=$busy
+	[ "$(sql "SELECT count(*) FROM desktops WHERE pool = 's' AND state = 'running'" 2>/dev/null)" = 2 ] && break
+	sleep 0.1
+done
+[ $most -le 2 ] || fail "$most power operations were under way at once (power_ops = 2)"
 wait_sql "SELECT count(*) FROM desktops WHERE pool = 's' AND state = 'running'" 2 30 ||
 	{ sql 'SELECT name, state FROM desktops'; fail "the window did not raise s's spares to 2"; }
 echo "window open: pool s runs 2 spares"
 wait_sql "SELECT count(*) FROM desktops WHERE pool = 's' AND state = 'running'" 0 40 ||
 	{ sql 'SELECT name, state FROM desktops'; fail "the window's end did not stop s's spares"; }
 echo "window closed: pool s runs none"
+
+# bob logs in to s with no spare running: a desktop starts for him at once
+# and he lands on it.
+rdp b1 --user bob --pass bobpw --sleep 2 --wait-stable 1 --png "$WORK/b1.png"
+bobs=$(desktop_of bob)
+[ -n "$bobs" ] || fail "bob got no desktop"
+shows "$WORK/b1.png" "$bobs" "bob on a desktop started for him"
 
 # alice takes p's spare; the next spare starts (2 running, no third).
 rdp a1 --user alice --pass alicepw --wait-stable 1 --type "kept across suspend" --wait-stable 1 --png "$WORK/a1.png"
