@@ -7,6 +7,10 @@
 #   make fuzz     run every fuzz target for FUZZ_SECONDS each
 #   make format   clang-format every source file
 
+# Builds use every core unless the caller chose (make -jN).
+ifeq ($(filter -j%,$(MAKEFLAGS)),)
+MAKEFLAGS += -j$(shell nproc)
+endif
 BUILD := build
 BIN := $(BUILD)/bin
 CC := gcc
