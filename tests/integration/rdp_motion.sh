@@ -16,7 +16,7 @@ PORT=$((20000 + RANDOM % 20000))
 XDISPLAY=:$((100 + RANDOM % 800))
 W=1024 H=768
 
-Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp -noreset >"$WORK/xvfb.log" 2>&1 &
 sleep 1
 
 # start_draw: drawserver reading commands from $WORK/cmd (fd 3 writes them).

@@ -26,7 +26,7 @@ expect "$WORK/server.err" 'generated a self-signed certificate'
 [ "$(stat -c %a "$WORK/data/tls.key")" = 600 ] || fail "the key is not mode 0600"
 first=$(fingerprint) || fail "tls.crt is not a certificate"
 
-Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp -noreset >"$WORK/xvfb.log" 2>&1 &
 sleep 1
 DISPLAY=$XDISPLAY xfreerdp /v:127.0.0.1:$PORT /u:bob /p:pw /cert:ignore /size:800x600 /bpp:32 -gfx \
 	>"$WORK/xfreerdp.log" 2>&1 &

@@ -20,7 +20,7 @@ wait_for "$WORK/server.err" "rdp: listening on port $PORT" 10 || { cat "$WORK/se
 [ -s "$WORK/data/tls.crt" ] && [ -s "$WORK/data/tls.key" ] || fail "no certificate generated"
 [ "$(stat -c %a "$WORK/data/tls.key")" = 600 ] || fail "the key is not mode 0600"
 
-Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp -noreset >"$WORK/xvfb.log" 2>&1 &
 sleep 1
 DISPLAY=$XDISPLAY xfreerdp /v:127.0.0.1:$PORT /u:alice /p:secret /cert:ignore /size:1024x768 /bpp:32 -gfx \
 	>"$WORK/xfreerdp.log" 2>&1 &

@@ -65,7 +65,7 @@ kill $WATCH_PID
 wait $WATCH_PID 2>/dev/null
 
 # xfreerdp (without GFX: planar is lossless) beside a VNC client.
-Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$WORK/xvfb.display" >"$WORK/xvfb.out" 2>&1 &
+Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp -noreset 3>"$WORK/xvfb.display" >"$WORK/xvfb.out" 2>&1 &
 for ((i = 0; i < 100; i++)); do
 	[ -s "$WORK/xvfb.display" ] && break
 	sleep 0.05

@@ -15,7 +15,7 @@ port=$((16900 + $$ % 1000))
 start_vdi_server $port --vnc-port $port --rdp-port 0 --data-dir "$WORK/data"
 
 # Xvfb picks a free display itself (other tests run X servers too).
-Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp 3>"$WORK/xvfb.display" >"$WORK/xvfb.out" 2>&1 &
+Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp -noreset 3>"$WORK/xvfb.display" >"$WORK/xvfb.out" 2>&1 &
 xvfb=$!
 for ((i = 0; i < 100; i++)); do
 	[ -s "$WORK/xvfb.display" ] && break
