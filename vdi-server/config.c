@@ -78,6 +78,13 @@ static int vdi_set_string(struct vdi_loader *l, char **dst, const char *value)
 
 static char *vdi_join(const char *dir, const char *name)
 {
+	/* "./x" is "x": a printed configuration read back names the same
+	 * paths in the same words, not "././x". */
+	while (name[0] == '.' && name[1] == '/') {
+		name += 2;
+		while (*name == '/')
+			name++;
+	}
 	char *s;
 	if (asprintf(&s, "%s%s%s", dir, dir[0] && dir[strlen(dir) - 1] == '/' ? "" : "/", name) < 0)
 		return NULL;
