@@ -915,19 +915,19 @@ bool rdp_gfx_send(struct rdp_gfx *g, const struct surface_update *f, const struc
 				g->changed[row * g->cols + col] = g->sends;
 	}
 	/* What is left to encode, once moves have taken their part. */
-	struct surface_rect todo[MOTION_MAX_RESIDUAL + SURFACE_MAX_RECTS];
-	uint32_t ntodo = ndamage;
+	struct surface_rect left[MOTION_MAX_RESIDUAL + SURFACE_MAX_RECTS];
+	uint32_t nleft = ndamage;
 	bool moving = g->motion && g->held && w == g->width && h == g->height;
 	if (moving && g->held_valid) {
-		if (!rdp_gfx_send_moves(g, f, damage, ndamage, todo, &ntodo))
+		if (!rdp_gfx_send_moves(g, f, damage, ndamage, left, &nleft))
 			return false;
 	} else {
-		memcpy(todo, damage, ndamage * sizeof(*damage));
+		memcpy(left, damage, ndamage * sizeof(*damage));
 	}
 	struct surface_rect video[SURFACE_MAX_RECTS];
 	uint32_t nvideo = 0;
-	for (uint32_t i = 0; i < ntodo; i++)
-		if (!rdp_gfx_encode(g, f, &todo[i], video, &nvideo))
+	for (uint32_t i = 0; i < nleft; i++)
+		if (!rdp_gfx_encode(g, f, &left[i], video, &nvideo))
 			return false;
 	/* The client's picture is the new one over all the damage now. */
 	for (uint32_t i = 0; moving && i < ndamage; i++)
