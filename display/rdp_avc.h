@@ -13,9 +13,10 @@ struct rdp_avc;
 
 /* libavcodec has libx264 (logged once when it does not). */
 bool rdp_avc_available(void);
-/* An encoder for width x height (both even); NULL when libx264 is missing
- * or the size is odd (logged). */
-struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height);
+/* An encoder for width x height (both even) whose frames take frame_bytes
+ * on average and never twice that (0: no budget, quality alone decides);
+ * NULL when libx264 is missing or the size is odd (logged). */
+struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height, uint32_t frame_bytes);
 void rdp_avc_free(struct rdp_avc *a);
 /* Copies rectangles of f (in f's coordinates) into the encoder's picture,
  * converted to I420 (BT.709 full range): the picture shows f from (left,

@@ -36,10 +36,13 @@
 #define RDP_GFX_FILLS     64
 #define RDP_GFX_SURFACE   1
 /* Video-like: a damaged rectangle of at least this many pixels whose tiles
- * were nearly all damaged in more than 8 of the last 10 frames. */
+ * were nearly all damaged in more than 8 of the last 10 frames, or in this
+ * frame and the one before when planar compressed them poorly (at more
+ * than RDP_AVC_PHOTO bytes a pixel: photographic, not text or UI). */
 #define RDP_AVC_MIN_AREA  (192 * 192)
 #define RDP_AVC_HISTORY   0x3ffu
 #define RDP_AVC_HOT       8
+#define RDP_AVC_PHOTO     2
 /* H.264 idle this long: the video stopped, its lossy picture is refined
  * and its streams end. */
 #define RDP_AVC_REFINE_MS 300
@@ -48,6 +51,11 @@
 #define RDP_AVC_STREAMS   4
 #define RDP_AVC_ALIGN     16 /* a box's edges: H.264 macroblocks */
 #define RDP_AVC_SURFACE0  (RDP_GFX_SURFACE + 1)
+/* H.264 bytes a frame per client (VDI_RDP_AVC_KB, in KiB; 0: no budget):
+ * FreeRDP's AVC420 at its 5 Mbit/s and 30 frames a second. A stream gets
+ * the budget in proportion to its share of the desktop, at least a
+ * quarter of it. */
+#define RDP_AVC_BUDGET_KB 24
 
 /* VDI_RDP_AVC: where H.264 goes when the client takes it. */
 enum rdp_avc_mode {
@@ -86,13 +94,15 @@ struct rdp_gfx {
 	RECTANGLE_16 fills[RDP_GFX_FILLS];
 	uint32_t nfills, fill_colour;
 	enum rdp_avc_mode avc_mode;
-	bool avc_on; /* H.264 is allowed, wanted and there */
+	bool avc_on;         /* H.264 is allowed, wanted and there */
+	uint32_t avc_budget; /* bytes a frame, all streams together; 0: none */
 	struct rdp_gfx_stream streams[RDP_AVC_STREAMS];
 	uint64_t sends; /* rdp_gfx_send calls, for changed[] */
 	/* Per tile: which of the last frames damaged it (bit 0 the newest), and
 	 * whether the client holds it lossy from H.264. */
 	uint16_t *history;
 	bool *lossy;
+	bool *photo;       /* per tile: its last tiles compressed poorly */
 	uint64_t *changed; /* per tile: the send that last changed it */
 	uint32_t cols, rows;
 	uint64_t last_avc; /* GetTickCount64() at the last AVC420 command */
@@ -174,6 +184,15 @@ static bool rdp_gfx_init(struct rdp_gfx *g)
 	g->avc_mode = mode && !strcmp(mode, "off")   ? RDP_AVC_OFF
 		      : mode && !strcmp(mode, "all") ? RDP_AVC_ALL
 						     : RDP_AVC_AUTO;
+	const char *kb = getenv("VDI_RDP_AVC_KB");
+	char *end = NULL;
+	unsigned long budget = kb ? strtoul(kb, &end, 10) : RDP_AVC_BUDGET_KB;
+	if (kb && (!*kb || *end || budget > 1024 * 1024)) {
+		log_warn("rdp: VDI_RDP_AVC_KB=%s is not a number of KiB up to 1048576; using %u", kb,
+			 RDP_AVC_BUDGET_KB);
+		budget = RDP_AVC_BUDGET_KB;
+	}
+	g->avc_budget = (uint32_t)budget * 1024;
 	return true;
 }
 
@@ -243,6 +262,7 @@ void rdp_gfx_free(struct rdp_gfx *g)
 		rdp_avc_free(g->streams[i].avc);
 	free(g->history);
 	free(g->lossy);
+	free(g->photo);
 	free(g->changed);
 	motion_free(g->motion);
 	free(g->held);
@@ -350,13 +370,15 @@ bool rdp_gfx_reset(struct rdp_gfx *g, uint32_t width, uint32_t height)
 	g->have_surface = true;
 	free(g->history);
 	free(g->lossy);
+	free(g->photo);
 	free(g->changed);
 	g->cols = (width + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 	g->rows = (height + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 	g->history = calloc((size_t)g->cols * g->rows, sizeof(*g->history));
 	g->lossy = calloc((size_t)g->cols * g->rows, sizeof(*g->lossy));
+	g->photo = calloc((size_t)g->cols * g->rows, sizeof(*g->photo));
 	g->changed = calloc((size_t)g->cols * g->rows, sizeof(*g->changed));
-	if (!g->history || !g->lossy || !g->changed)
+	if (!g->history || !g->lossy || !g->photo || !g->changed)
 		return false;
 	free(g->held);
 	g->held = NULL;
@@ -387,6 +409,27 @@ DWORD rdp_gfx_refine_in(const struct rdp_gfx *g)
 		return INFINITE;
 	uint64_t idle = GetTickCount64() - g->last_avc;
 	return idle >= RDP_AVC_REFINE_MS ? 0 : (DWORD)(RDP_AVC_REFINE_MS - idle);
+}
+
+/* The tiles [x0, x1) x [y0, y1) touches (not empty): columns c0 to c1 and
+ * rows r0 to r1, inclusive. */
+struct rdp_gfx_span {
+	uint32_t c0, r0, c1, r1;
+};
+
+static struct rdp_gfx_span rdp_gfx_span(uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1)
+{
+	return (struct rdp_gfx_span){x0 / RDP_GFX_TILE, y0 / RDP_GFX_TILE, (x1 - 1) / RDP_GFX_TILE,
+				     (y1 - 1) / RDP_GFX_TILE};
+}
+
+/* What the pixels of w x h at (x, y), just sent, say of the tiles they lie in. */
+static void rdp_gfx_mark_photo(struct rdp_gfx *g, uint32_t x, uint32_t y, uint32_t w, uint32_t h, bool photo)
+{
+	struct rdp_gfx_span sp = rdp_gfx_span(x, y, x + w, y + h);
+	for (uint32_t row = sp.r0; row <= sp.r1 && row < g->rows; row++)
+		for (uint32_t col = sp.c0; col <= sp.c1 && col < g->cols; col++)
+			g->photo[row * g->cols + col] = photo;
 }
 
 /* The colour when every pixel of the tile has it (the unused byte aside);
@@ -444,8 +487,10 @@ static bool rdp_gfx_tile(struct rdp_gfx *g, const struct surface_update *f, uint
 			 uint32_t h)
 {
 	uint32_t colour;
-	if (rdp_gfx_solid(f, x, y, w, h, &colour))
+	if (rdp_gfx_solid(f, x, y, w, h, &colour)) {
+		rdp_gfx_mark_photo(g, x, y, w, h, false);
 		return rdp_gfx_fill(g, colour, x, y, w, h);
+	}
 	const uint8_t *src = f->pixels + (size_t)y * f->stride + (size_t)x * 4;
 	RDPGFX_SURFACE_COMMAND cmd = {
 	    .surfaceId = RDP_GFX_SURFACE,
@@ -476,6 +521,9 @@ static bool rdp_gfx_tile(struct rdp_gfx *g, const struct surface_update *f, uint
 		cmd.length = w * h * 4;
 		g->raw_tiles++;
 	}
+	/* Thin tiles go raw whatever they show: they say nothing. */
+	if (w >= 4 && h >= 4)
+		rdp_gfx_mark_photo(g, x, y, w, h, cmd.length > w * h * RDP_AVC_PHOTO);
 	return g->ctx->SurfaceCommand(g->ctx, &cmd) == CHANNEL_RC_OK;
 }
 
@@ -494,18 +542,6 @@ static bool rdp_gfx_tiles(struct rdp_gfx *g, const struct surface_update *f, uin
 	return true;
 }
 
-/* The tiles [x0, x1) x [y0, y1) touches (not empty): columns c0 to c1 and
- * rows r0 to r1, inclusive. */
-struct rdp_gfx_span {
-	uint32_t c0, r0, c1, r1;
-};
-
-static struct rdp_gfx_span rdp_gfx_span(uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1)
-{
-	return (struct rdp_gfx_span){x0 / RDP_GFX_TILE, y0 / RDP_GFX_TILE, (x1 - 1) / RDP_GFX_TILE,
-				     (y1 - 1) / RDP_GFX_TILE};
-}
-
 /* Video-like: large, and its tiles damaged in most recent frames (this one
  * counted as damaging them when now is 1). */
 static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0, uint32_t x1, uint32_t y1,
@@ -518,9 +554,11 @@ static bool rdp_gfx_video_like(const struct rdp_gfx *g, uint32_t x0, uint32_t y0
 	struct rdp_gfx_span sp = rdp_gfx_span(x0, y0, x1, y1);
 	uint32_t hot = 0, all = (sp.c1 - sp.c0 + 1) * (sp.r1 - sp.r0 + 1);
 	for (uint32_t row = sp.r0; row <= sp.r1; row++)
-		for (uint32_t col = sp.c0; col <= sp.c1; col++)
-			if (__builtin_popcount((g->history[row * g->cols + col] | now) & RDP_AVC_HISTORY) > RDP_AVC_HOT)
+		for (uint32_t col = sp.c0; col <= sp.c1; col++) {
+			uint32_t t = row * g->cols + col, seen = (g->history[t] | now) & RDP_AVC_HISTORY;
+			if (__builtin_popcount(seen) > RDP_AVC_HOT || (g->photo[t] && (seen & 3) == 3))
 				hot++;
+		}
 	return hot * 4 >= all * 3;
 }
 
@@ -609,7 +647,8 @@ static int rdp_gfx_stream_start(struct rdp_gfx *g, const struct surface_update *
 	if (!rdp_gfx_stream_end(g, st))
 		return -2;
 	uint32_t w = box.x1 - box.x0, h = box.y1 - box.y0;
-	struct rdp_avc *avc = rdp_avc_new(w, h);
+	uint64_t share = g->width && g->height ? (uint64_t)g->avc_budget * w * h / ((uint64_t)g->width * g->height) : 0;
+	struct rdp_avc *avc = rdp_avc_new(w, h, share > g->avc_budget / 4 ? (uint32_t)share : g->avc_budget / 4);
 	if (!avc)
 		return -1;
 	bool whole = w == g->width && h == g->height;

@@ -7,7 +7,10 @@
 # the stream's own surface; the rest of the desktop stays exact, and once
 # the video stops the whole picture is. With VDI_RDP_AVC=all the one H.264
 # stream covers the whole desktop instead, and the picture is close to it
-# (H.264's tolerance: nothing is re-sent losslessly).
+# (H.264's tolerance: nothing is re-sent losslessly). H.264 keeps to its
+# byte budget (24 KiB a frame for a client, a stream's share by its area,
+# at least a quarter): the region's frames average within it, and with the
+# budget off (VDI_RDP_AVC_KB=0) the same video takes more.
 source "$(dirname "$0")/lib.sh"
 DRAW=build/tests/tools/drawserver
 RDPPIXELS=build/tests/tools/rdppixels
@@ -97,6 +100,19 @@ n=$(stat region codec_avc420)
 	fail "region: $(stat region surface_to_other) copies from the streams' surfaces for $n AVC420 pictures"
 grep -q "rdp: GFX sent .* AVC420 frames in [1-9][0-9]* H.264 streams" "$WORK/region-draw.err" ||
 	fail "region: the server counted no H.264 stream"
+# The stream's budget: its box's share of 24 KiB, at least a quarter; the
+# first frames may borrow half a second of it (at most 30 frames' worth),
+# and x264 keeps to it within a tenth.
+share=$((24 * 1024 * BOX_W * BOX_H / (W * H)))
+[ $share -ge $((24 * 1024 / 4)) ] || share=$((24 * 1024 / 4))
+avc=$(( $(stat region avc420_bytes) / n ))
+echo "region: $avc bytes an AVC420 frame, budget $share"
+[ $avc -le $((share * 11 / 10 + share * 30 / n)) ] || fail "region: $avc bytes an AVC420 frame, over the budget of $share"
+
+run unbudgeted exact VDI_RDP_AVC_KB=0
+free=$(( $(stat unbudgeted avc420_bytes) / $(stat unbudgeted codec_avc420) ))
+echo "unbudgeted: $free bytes an AVC420 frame"
+[ $free -gt $((avc * 3 / 2)) ] || fail "unbudgeted: $free bytes an AVC420 frame, not more than with the budget ($avc)"
 
 run all lossy VDI_RDP_AVC=all
 [ "$(stat all codec_avc420)" -ge 10 ] || fail "all: only $(stat all codec_avc420) AVC420 commands"

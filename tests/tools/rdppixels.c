@@ -87,7 +87,7 @@ static struct {
 	uint64_t codec[MAX_CODECS];
 	/* AVC420: the largest destRect, region rectangles outside their destRect; copies between surfaces */
 	uint32_t avc_dest_w, avc_dest_h;
-	uint64_t avc_rects_outside, surface_to_other;
+	uint64_t avc_rects_outside, surface_to_other, avc_bytes;
 	bool gfx_used;
 } stats;
 
@@ -133,6 +133,7 @@ static UINT count_surface_command(RdpgfxClientContext *ctx, const RDPGFX_SURFACE
 	stats.codec[cmd->codecId < MAX_CODECS - 1 ? cmd->codecId : MAX_CODECS - 1]++;
 	const RDPGFX_AVC420_BITMAP_STREAM *avc = cmd->extra;
 	if (cmd->codecId == RDPGFX_CODECID_AVC420 && avc) {
+		stats.avc_bytes += avc->length;
 		uint32_t w = cmd->right > cmd->left ? cmd->right - cmd->left : 0;
 		uint32_t h = cmd->bottom > cmd->top ? cmd->bottom - cmd->top : 0;
 		if ((uint64_t)w * h > (uint64_t)stats.avc_dest_w * stats.avc_dest_h) {
@@ -731,6 +732,7 @@ static void print_stats(const rdpContext *ctx)
 	printf("stat solid_fills %llu\n", (unsigned long long)stats.solid_fills);
 	printf("stat avc420_dest %ux%u\n", stats.avc_dest_w, stats.avc_dest_h);
 	printf("stat avc420_rects_outside %llu\n", (unsigned long long)stats.avc_rects_outside);
+	printf("stat avc420_bytes %llu\n", (unsigned long long)stats.avc_bytes);
 	printf("stat surface_to_surface %llu\n", (unsigned long long)stats.surface_to_surface);
 	printf("stat surface_to_other %llu\n", (unsigned long long)stats.surface_to_other);
 	printf("stat cache_to_surface %llu\n", (unsigned long long)stats.cache_to_surface);
