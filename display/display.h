@@ -154,9 +154,14 @@ struct display_listen {
 };
 
 /* The VNC server (libvncserver): RFB 3.8, and WebSocket on the same port
- * for noVNC. Each connection gets its own thread. */
+ * for noVNC. Each connection gets its own thread. With a certificate and
+ * key (generated self-signed when neither exists: common/tls.h), RFB
+ * clients are offered VeNCrypt X509Plain first (TLS, then a user name and
+ * password, which reach the connect hook as RDP's do) and None second;
+ * NULL paths: None alone. */
 struct vnc_server;
-struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen);
+struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
+				    const char *cert_path, const char *key_path);
 void vnc_server_stop(struct vnc_server *vnc);
 
 /* The RDP server (FreeRDP 2): TLS only, with the certificate and key at

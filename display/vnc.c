@@ -2,6 +2,7 @@
  * (0.9.14) screen of its own in non-threaded mode, showing the surface the connection's hooks chose and carrying
  * the client's keyboard, pointer and resize requests back to it. */
 #include "conn.h"
+#include "vnc_front.h"
 
 #include "../common/log.h"
 
@@ -54,6 +55,7 @@
 
 struct vnc_server {
 	struct display_hooks hooks;
+	struct vnc_tls *tls; /* NULL: no VeNCrypt, libvncserver takes every client as it is */
 	int listen_fd;
 	int stop_fd; /* an eventfd: readable once the server stops */
 	atomic_bool stop;
@@ -68,7 +70,8 @@ struct vnc_server {
 struct vnc_conn {
 	struct vnc_server *srv;
 	struct display_conn *dc;
-	int sock;
+	int sock;                /* the client's, or our relay's plain end (front) */
+	struct vnc_front *front; /* VeNCrypt's front: the client's connection when there is one */
 	struct surface *surface; /* the one shown: input goes there */
 	struct surface_viewer *viewer;
 	rfbScreenInfoPtr screen;
@@ -103,6 +106,10 @@ static void vnc_log_lib(enum log_level level, const char *fmt, va_list ap)
 	size_t n = strlen(line);
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
+	/* Behind VeNCrypt's front libvncserver serves a socket pair, where TCP_NODELAY has no meaning (the front
+	 * sets it on the client's socket). */
+	if (strstr(line, "can't set TCP_NODELAY flag, non TCP socket"))
+		level = LOG_DEBUG;
 	if (n)
 		log_msg(level, "vnc: %s", line);
 }
@@ -617,10 +624,26 @@ static void *vnc_conn_thread(void *opaque)
 	struct vnc_conn *vnc = opaque;
 	struct vnc_server *srv = vnc->srv;
 	struct display_conn_info info = {0};
-	struct surface *s = display_conn_open(vnc->dc, &info);
-	if (!s)
-		log_info("vnc: %s refused", display_conn_address(vnc->dc));
-	else if (vnc_show(vnc, s) && vnc_conn_screen(vnc))
+	struct vnc_front_credentials creds = {0};
+	struct surface *s = NULL;
+	int rc = srv->tls ? vnc_front_handshake(srv->tls, vnc->sock, srv->stop_fd, display_conn_address(vnc->dc),
+						&vnc->front, &creds)
+			  : 1;
+	if (rc <= 0)
+		vnc->sock = -1; /* the front's now, or closed */
+	if (rc >= 0) {
+		info.user = creds.given ? creds.user : NULL;
+		info.password = creds.given ? creds.password : NULL;
+		s = display_conn_open(vnc->dc, &info);
+		explicit_bzero(&creds, sizeof(creds));
+		if (!s)
+			log_info("vnc: %s refused", display_conn_address(vnc->dc));
+	}
+	/* Behind the front, libvncserver gets the relay's plain end once the client heard it is in. */
+	if (vnc->front && (vnc_front_result(vnc->front, s ? NULL : "the server refused the connection") < 0 ||
+			   (vnc->sock = vnc_front_relay(vnc->front)) < 0))
+		s = NULL;
+	if (s && vnc_show(vnc, s) && vnc_conn_screen(vnc))
 		vnc_conn_loop(vnc);
 	if (vnc->screen) {
 		/* Closed and freed the usual way, so vnc_client_gone() runs (rfbShutdownServer() would skip it). */
@@ -633,6 +656,7 @@ static void *vnc_conn_thread(void *opaque)
 	}
 	if (vnc->sock >= 0)
 		close(vnc->sock);
+	vnc_front_close(vnc->front);
 	surface_viewer_remove(vnc->viewer);
 	log_info("vnc: %s disconnected", display_conn_address(vnc->dc));
 	display_conn_end(vnc->dc);
@@ -771,7 +795,8 @@ static void vnc_register_extension(void)
 	rfbRegisterProtocolExtension(&vnc_qemu_extension);
 }
 
-struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen)
+struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
+				    const char *cert_path, const char *key_path)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	if (!hooks || !listen || listen->port <= 0 || listen->port > 65535)
@@ -784,7 +809,7 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 	srv->port = listen->port;
 	srv->listen_fd = -1;
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (srv->stop_fd < 0)
+	if (srv->stop_fd < 0 || (cert_path && key_path && !(srv->tls = vnc_tls_new(cert_path, key_path))))
 		goto fail;
 	srv->listen_fd = vnc_listen(listen->bind, listen->port);
 	if (srv->stop_fd < 0 || srv->listen_fd < 0)
@@ -798,9 +823,11 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 		pthread_mutex_destroy(&srv->lock);
 		goto fail;
 	}
-	log_info("vnc: listening on port %d (RFB and WebSocket)", listen->port);
+	log_info("vnc: listening on port %d (RFB%s and WebSocket)", listen->port,
+		 srv->tls ? " with VeNCrypt X509Plain or None" : "");
 	return srv;
 fail:
+	vnc_tls_free(srv->tls);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->stop_fd >= 0)
@@ -824,6 +851,7 @@ void vnc_server_stop(struct vnc_server *srv)
 		pthread_cond_wait(&srv->conns_gone, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	close(srv->stop_fd);
+	vnc_tls_free(srv->tls);
 	pthread_cond_destroy(&srv->conns_gone);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -149,7 +149,7 @@ static int serve_one_desktop(const struct server_options *o)
 	struct display_hooks hooks = display_hooks_one_surface(desktop);
 	struct display_listen vnc_listen = {.port = o->vnc_port}, rdp_listen = {.port = o->rdp_port};
 	struct vnc_server *vnc = NULL;
-	if (o->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) {
+	if (o->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen, cert, key))) {
 		surface_destroy(desktop);
 		return 1;
 	}
@@ -317,7 +317,7 @@ static int serve_broker(const struct server_options *o)
 	}
 	if (tls_identity(cfg->tls_cert, cfg->tls_key) < 0 ||
 	    (cfg->api_enabled && tls_identity(cfg->api_tls_cert, cfg->api_tls_key) < 0) ||
-	    (cfg->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen))) ||
+	    (cfg->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen, cfg->tls_cert, cfg->tls_key))) ||
 	    (cfg->rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, cfg->tls_cert, cfg->tls_key)))) {
 		rc = 1;
 	} else if (cfg->api_enabled &&
@@ -335,7 +335,8 @@ static int serve_broker(const struct server_options *o)
 				printf("  xfreerdp /v:127.0.0.1:%d /u:demo /p:'%s' /cert:ignore\n", cfg->rdp_port,
 				       password);
 			if (cfg->vnc_port)
-				printf("  vncviewer 127.0.0.1::%d      (then log in as demo)\n", cfg->vnc_port);
+				printf("  vncviewer -X509CA %s 127.0.0.1::%d      (TLS; it asks for demo's password)\n",
+				       cfg->tls_cert, cfg->vnc_port);
 			if (cfg->api_enabled)
 				printf("  vdictl --api https://127.0.0.1:%d --user demo --cacert %s desktops\n",
 				       cfg->api_port, cfg->api_tls_cert);

@@ -3,7 +3,9 @@
 # their credentials (autologon) land at once on two different desktops, each client showing exactly its
 # own desktop's screen with its user's name on the taskbar; a wrong password leaves the client on the
 # greeter with a red error and assigns nothing; a VNC client types user name and password into the
-# greeter and lands on a desktop.
+# greeter and lands on a desktop; a VNC client logging in through VeNCrypt X509Plain (TLS checked against
+# the server's certificate, then the user name and password) lands on its desktop without the greeter,
+# and with a wrong password gets the greeter's red error.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/broker_lib.sh"
 
@@ -75,4 +77,24 @@ dc=$(desktop_of carol)
 wait_serial "$dc" '^vdi-guest: label "carol"$'
 wait_serial "$dc" 'text "hello from vnc"'
 shows "$WORK/carol.png" "$dc" "carol's VNC client"
+
+# VeNCrypt: Bob's credentials inside TLS take him straight to his desktop, his first picture its screen.
+vnc bob-tls -u bob -w pw-bob -a "$DATA/tls.crt" -s 2 -p "$WORK/bob-tls.png"
+grep -q 'vnc: 127.0.0.1: RFB 3.8, VeNCrypt X509Plain with a user name' "$WORK/server.out" ||
+	fail "bob's VNC client did not log in through VeNCrypt"
+[ "$(audit_count "event = 'reconnect' AND user = 'bob' AND desktop = '$db' AND detail = 'vnc'")" = 1 ] ||
+	{ dump_audit; fail "no audited VNC connect of bob to $db"; }
+shows "$WORK/bob-tls.png" "$db" "bob's VeNCrypt client"
+ppm2png "$WORK/bob-tls.ppm" "$WORK/bob-tls-first.png"
+[ "$(pngstat diff "$WORK/bob-tls-first.png" "$WORK/greeter.png")" -gt 100000 ] ||
+	fail "bob's VeNCrypt client was shown the greeter"
+# A wrong password inside TLS: the greeter, with the red message.
+vnc wrong-tls -u carol -w nope -a "$DATA/tls.crt" -s 2 -p "$WORK/wrong-tls.png"
+[ "$(error_pixels "$WORK/wrong-tls.png")" -gt 50 ] || fail "no error on the greeter after a wrong VeNCrypt password"
+# A client that does not trust the certificate stops at TLS and logs nothing in.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$WORK/other.key" -out "$WORK/other.crt" -days 1 \
+	-subj /CN=other >/dev/null 2>&1 || fail "openssl could not make a certificate"
+! timeout -k 5 30 "$VNCPIXELS" -e raw -u bob -w pw-bob -a "$WORK/other.crt" 127.0.0.1 $VNC_PORT \
+	"$WORK/untrusted.ppm" >"$WORK/untrusted.out" 2>&1 || fail "a client that distrusts the certificate connected"
+[ "$(audit_count "event = 'login_ok' AND user = 'bob'")" = 2 ] || { dump_audit; fail "bob logged in a third time"; }
 echo "broker_login: all checks passed"

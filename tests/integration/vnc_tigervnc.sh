@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The TigerVNC viewer under Xvfb, connected to vdi-server's VNC server: its
-# window shows the desktop; keys typed into it (xdotool) reach the guest's
+# The TigerVNC viewer under Xvfb, connected to vdi-server's VNC server
+# through VeNCrypt X509Plain (TLS, the server's certificate checked against
+# the one vdi-server generated; the user name and password from the
+# environment, as TigerVNC takes them): its window shows the desktop; keys typed into it (xdotool) reach the guest's
 # console as text; a click in it reaches the guest at the same position; it
 # follows the VM to a new display size.
 source "$(dirname "$0")/lib.sh"
@@ -24,7 +26,8 @@ done
 export DISPLAY=":$(cat "$WORK/xvfb.display")"
 xdotool getdisplaygeometry >/dev/null 2>&1 || { cat "$WORK/xvfb.out"; fail "Xvfb did not start"; }
 
-xtigervncviewer -Shared -RemoteResize=0 "127.0.0.1::$port" >"$WORK/viewer.out" 2>&1 &
+VNC_USERNAME=tester VNC_PASSWORD=secret xtigervncviewer -Shared -RemoteResize=0 -SecurityTypes X509Plain \
+	-X509CA "$WORK/data/tls.crt" "127.0.0.1::$port" >"$WORK/viewer.out" 2>&1 &
 wid=
 for ((i = 0; i < 100; i++)); do
 	wid=$(xdotool search --name 'TigerVNC' 2>/dev/null | head -1)
@@ -39,6 +42,8 @@ done
 eval "$(xdotool getwindowgeometry --shell "$wid")"
 echo "viewer window $wid at $X,$Y size ${WIDTH}x$HEIGHT"
 [ "$WIDTH" = 1024 ] && [ "$HEIGHT" = 768 ] || fail "the viewer's window is ${WIDTH}x$HEIGHT, not the desktop's 1024x768"
+grep -q 'vnc: 127.0.0.1: RFB 3.8, VeNCrypt X509Plain with a user name' "$WORK/server.out" ||
+	{ cat "$WORK/viewer.out"; fail "the viewer did not come in through VeNCrypt X509Plain"; }
 
 # The window shows the desktop: the VM's screen within the codec's tolerance.
 ctl d screenshot "$WORK/ref.png" >/dev/null || fail "screenshot failed"

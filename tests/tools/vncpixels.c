@@ -1,5 +1,6 @@
 /* vncpixels — a libvncclient test client that saves exactly the pixels a VNC server sends (PPM after every
- * update, PNG on request) and runs a script of typing, waiting and screenshots from its arguments. */
+ * update, PNG on request) and runs a script of typing, waiting and screenshots from its arguments; with a user
+ * name it logs in through VeNCrypt X509Plain (TLS checked against a CA file), without one it takes no security. */
 #include "../../common/png.h"
 
 #include <rfb/rfbclient.h>
@@ -25,6 +26,7 @@ struct action {
 };
 
 static const char *out_path;
+static const char *login_user, *login_password, *ca_file;
 static bool frame_done;
 /* Which pixels some update has carried: updates can be cursor shapes alone, so the first one is not the frame. */
 static uint8_t *covered;
@@ -33,16 +35,18 @@ static rfbBool (*default_malloc_framebuffer)(rfbClient *client);
 
 static void usage(void)
 {
-	fprintf(
-	    stderr,
-	    "usage: vncpixels [-e ENCODINGS] [-t TEXT] [-s SECONDS] [-p FILE.png] [-c RRGGBB]... HOST PORT OUT.ppm\n"
-	    "  saves the first full frame to OUT.ppm, then after every update; then, in order:\n"
-	    "  -t TEXT     types TEXT as keysyms; escapes: \\n Return, \\t Tab, \\b BackSpace,\n"
-	    "              \\e Escape, \\u Up, \\d Down, \\\\ a backslash\n"
-	    "  -s SECONDS  keeps the connection SECONDS, taking updates\n"
-	    "  -p FILE     writes the picture as it is now as PNG (prints 'png FILE WxH')\n"
-	    "  -c RRGGBB   waits (up to 20 s) until some pixel has exactly this colour\n"
-	    "exit status: 0 done, 1 connecting, the first frame or an action failed, 2 bad arguments\n");
+	fprintf(stderr,
+		"usage: vncpixels [-e ENCODINGS] [-u USER -w PASSWORD -a CA.pem] [-t TEXT] [-s SECONDS] [-p FILE.png]\n"
+		"                 [-c RRGGBB]... HOST PORT OUT.ppm\n"
+		"  -u, -w, -a  log in with VeNCrypt X509Plain, the server's certificate checked against CA.pem;\n"
+		"              without -u the client offers only None (no security)\n"
+		"  saves the first full frame to OUT.ppm, then after every update; then, in order:\n"
+		"  -t TEXT     types TEXT as keysyms; escapes: \\n Return, \\t Tab, \\b BackSpace,\n"
+		"              \\e Escape, \\u Up, \\d Down, \\\\ a backslash\n"
+		"  -s SECONDS  keeps the connection SECONDS, taking updates\n"
+		"  -p FILE     writes the picture as it is now as PNG (prints 'png FILE WxH')\n"
+		"  -c RRGGBB   waits (up to 20 s) until some pixel has exactly this colour\n"
+		"exit status: 0 done, 1 connecting, the first frame or an action failed, 2 bad arguments\n");
 }
 
 /* The framebuffer's pixel at x,y as 0xRRGGBB. */
@@ -249,15 +253,42 @@ static bool run_action(rfbClient *client, const struct action *a)
 	return false;
 }
 
+/* libvncclient asks for the CA file, then the user name and password; it frees what it gets. */
+static rfbCredential *get_credential(rfbClient *client, int type)
+{
+	(void)client;
+	rfbCredential *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	if (type == rfbCredentialTypeX509) {
+		c->x509Credential.x509CACertFile = strdup(ca_file);
+		c->x509Credential.x509CrlVerifyMode = rfbX509CrlVerifyNone;
+		if (c->x509Credential.x509CACertFile)
+			return c;
+	} else if (type == rfbCredentialTypeUser) {
+		c->userCredential.username = strdup(login_user);
+		c->userCredential.password = strdup(login_password);
+		if (c->userCredential.username && c->userCredential.password)
+			return c;
+		free(c->userCredential.username);
+		free(c->userCredential.password);
+	}
+	free(c);
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	const char *encodings = "raw";
 	struct action actions[ACTIONS_MAX];
 	size_t nactions = 0;
 	int opt;
-	while ((opt = getopt(argc, argv, "e:t:s:p:c:")) != -1) {
-		if (opt == 'e') {
-			encodings = optarg;
+	while ((opt = getopt(argc, argv, "e:u:w:a:t:s:p:c:")) != -1) {
+		if (opt == 'e' || opt == 'u' || opt == 'w' || opt == 'a') {
+			*(opt == 'e'   ? &encodings
+			  : opt == 'u' ? &login_user
+			  : opt == 'w' ? &login_password
+				       : &ca_file) = optarg;
 			continue;
 		}
 		if (opt != 't' && opt != 's' && opt != 'p' && opt != 'c') {
@@ -289,7 +320,7 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	if (argc - optind != 3) {
+	if (argc - optind != 3 || (login_user && (!login_password || !ca_file))) {
 		usage();
 		return 2;
 	}
@@ -301,6 +332,14 @@ int main(int argc, char **argv)
 	client->appData.encodingsString = encodings;
 	/* The cursor as a shape, not drawn into the pixels: the picture is the scanout alone. */
 	client->appData.useRemoteCursor = TRUE;
+	if (login_user) {
+		static const uint32_t vencrypt[] = {rfbVeNCrypt};
+		client->GetCredential = get_credential;
+		SetClientAuthSchemes(client, vencrypt, 1);
+	} else {
+		static const uint32_t none[] = {rfbNoAuth};
+		SetClientAuthSchemes(client, none, 1);
+	}
 	client->GotFrameBufferUpdate = got_update;
 	client->FinishedFrameBufferUpdate = finished_update;
 	default_malloc_framebuffer = client->MallocFrameBuffer;

@@ -1,0 +1,50 @@
+/* vnc_front.h — the front of a VNC connection when the server has a TLS
+ * identity: we do the RFB 3.8 version and security handshake ourselves,
+ * offering VeNCrypt X509Plain (TLS with the server's certificate, then a
+ * user name and password inside it) before None, and hand libvncserver,
+ * which has neither TLS nor VeNCrypt, a plain stream: one end of a socket
+ * pair whose RFB handshake we answer for the client, with a relay thread
+ * carrying the rest between the two. WebSocket clients (noVNC) go to
+ * libvncserver untouched. */
+#ifndef VDI_VNC_FRONT_H
+#define VDI_VNC_FRONT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* The server's TLS context; NULL (logged) when the certificate and key do
+ * not load. */
+struct vnc_tls;
+struct vnc_tls *vnc_tls_new(const char *cert_path, const char *key_path);
+void vnc_tls_free(struct vnc_tls *t);
+
+#define VNC_FRONT_NAME_MAX 256 /* user name or password bytes, at most */
+
+struct vnc_front_credentials {
+	bool given; /* the client chose VeNCrypt Plain and sent them */
+	char user[VNC_FRONT_NAME_MAX + 1];
+	char password[VNC_FRONT_NAME_MAX + 1];
+};
+
+struct vnc_front;
+
+/* The handshake with the client on `sock` (which the front then owns),
+ * abandoned when stop_fd becomes readable or the client stalls. Returns 1
+ * when the client speaks WebSocket (*out NULL, nothing read: libvncserver
+ * takes `sock`), 0 with *out set and *creds filled, or a negative errno
+ * when the client failed or left (logged; `sock` is closed). */
+int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *address, struct vnc_front **out,
+			struct vnc_front_credentials *creds);
+
+/* Tells the client how its security ended: accepted (refusal NULL), or
+ * refused with a reason. 0 or negative errno. */
+int vnc_front_result(struct vnc_front *f, const char *refusal);
+
+/* Starts the relay: returns the plain socket libvncserver takes (it owns
+ * it from then on), or a negative errno. */
+int vnc_front_relay(struct vnc_front *f);
+
+/* Ends the relay, closes the client's connection, frees f (NULL: nothing). */
+void vnc_front_close(struct vnc_front *f);
+
+#endif
