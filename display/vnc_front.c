@@ -150,34 +150,41 @@ static int front_ssl_step(SSL *ssl, int rc, short *events)
 	}
 }
 
-/* n bytes from the client (through TLS once it started). */
-static int front_read(struct vnc_front *f, void *buf, size_t n, int64_t deadline)
+/* n bytes from a plain descriptor. */
+static int front_fd_read(int fd, void *buf, size_t n, int stop_fd, int64_t deadline)
 {
 	size_t got = 0;
 	while (got < n) {
-		short events = f->ssl ? 0 : POLLIN;
-		if (f->ssl) {
-			int rc = front_ssl_step(f->ssl, SSL_read(f->ssl, (char *)buf + got, (int)(n - got)), &events);
-			if (rc < 0)
-				return rc;
-			if (rc > 0) {
-				got += (size_t)rc;
-				continue;
-			}
-		} else {
-			ssize_t r = recv(f->sock, (char *)buf + got, n - got, 0);
-			if (r == 0)
-				return -ECONNRESET;
-			if (r > 0) {
-				got += (size_t)r;
-				continue;
-			}
-			if (errno != EAGAIN && errno != EINTR)
-				return -errno;
+		ssize_t r = read(fd, (char *)buf + got, n - got);
+		if (r == 0)
+			return -ECONNRESET;
+		if (r > 0) {
+			got += (size_t)r;
+			continue;
 		}
-		int err = front_wait(f->sock, events, f->stop_fd, deadline);
+		if (errno != EAGAIN && errno != EINTR)
+			return -errno;
+		int err = front_wait(fd, POLLIN, stop_fd, deadline);
 		if (err < 0)
 			return err;
+	}
+	return 0;
+}
+
+/* n bytes from the client (through TLS once it started). */
+static int front_read(struct vnc_front *f, void *buf, size_t n, int64_t deadline)
+{
+	if (!f->ssl)
+		return front_fd_read(f->sock, buf, n, f->stop_fd, deadline);
+	size_t got = 0;
+	while (got < n) {
+		short events = 0;
+		int rc = front_ssl_step(f->ssl, SSL_read(f->ssl, (char *)buf + got, (int)(n - got)), &events);
+		if (rc < 0)
+			return rc;
+		got += (size_t)rc;
+		if (rc == 0 && (rc = front_wait(f->sock, events, f->stop_fd, deadline)) < 0)
+			return rc;
 	}
 	return 0;
 }
@@ -392,43 +399,22 @@ int vnc_front_result(struct vnc_front *f, const char *refusal)
 
 /* ---- the relay ---- */
 
-/* Reads n bytes from libvncserver's side of the pair. */
-static int front_lib_read(struct vnc_front *f, void *buf, size_t n, int64_t deadline)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(f->lib, (char *)buf + got, n - got);
-		if (r == 0)
-			return -ECONNRESET;
-		if (r > 0) {
-			got += (size_t)r;
-			continue;
-		}
-		if (errno != EAGAIN && errno != EINTR)
-			return -errno;
-		int err = front_wait(f->lib, POLLIN, f->relay_end, deadline);
-		if (err < 0)
-			return err;
-	}
-	return 0;
-}
-
 /* libvncserver's handshake, answered as a plain client choosing None
  * (our version went into the pair before it started). */
 static int front_lib_handshake(struct vnc_front *f)
 {
 	int64_t deadline = front_now_ms() + FRONT_LIB_MS;
 	uint8_t buf[256] = {0};
-	int err = front_lib_read(f, buf, 12, deadline);
+	int err = front_fd_read(f->lib, buf, 12, f->relay_end, deadline);
 	if (!err && memcmp(buf, "RFB 003.008\n", 12) != 0)
 		err = -EPROTO;
 	if (!err)
-		err = front_lib_read(f, buf, 1, deadline);
+		err = front_fd_read(f->lib, buf, 1, f->relay_end, deadline);
 	uint8_t n = buf[0];
 	if (!err && n == 0)
 		err = -EPROTO;
 	if (!err)
-		err = front_lib_read(f, buf, n, deadline);
+		err = front_fd_read(f->lib, buf, n, f->relay_end, deadline);
 	if (err < 0)
 		return err;
 	if (!memchr(buf, RFB_SEC_NONE, n))
@@ -436,7 +422,7 @@ static int front_lib_handshake(struct vnc_front *f)
 	uint8_t none = RFB_SEC_NONE;
 	if (write(f->lib, &none, 1) != 1)
 		return -EIO;
-	err = front_lib_read(f, buf, 4, deadline);
+	err = front_fd_read(f->lib, buf, 4, f->relay_end, deadline);
 	if (!err && front_be32(buf) != 0)
 		err = -EACCES;
 	return err;
