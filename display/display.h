@@ -157,11 +157,16 @@ struct display_listen {
  * for noVNC. Each connection gets its own thread. With a certificate and
  * key (generated self-signed when neither exists: common/tls.h), RFB
  * clients are offered VeNCrypt X509Plain first (TLS, then a user name and
- * password, which reach the connect hook as RDP's do) and None second;
- * NULL paths: None alone. */
+ * password, which reach the connect hook as RDP's do) and None second,
+ * and WebSocket clients may come as wss://; require_tls refuses the rest.
+ * security NULL: no TLS. */
+struct vnc_security {
+	const char *cert_path, *key_path;
+	bool require_tls;
+};
 struct vnc_server;
 struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
-				    const char *cert_path, const char *key_path);
+				    const struct vnc_security *security);
 void vnc_server_stop(struct vnc_server *vnc);
 
 /* The RDP server (FreeRDP 2): TLS only, with the certificate and key at

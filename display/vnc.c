@@ -55,7 +55,8 @@
 
 struct vnc_server {
 	struct display_hooks hooks;
-	struct vnc_tls *tls; /* NULL: no VeNCrypt, libvncserver takes every client as it is */
+	struct vnc_tls *tls;        /* NULL: no VeNCrypt, libvncserver takes every client as it is */
+	char *cert_path, *key_path; /* with tls: libvncserver's own TLS for WebSocket (wss://) */
 	int listen_fd;
 	int stop_fd; /* an eventfd: readable once the server stops */
 	atomic_bool stop;
@@ -607,6 +608,9 @@ static bool vnc_conn_screen(struct vnc_conn *vnc)
 	screen->newClientHook = vnc_client_new;
 	screen->setDesktopSizeHook = vnc_set_desktop_size;
 	screen->cursor = NULL;
+	/* noVNC over wss://: libvncserver terminates that TLS itself (GnuTLS), with the same identity. */
+	screen->sslcertfile = vnc->srv->cert_path;
+	screen->sslkeyfile = vnc->srv->key_path;
 	/* Updates go out as soon as the client asks; the surface already merges damage while it is busy. */
 	screen->deferUpdateTime = 0;
 	rfbInitServer(screen);
@@ -796,8 +800,13 @@ static void vnc_register_extension(void)
 }
 
 struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
-				    const char *cert_path, const char *key_path)
+				    const struct vnc_security *security)
 {
+	const char *cert_path = security ? security->cert_path : NULL, *key_path = security ? security->key_path : NULL;
+	if (security && security->require_tls && (!cert_path || !key_path)) {
+		log_error("vnc: TLS is required but there is no certificate and key");
+		return NULL;
+	}
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	if (!hooks || !listen || listen->port <= 0 || listen->port > 65535)
 		return NULL;
@@ -811,6 +820,10 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (srv->stop_fd < 0 || (cert_path && key_path && !(srv->tls = vnc_tls_new(cert_path, key_path))))
 		goto fail;
+	if (srv->tls && (!(srv->cert_path = strdup(cert_path)) || !(srv->key_path = strdup(key_path))))
+		goto fail;
+	if (srv->tls && security->require_tls)
+		vnc_tls_require(srv->tls);
 	srv->listen_fd = vnc_listen(listen->bind, listen->port);
 	if (srv->stop_fd < 0 || srv->listen_fd < 0)
 		goto fail;
@@ -823,11 +836,15 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 		pthread_mutex_destroy(&srv->lock);
 		goto fail;
 	}
-	log_info("vnc: listening on port %d (RFB%s and WebSocket)", listen->port,
-		 srv->tls ? " with VeNCrypt X509Plain or None" : "");
+	log_info("vnc: listening on port %d (%s)", listen->port,
+		 !srv->tls               ? "RFB and WebSocket, no TLS"
+		 : security->require_tls ? "RFB with VeNCrypt X509Plain and WebSocket over TLS, TLS required"
+					 : "RFB with VeNCrypt X509Plain or None, WebSocket with or without TLS");
 	return srv;
 fail:
 	vnc_tls_free(srv->tls);
+	free(srv->cert_path);
+	free(srv->key_path);
 	if (srv->listen_fd >= 0)
 		close(srv->listen_fd);
 	if (srv->stop_fd >= 0)
@@ -852,6 +869,8 @@ void vnc_server_stop(struct vnc_server *srv)
 	pthread_mutex_unlock(&srv->lock);
 	close(srv->stop_fd);
 	vnc_tls_free(srv->tls);
+	free(srv->cert_path);
+	free(srv->key_path);
 	pthread_cond_destroy(&srv->conns_gone);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

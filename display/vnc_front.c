@@ -43,6 +43,7 @@
 
 struct vnc_tls {
 	SSL_CTX *ctx;
+	bool required; /* no client without TLS */
 };
 
 struct vnc_front {
@@ -95,6 +96,11 @@ struct vnc_tls *vnc_tls_new(const char *cert_path, const char *key_path)
 	SSL_CTX_set_num_tickets(t->ctx, 0);
 	SSL_CTX_set_options(t->ctx, SSL_OP_NO_TICKET);
 	return t;
+}
+
+void vnc_tls_require(struct vnc_tls *t)
+{
+	t->required = true;
 }
 
 void vnc_tls_free(struct vnc_tls *t)
@@ -320,18 +326,28 @@ static int front_security(struct vnc_tls *t, struct vnc_front *f, struct vnc_fro
 	}
 	/* 3.3 and the odd versions before 3.7 get 3.3: the server picks None. */
 	f->minor = minor >= 8 ? 8 : minor == 7 ? 7 : 3;
+	if (f->minor == 3 && t->required) {
+		/* 3.3's server-chosen type 0 is a refusal with a reason. */
+		static const char why[] = "this server requires TLS (VeNCrypt); this client offers none";
+		uint8_t head[8] = {0, 0, 0, 0, 0, 0, 0, sizeof(why) - 1};
+		front_write(f, head, sizeof(head), deadline);
+		front_write(f, why, sizeof(why) - 1, deadline);
+		log_info("vnc: %s: an RFB 3.3 client, refused: TLS is required", f->address);
+		return -EACCES;
+	}
 	if (f->minor == 3) {
 		static const uint8_t none[] = {0, 0, 0, RFB_SEC_NONE};
 		return front_write(f, none, sizeof(none), deadline);
 	}
-	static const uint8_t types[] = {2, RFB_SEC_VENCRYPT, RFB_SEC_NONE};
+	static const uint8_t types[] = {2, RFB_SEC_VENCRYPT, RFB_SEC_NONE}, tls_only[] = {1, RFB_SEC_VENCRYPT};
 	uint8_t choice;
-	err = front_write(f, types, sizeof(types), deadline);
+	err = t->required ? front_write(f, tls_only, sizeof(tls_only), deadline)
+			  : front_write(f, types, sizeof(types), deadline);
 	if (!err)
 		err = front_read(f, &choice, 1, deadline);
 	if (err < 0)
 		return err;
-	if (choice == RFB_SEC_NONE)
+	if (choice == RFB_SEC_NONE && !t->required)
 		return 0;
 	if (choice == RFB_SEC_VENCRYPT)
 		return front_vencrypt(t, f, creds, deadline);
@@ -345,6 +361,13 @@ int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *ad
 	*out = NULL;
 	memset(creds, 0, sizeof(*creds));
 	int err = front_wait(sock, POLLIN, stop_fd, front_now_ms() + FRONT_SNIFF_MS);
+	uint8_t first = 0;
+	/* TLS records open with 22 (handshake): wss://, which libvncserver terminates. */
+	if (err == 0 && t->required && (recv(sock, &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || first != 22)) {
+		log_info("vnc: %s: a client without TLS (plain WebSocket?), refused: TLS is required", address);
+		close(sock);
+		return -EACCES;
+	}
 	if (err == 0)
 		return 1;
 	struct vnc_front *f = calloc(1, sizeof(*f));

@@ -17,6 +17,10 @@
 struct vnc_tls;
 struct vnc_tls *vnc_tls_new(const char *cert_path, const char *key_path);
 void vnc_tls_free(struct vnc_tls *t);
+/* From now on refuse clients that would go without TLS: RFB clients are
+ * offered VeNCrypt alone (RFB 3.3 ones, which cannot choose, are told why
+ * and closed), and WebSocket clients must come as wss://. */
+void vnc_tls_require(struct vnc_tls *t);
 
 #define VNC_FRONT_NAME_MAX 256 /* user name or password bytes, at most */
 
@@ -30,8 +34,9 @@ struct vnc_front;
 
 /* The handshake with the client on `sock` (which the front then owns),
  * abandoned when stop_fd becomes readable or the client stalls. Returns 1
- * when the client speaks WebSocket (*out NULL, nothing read: libvncserver
- * takes `sock`), 0 with *out set and *creds filled, or a negative errno
+ * when the client speaks first, as WebSocket does (*out NULL, nothing
+ * read: libvncserver takes `sock`; with TLS required, only when its first
+ * bytes are a TLS handshake), 0 with *out set and *creds filled, or a negative errno
  * when the client failed or left (logged; `sock` is closed). */
 int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *address, struct vnc_front **out,
 			struct vnc_front_credentials *creds);

@@ -43,6 +43,7 @@ static const char vdi_default_ini[] = "[server]\n"
 				      "entitlement = *\n";
 
 static const char *const vdi_log_words[] = {"error", "warn", "info", "debug", NULL};
+static const char *const vdi_vnc_security_words[] = {"any", "tls", NULL};
 static const char *const vdi_backend_words[] = {"file", "pam", NULL};
 static const char *const vdi_template_words[] = {"desktop", "linux", NULL};
 static const char *const vdi_assignment_words[] = {"floating", "dedicated", NULL};
@@ -344,6 +345,12 @@ static int vdi_server_key(struct vdi_loader *l, const struct cfg_entry *e)
 		return l->rdp_port = e, vdi_port(l, e, &c->rdp_port);
 	if (!strcmp(k, "vnc_port"))
 		return l->vnc_port = e, vdi_port(l, e, &c->vnc_port);
+	if (!strcmp(k, "vnc_security")) {
+		if (cfg_get_enum(e, vdi_vnc_security_words, &v, l->err, l->errlen) < 0)
+			return -EINVAL;
+		c->vnc_require_tls = v == 1;
+		return 0;
+	}
 	if (!strcmp(k, "tls_cert"))
 		return l->tls_cert = e, vdi_path(l, e, &c->tls_cert);
 	if (!strcmp(k, "tls_key"))
@@ -362,8 +369,9 @@ static int vdi_server_key(struct vdi_loader *l, const struct cfg_entry *e)
 		c->log_level = levels[v];
 		return 0;
 	}
-	return vdi_unknown(
-	    l, e, "data_dir, bind, rdp_port, vnc_port, tls_cert, tls_key, vmm, greeter_size, log_level, power_ops");
+	return vdi_unknown(l, e,
+			   "data_dir, bind, rdp_port, vnc_port, vnc_security, tls_cert, tls_key, vmm, greeter_size, "
+			   "log_level, power_ops");
 }
 
 static int vdi_auth_key(struct vdi_loader *l, const struct cfg_entry *e)
@@ -871,7 +879,8 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 	fputs(".\n", out);
 	fputs("# Relative paths below are relative to vdi-server's working directory.\n\n[server]\n", out);
 	vdi_print_key(out, "data_dir", c->data_dir);
-	fprintf(out, "bind = %s\nrdp_port = %d\nvnc_port = %d\n", c->bind, c->rdp_port, c->vnc_port);
+	fprintf(out, "bind = %s\nrdp_port = %d\nvnc_port = %d\nvnc_security = %s\n", c->bind, c->rdp_port, c->vnc_port,
+		vdi_vnc_security_words[c->vnc_require_tls]);
 	vdi_print_key(out, "tls_cert", c->tls_cert);
 	vdi_print_key(out, "tls_key", c->tls_key);
 	vdi_print_key(out, "vmm", c->vmm);

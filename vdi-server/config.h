@@ -55,9 +55,10 @@ struct vdi_config {
 
 	/* [server] */
 	char *data_dir;
-	char *bind;   /* numeric IPv4 or IPv6 address of the RDP and VNC listeners */
-	int rdp_port; /* 0: off */
-	int vnc_port; /* 0: off */
+	char *bind;           /* numeric IPv4 or IPv6 address of the RDP and VNC listeners */
+	int rdp_port;         /* 0: off */
+	int vnc_port;         /* 0: off */
+	bool vnc_require_tls; /* vnc_security = tls: no VNC client without TLS */
 	char *tls_cert, *tls_key;
 	char *vmm; /* the vdi-vmm executable */
 	unsigned greeter_width, greeter_height;

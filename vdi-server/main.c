@@ -149,7 +149,8 @@ static int serve_one_desktop(const struct server_options *o)
 	struct display_hooks hooks = display_hooks_one_surface(desktop);
 	struct display_listen vnc_listen = {.port = o->vnc_port}, rdp_listen = {.port = o->rdp_port};
 	struct vnc_server *vnc = NULL;
-	if (o->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen, cert, key))) {
+	if (o->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen,
+						    &(struct vnc_security){.cert_path = cert, .key_path = key}))) {
 		surface_destroy(desktop);
 		return 1;
 	}
@@ -308,6 +309,8 @@ static int serve_broker(const struct server_options *o)
 	struct display_hooks hooks = broker_display_hooks(b);
 	struct display_listen vnc_listen = {.bind = cfg->bind, .port = cfg->vnc_port};
 	struct display_listen rdp_listen = {.bind = cfg->bind, .port = cfg->rdp_port};
+	struct vnc_security vnc_security = {
+	    .cert_path = cfg->tls_cert, .key_path = cfg->tls_key, .require_tls = cfg->vnc_require_tls};
 	struct vnc_server *vnc = NULL;
 	struct rdp_server *rdp = NULL;
 	char api_listen[128] = "";
@@ -317,7 +320,7 @@ static int serve_broker(const struct server_options *o)
 	}
 	if (tls_identity(cfg->tls_cert, cfg->tls_key) < 0 ||
 	    (cfg->api_enabled && tls_identity(cfg->api_tls_cert, cfg->api_tls_key) < 0) ||
-	    (cfg->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen, cfg->tls_cert, cfg->tls_key))) ||
+	    (cfg->vnc_port && !(vnc = vnc_server_start(&hooks, &vnc_listen, &vnc_security))) ||
 	    (cfg->rdp_port && !(rdp = rdp_server_start(&hooks, &rdp_listen, cfg->tls_cert, cfg->tls_key)))) {
 		rc = 1;
 	} else if (cfg->api_enabled &&

@@ -1208,7 +1208,7 @@ int main(int argc, char **argv)
 	int port = free_port();
 	struct display_hooks hooks = display_hooks_one_surface(s);
 	struct display_listen listen = {.bind = "127.0.0.1", .port = port};
-	struct vnc_server *vnc = s && port > 0 ? vnc_server_start(&hooks, &listen, NULL, NULL) : NULL;
+	struct vnc_server *vnc = s && port > 0 ? vnc_server_start(&hooks, &listen, NULL) : NULL;
 	if (!fb || !vnc) {
 		fprintf(stderr, "display bench: cannot start the VNC server\n");
 		return 1;

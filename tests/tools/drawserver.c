@@ -214,7 +214,8 @@ static int servers_start(struct servers *sv, struct surface *s, int rdp_port, in
 	char cert[4096], key[4096];
 	snprintf(cert, sizeof(cert), "%s/tls.crt", data_dir);
 	snprintf(key, sizeof(key), "%s/tls.key", data_dir);
-	if (vnc_port && !(sv->vnc = vnc_server_start(&sv->hooks, &vnc_listen, cert, key)))
+	if (vnc_port && !(sv->vnc = vnc_server_start(&sv->hooks, &vnc_listen,
+						     &(struct vnc_security){.cert_path = cert, .key_path = key})))
 		return -EADDRINUSE;
 	if (rdp_port && !(sv->rdp = rdp_server_start(&sv->hooks, &rdp_listen, cert, key))) {
 		vnc_server_stop(sv->vnc);

@@ -613,6 +613,7 @@ static const char full_example[] = "# Every key, none at its default.\n"
 				   "bind = ::\n"
 				   "rdp_port = 13389\n"
 				   "vnc_port = 0\n"
+				   "vnc_security = tls\n"
 				   "tls_cert = /etc/vdi/rdp.crt\n"
 				   "tls_key = /etc/vdi/rdp.key\n"
 				   "vmm = /usr/libexec/vdi-vmm\n"
@@ -687,6 +688,7 @@ static void test_full_example(void **state)
 	assert_string_equal(c->bind, "::");
 	assert_int_equal(c->rdp_port, 13389);
 	assert_int_equal(c->vnc_port, 0);
+	assert_true(c->vnc_require_tls);
 	assert_string_equal(c->tls_cert, "/etc/vdi/rdp.crt");
 	assert_string_equal(c->tls_key, "/etc/vdi/rdp.key");
 	assert_string_equal(c->vmm, "/usr/libexec/vdi-vmm");
@@ -868,8 +870,8 @@ static void test_schema_errors(void **state)
 	load_fails("[server:x]\n",
 		   "vdi.ini:1: [server:x]: unknown section (known: [server], [auth], [api], [pool:NAME])");
 	load_fails("[server]\nport = 1\n",
-		   "vdi.ini:2: [server] port: unknown key (known here: data_dir, bind, rdp_port, vnc_port, tls_cert, "
-		   "tls_key, vmm, greeter_size, log_level, power_ops)");
+		   "vdi.ini:2: [server] port: unknown key (known here: data_dir, bind, rdp_port, vnc_port, "
+		   "vnc_security, tls_cert, tls_key, vmm, greeter_size, log_level, power_ops)");
 	load_fails("[auth]\n\nbackend = file\nlockout = 5\n",
 		   "vdi.ini:4: [auth] lockout: unknown key (known here: backend, pam_service, users_file, "
 		   "lockout_attempts, lockout_window, lockout_duration, admins)");
@@ -1013,6 +1015,15 @@ static void test_schema_values(void **state)
 	assert_string_equal(c->api_tls_cert, "/c/s.crt");
 	assert_string_equal(c->api_tls_key, "/c/s.key");
 	vdi_config_free(c);
+	/* VNC without TLS: allowed unless vnc_security says tls. */
+	c = load_ok("[server]\n");
+	assert_false(c->vnc_require_tls);
+	vdi_config_free(c);
+	c = load_ok("[server]\nvnc_security = tls\n");
+	assert_true(c->vnc_require_tls);
+	vdi_config_free(c);
+	load_fails("[server]\nvnc_security = vencrypt\n",
+		   "vdi.ini:2: [server] vnc_security: expected one of any, tls; got 'vencrypt'");
 	/* Log levels and sizes. */
 	const char *levels[] = {"error", "warn", "info", "debug"};
 	for (int i = 0; i < 4; i++) {
