@@ -319,8 +319,13 @@ static int front_security(struct vnc_tls *t, struct vnc_front *f, struct vnc_fro
 		err = front_read(f, version, 12, deadline);
 	if (err < 0)
 		return err;
-	unsigned major = 0, minor = 0;
-	if (sscanf(version, "RFB %3u.%3u\n", &major, &minor) != 2 || major != 3) {
+	/* "RFB xxx.yyy\n", three decimal digits each. */
+	bool digits = true;
+	for (int i = 4; i < 11; i++)
+		digits &= i == 7 ? version[i] == '.' : version[i] >= '0' && version[i] <= '9';
+	unsigned minor =
+	    (unsigned)(version[8] - '0') * 100 + (unsigned)(version[9] - '0') * 10 + (unsigned)(version[10] - '0');
+	if (memcmp(version, "RFB 003.", 8) != 0 || !digits || version[11] != '\n') {
 		log_info("vnc: %s: not an RFB 3.x client", f->address);
 		return -EPROTO;
 	}
@@ -512,7 +517,7 @@ static int front_pipe(int fd, struct front_buf *b, bool in)
 	if (in) {
 		if (b->len)
 			return 0;
-		n = read(fd, b->data, sizeof(b->data));
+		n = recv(fd, b->data, sizeof(b->data), 0);
 		if (n > 0) {
 			b->off = 0;
 			b->len = (size_t)n;
@@ -520,7 +525,7 @@ static int front_pipe(int fd, struct front_buf *b, bool in)
 	} else {
 		if (!b->len)
 			return 0;
-		n = write(fd, b->data + b->off, b->len);
+		n = send(fd, b->data + b->off, b->len, MSG_NOSIGNAL);
 		if (n > 0) {
 			b->off += (size_t)n;
 			b->len -= (size_t)n;
@@ -542,36 +547,43 @@ static void *front_relay_thread(void *opaque)
 		log_error("vnc: %s: libvncserver's side of the relay failed: %s", f->address, strerror(-err));
 	if (up && down)
 		up->len = up->off = down->len = down->off = 0;
+	/* A side at its end still gets what the other sent before it: the
+	 * relay ends once that is delivered (or cannot be). */
+	bool client_eof = false, lib_eof = false;
 	while (err >= 0) {
 		short in_want = 0, out_want = 0;
 		int moved = 0, rc;
-		if ((rc = front_client_in(f, up, &in_want)) < 0)
-			break;
-		moved += rc;
+		if (!client_eof && (rc = front_client_in(f, up, &in_want)) != 0) {
+			if (rc < 0 && rc != -ECONNRESET)
+				break;
+			client_eof = rc < 0;
+			moved += rc > 0 ? rc : 0;
+		}
 		if ((rc = front_pipe(f->lib, up, false)) < 0)
 			break;
 		moved += rc;
-		if ((rc = front_pipe(f->lib, down, true)) < 0)
-			break;
-		moved += rc;
+		if (!lib_eof && (rc = front_pipe(f->lib, down, true)) != 0) {
+			if (rc < 0 && rc != -ECONNRESET)
+				break;
+			lib_eof = rc < 0;
+			moved += rc > 0 ? rc : 0;
+		}
 		if ((rc = front_client_out(f, down, &out_want)) < 0)
 			break;
 		moved += rc;
+		if ((client_eof && !up->len) || (lib_eof && !down->len))
+			break;
 		if (moved)
 			continue;
-		/* Nothing moved: wait for whatever would let something move. */
-		short lib_want = (short)((up->len ? POLLOUT : 0) | (down->len ? 0 : POLLIN));
-		struct pollfd p[3] = {{.fd = f->sock, .events = (short)(in_want | out_want)},
-				      {.fd = f->lib, .events = lib_want},
+		/* Nothing moved: wait for whatever would let something move. A
+		 * side nothing is wanted from stays out of the poll, so its
+		 * hang-up cannot wake this over and over. */
+		short client_want = (short)(in_want | out_want);
+		short lib_want = (short)((up->len ? POLLOUT : 0) | (down->len || lib_eof ? 0 : POLLIN));
+		struct pollfd p[3] = {{.fd = client_want ? f->sock : -1, .events = client_want},
+				      {.fd = lib_want ? f->lib : -1, .events = lib_want},
 				      {.fd = f->relay_end, .events = POLLIN}};
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
-			break;
-		/* A side that hung up while nothing is read from it would wake
-		 * this forever: the relay is over. */
-		bool client_gone =
-		    p[0].revents & (POLLERR | POLLNVAL) || (p[0].revents & POLLHUP && !(p[0].events & POLLIN));
-		bool lib_gone = p[1].revents & (POLLERR | POLLNVAL) || (p[1].revents & POLLHUP && !(lib_want & POLLIN));
-		if (p[2].revents || client_gone || lib_gone)
+		if ((poll(p, 3, -1) < 0 && errno != EINTR) || p[2].revents)
 			break;
 	}
 	/* Either side gone: the other hears of it. */
