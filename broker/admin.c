@@ -357,9 +357,9 @@ static json_t *admin_desktop_json(struct broker *b, const struct broker_desktop 
 {
 	struct desktop_info info = {0};
 	pools_desktop_info(b->pools, d->name, &info);
-	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:I}", "name", d->name, "pool", d->pool, "state",
+	return json_pack("{s:s, s:s, s:s, s:s, s:I, s:b, s:I, s:b}", "name", d->name, "pool", d->pool, "state",
 			 desktop_state_name(d->state), "user", d->user, "vmm_pid", (json_int_t)info.pid, "connected",
-			 d->conn != NULL, "restarts", (json_int_t)info.restarts);
+			 d->conn != NULL, "restarts", (json_int_t)info.restarts, "held", d->held_off);
 }
 
 static void admin_desktops_list(void *opaque, const char *pool, struct api_result *res)
@@ -395,7 +395,10 @@ static void admin_power(struct broker *b, const char *name, enum admin_power wha
 	int r = -ENOENT;
 	if (d) {
 		/* Off or suspended by an admin stays so until an admin says otherwise. */
-		d->held_off = what == ADMIN_OFF || what == ADMIN_SUSPEND;
+		bool held = what == ADMIN_OFF || what == ADMIN_SUSPEND;
+		if (held != d->held_off && store_desktop_set_held(b->store, d->store_id, held) < 0)
+			log_warn("broker: desktop %s: its hold is not stored; a restart forgets it", d->name);
+		d->held_off = held;
 		switch (what) {
 		case ADMIN_ON:
 			r = d->state == DESKTOP_RUNNING || d->state == DESKTOP_STARTING

@@ -470,6 +470,7 @@ static void broker_adopt(struct broker *b)
 		snprintf(d->pool, sizeof(d->pool), "%.*s", POOL_NAME_MAX, s->pool);
 		snprintf(d->user, sizeof(d->user), "%.*s", BROKER_USER_MAX, s->assigned_user);
 		d->store_id = s->id;
+		d->held_off = s->held;
 		d->state = DESKTOP_RUNNING;
 		d->next = b->desktops;
 		b->desktops = d;

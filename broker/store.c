@@ -69,9 +69,12 @@ static const char *const store_migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX desktops_user ON desktops(assigned_user);"
     "UPDATE sessions SET desktop_id = (SELECT k.desktop_id FROM sessions_keep k WHERE k.id = sessions.id);"
     "DROP TABLE sessions_keep;",
+    /* v3: an admin's hold on a desktop (powered off or suspended by hand)
+     * outlives a restart of vdi-server. */
+    "ALTER TABLE desktops ADD COLUMN held INTEGER NOT NULL DEFAULT 0;",
 };
 
-#define DESKTOP_COLS "id, name, pool, state, vmm_pid, socket, assigned_user, created, updated"
+#define DESKTOP_COLS "id, name, pool, state, vmm_pid, socket, assigned_user, created, updated, held"
 #define SESSION_COLS "id, user, pool, desktop_id, state, protocol, address, started, last_seen, disconnected_at"
 #define AUDIT_COLS   "id, time, event, user, address, pool, desktop, detail"
 
@@ -89,6 +92,7 @@ enum stmt_id {
 	ST_DESK_SET_STATE,
 	ST_DESK_SET_VMM,
 	ST_DESK_ASSIGN,
+	ST_DESK_SET_HELD,
 	ST_DESK_DELETE,
 	ST_SESS_UPSERT,
 	ST_SESS_GET,
@@ -123,6 +127,7 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_DESK_SET_STATE] = "UPDATE desktops SET state = ?2, updated = ?3 WHERE id = ?1",
     [ST_DESK_SET_VMM] = "UPDATE desktops SET vmm_pid = ?2, socket = ?3, updated = ?4 WHERE id = ?1",
     [ST_DESK_ASSIGN] = "UPDATE desktops SET assigned_user = ?2, updated = ?3 WHERE id = ?1",
+    [ST_DESK_SET_HELD] = "UPDATE desktops SET held = ?2, updated = ?3 WHERE id = ?1",
     [ST_DESK_DELETE] = "DELETE FROM desktops WHERE id = ?1",
     [ST_SESS_UPSERT] = "INSERT INTO sessions(user, pool, desktop_id, state, protocol, address, started, last_seen,"
 		       " disconnected_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7,"
@@ -880,6 +885,7 @@ static int read_desktop(sqlite3_stmt *st, void *out)
 	d->vmm_pid = sqlite3_column_int64(st, 4);
 	d->created = sqlite3_column_int64(st, 7);
 	d->updated = sqlite3_column_int64(st, 8);
+	d->held = sqlite3_column_int64(st, 9) != 0;
 	return rc;
 }
 
@@ -1029,6 +1035,20 @@ int store_desktop_set_vmm(struct store *s, int64_t id, int64_t pid, const char *
 	bind_opt(st, 3, socket);
 	sqlite3_bind_int64(st, 4, store_now(s));
 	return write_end(s, change_one(s, st, "setting a desktop's VMM"));
+}
+
+int store_desktop_set_held(struct store *s, int64_t id, bool held)
+{
+	int rc = write_begin(s);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = stmt(s, ST_DESK_SET_HELD);
+	if (!st)
+		return write_end(s, -EIO);
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int(st, 2, held);
+	sqlite3_bind_int64(st, 3, store_now(s));
+	return write_end(s, change_one(s, st, "holding a desktop"));
 }
 
 int store_desktop_assign(struct store *s, int64_t id, const char *user)

@@ -14,6 +14,7 @@
 #define VDI_BROKER_STORE_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Field sizes, terminating NUL included. Longer input is refused with
@@ -29,7 +30,7 @@
 #define STORE_SPEC_MAX     (1 << 20) /* a pool's JSON; longer is -E2BIG */
 
 /* The schema version this build creates and understands (PRAGMA user_version). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 /* Most audit records one store_audit_list() call returns. */
 #define STORE_AUDIT_PAGE_MAX 1000
 
@@ -109,6 +110,7 @@ struct store_desktop {
 	char socket[STORE_PATH_MAX];        /* the VMM's control socket, "" when none */
 	char assigned_user[STORE_USER_MAX]; /* "" when unassigned */
 	int64_t created, updated;
+	bool held; /* an admin powered it off or suspended it: it stays so until an admin says otherwise */
 };
 
 /* Adds a desktop in `state`; *id (may be NULL) gets its id. -EEXIST for a taken name. */
@@ -126,6 +128,8 @@ int store_desktop_list(struct store *s, const char *pool, struct store_desktop *
 int store_desktop_set_state(struct store *s, int64_t id, enum store_desktop_state expect, enum store_desktop_state to);
 /* Records the desktop's VMM; pid 0 and socket NULL clear it. */
 int store_desktop_set_vmm(struct store *s, int64_t id, int64_t pid, const char *socket);
+/* Records whether an admin holds the desktop off (store_desktop.held). */
+int store_desktop_set_held(struct store *s, int64_t id, bool held);
 /* Assigns the desktop to `user`, or unassigns it (NULL). */
 int store_desktop_assign(struct store *s, int64_t id, const char *user);
 /* Sessions on it keep their row with desktop_id 0 (foreign key SET NULL). */

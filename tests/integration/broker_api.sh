@@ -2,7 +2,8 @@
 # The admin API of a real vdi-server, through vdictl (and curl for requests
 # vdictl would never send): pools listed and created with progress, desktops
 # listed, screenshotted (the PNG equals the VM's own screenshot exactly),
-# refreshed (a new VMM), powered off and on, deleted (the pool makes a new
+# refreshed (a new VMM), powered off (which holds it off across a restart
+# of vdi-server) and on, deleted (the pool makes a new
 # one), a session seen after an RDP login and logged off by the admin (the
 # client is disconnected, the session gone), audit events and metrics;
 # non-admins, wrong passwords, unknown settings and malformed JSON get clear
@@ -103,8 +104,21 @@ done
 V desktop poweroff demo-2 >/dev/null || fail "poweroff failed"
 for ((i = 0; i < 100; i++)); do [ "$(field demo-2 state)" = stopped ] && break; sleep 0.1; done
 [ "$(field demo-2 state)" = stopped ] || fail "demo-2 is $(field demo-2 state), not stopped"
+[ "$(field demo-2 held)" = True ] || fail "demo-2 is not held off by the admin's poweroff"
+# The admin's hold outlives a restart of vdi-server: the pool wants both
+# desktops running, yet demo-2 stays off.
+kill "$server" && wait "$server" || fail "vdi-server did not stop on SIGTERM"
+build/bin/vdi-server --config "$WORK/vdi.conf" >"$WORK/server2.out" 2>&1 &
+server=$!
+wait_for "$WORK/server2.out" "vdi-server ready" 20 || { cat "$WORK/server2.out"; fail "vdi-server did not start again"; }
+for ((i = 0; i < 30; i++)); do
+	[ "$(field demo-2 state)" = stopped ] || fail "demo-2 went $(field demo-2 state) after the restart"
+	sleep 0.1
+done
+[ "$(field demo-2 held)" = True ] || fail "demo-2's hold did not survive the restart"
 V desktop poweron demo-2 >/dev/null || fail "poweron failed"
 running demo 2 || fail "demo-2 did not come back"
+[ "$(field demo-2 held)" = False ] || fail "demo-2 is still held after the admin's poweron"
 
 # A session: alice logs in over RDP; the admin sees it and logs her off.
 build/tests/tools/rdppixels --port $RDP --user alice --pass alicepw --size 800x600 --timeout 40 \

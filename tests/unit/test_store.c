@@ -247,18 +247,20 @@ static void test_migrate_v1_keeps_sessions(void **state)
 	assert_non_null(s);
 	int64_t d, sid;
 	assert_int_equal(store_desktop_insert(s, "demo-1", "demo", STORE_DESKTOP_RUNNING, &d), 0);
-	assert_int_equal(store_session_upsert(s, "alice", "demo", d, STORE_SESSION_DISCONNECTED, "rdp", "1.2.3.4", &sid),
-			 0);
+	assert_int_equal(
+	    store_session_upsert(s, "alice", "demo", d, STORE_SESSION_DISCONNECTED, "rdp", "1.2.3.4", &sid), 0);
 	store_close(s);
 	/* Back to version 1's table, as an older vdi-server left it. */
-	assert_int_equal(raw_exec(path, "PRAGMA foreign_keys = OFF;"
-					"CREATE TABLE d1(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, pool TEXT NOT NULL,"
-					" state TEXT NOT NULL CHECK(state IN "
-					"('provisioning','stopped','starting','running','stopping','failed')),"
-					" vmm_pid INTEGER, socket TEXT, assigned_user TEXT, created INTEGER, updated INTEGER);"
-					"INSERT INTO d1 SELECT * FROM desktops; DROP TABLE desktops;"
-					"ALTER TABLE d1 RENAME TO desktops; PRAGMA user_version = 1;"),
-			 SQLITE_OK);
+	assert_int_equal(
+	    raw_exec(path, "PRAGMA foreign_keys = OFF;"
+			   "CREATE TABLE d1(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, pool TEXT NOT NULL,"
+			   " state TEXT NOT NULL CHECK(state IN "
+			   "('provisioning','stopped','starting','running','stopping','failed')),"
+			   " vmm_pid INTEGER, socket TEXT, assigned_user TEXT, created INTEGER, updated INTEGER);"
+			   "INSERT INTO d1 SELECT id, name, pool, state, vmm_pid, socket,"
+			   " assigned_user, created, updated FROM desktops; DROP TABLE desktops;"
+			   "ALTER TABLE d1 RENAME TO desktops; PRAGMA user_version = 1;"),
+	    SQLITE_OK);
 	s = store_open(path, err, sizeof(err));
 	assert_non_null(s);
 	assert_int_equal(store_schema_version(s), STORE_SCHEMA_VERSION);
@@ -269,6 +271,18 @@ static void test_migrate_v1_keeps_sessions(void **state)
 	struct store_desktop got;
 	assert_int_equal(store_desktop_get(s, d, &got), 0);
 	assert_int_equal(got.state, STORE_DESKTOP_SUSPENDED);
+	/* v3: not held until an admin holds it, and the hold is kept. */
+	assert_false(got.held);
+	assert_int_equal(store_desktop_set_held(s, d, true), 0);
+	store_close(s);
+	s = store_open(path, err, sizeof(err));
+	assert_non_null(s);
+	assert_int_equal(store_desktop_get(s, d, &got), 0);
+	assert_true(got.held);
+	assert_int_equal(store_desktop_set_held(s, d, false), 0);
+	assert_int_equal(store_desktop_get(s, d, &got), 0);
+	assert_false(got.held);
+	assert_int_equal(store_desktop_set_held(s, d + 100, true), -ENOENT);
 	store_close(s);
 	char cmd[256];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
