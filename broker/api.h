@@ -117,6 +117,7 @@ struct api_config {
 	struct auth *auth;                /* checks passwords and admin rights; users/ routes use it */
 	unsigned max_connections;         /* 0: 64 */
 	unsigned timeout_s;               /* idle connection timeout; 0: 30 */
+	uint64_t (*clock)(void);          /* seconds on any monotonic scale; NULL: CLOCK_MONOTONIC (tests inject) */
 };
 
 struct api;

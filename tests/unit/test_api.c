@@ -331,7 +331,8 @@ static int setup(void **state)
 	assert_non_null(auth);
 	assert_int_equal(auth_user_add(auth, "root", "secret-1", "admins"), 0);
 	assert_int_equal(auth_user_add(auth, "bob", "bob-pw", NULL), 0);
-	struct api_config cfg = {.listen = "127.0.0.1:0", .cert_file = cert, .key_file = key, .auth = auth};
+	struct api_config cfg = {
+	    .listen = "127.0.0.1:0", .cert_file = cert, .key_file = key, .auth = auth, .clock = test_clock};
 	api = api_start(&cfg, &backend, err, sizeof(err));
 	if (!api)
 		fprintf(stderr, "api_start: %s\n", err);
@@ -741,6 +742,42 @@ static void a_backend_without_suspend_answers_501(void **state)
 	api_stop(a);
 }
 
+/* Credentials that passed are not hashed again for a minute: a password
+ * changed behind the API's back still works until then (and only then);
+ * one changed through the API stops at once. (Two failures here: the
+ * lockout after three is the last test's.) */
+static void passed_credentials_are_remembered_for_a_minute(void **state)
+{
+	(void)state;
+	struct reply r;
+	now += 10000; /* nothing remembered from earlier tests */
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	assert_int_equal(auth_user_passwd(auth, "root", "secret-2"), 0);
+	now += 59;
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200); /* remembered */
+	reply_free(&r);
+	now += 2;
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 401); /* a minute on: checked, and wrong */
+	reply_free(&r);
+	request("GET", "/api/v1/pools", "root:secret-2", NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	/* Changed through the API: the remembered one is forgotten at once. */
+	request("PATCH", "/api/v1/users/root", "root:secret-2", "{\"password\": \"secret-1\"}", &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+	request("GET", "/api/v1/pools", "root:secret-2", NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_free(&r);
+	request("GET", "/api/v1/pools", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	reply_free(&r);
+}
+
 /* Last: it locks out 127.0.0.1, then moves the clock past the lockout. */
 static void lockout_applies_to_the_api(void **state)
 {
@@ -805,6 +842,7 @@ int main(void)
 	    cmocka_unit_test(metrics_are_prometheus_text_for_admins),
 	    cmocka_unit_test(start_errors_say_why),
 	    cmocka_unit_test(a_backend_without_suspend_answers_501),
+	    cmocka_unit_test(passed_credentials_are_remembered_for_a_minute),
 	    cmocka_unit_test(lockout_applies_to_the_api),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
