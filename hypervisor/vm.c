@@ -424,19 +424,28 @@ int vm_resume(struct vm *vm)
 
 uint64_t vm_guest_ram_touched(const struct vm *vm)
 {
-	/* mincore on the shared mapping reports which guest pages exist in the
-	 * memfd's page cache: exactly the pages the guest (or a loader) touched. */
+	/* The guest pages in this process's page tables (pagemap's "present"
+	 * bit): what the guest or a loader touched, and for an instant clone,
+	 * whose memory maps its template's file privately, only the pages it
+	 * touched itself, not the whole file's page cache (mincore's view). */
 	long page = sysconf(_SC_PAGESIZE);
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	uint64_t first = (uint64_t)(uintptr_t)vm->mem / (uint64_t)page;
 	uint64_t pages = (vm->mem_bytes + (uint64_t)page - 1) / (uint64_t)page;
-	uint64_t touched = 0;
-	unsigned char vec[4096];
-	for (uint64_t first = 0; first < pages; first += sizeof(vec)) {
-		uint64_t n = pages - first < sizeof(vec) ? pages - first : sizeof(vec);
-		if (mincore(vm->mem + first * (uint64_t)page, n * (uint64_t)page, vec) < 0)
-			return 0;
+	uint64_t touched = 0, entries[4096];
+	for (uint64_t done = 0; done < pages;) {
+		uint64_t n = pages - done < 4096 ? pages - done : 4096;
+		ssize_t got = pread(fd, entries, n * sizeof(entries[0]), (off_t)((first + done) * sizeof(entries[0])));
+		if (got <= 0)
+			break;
+		n = (uint64_t)got / sizeof(entries[0]);
 		for (uint64_t i = 0; i < n; i++)
-			touched += vec[i] & 1;
+			touched += entries[i] >> 63;
+		done += n;
 	}
+	close(fd);
 	return touched * (uint64_t)page;
 }
 

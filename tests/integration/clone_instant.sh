@@ -35,6 +35,22 @@ echo "$n clones of a 256 MiB desktop: Pss $((pss >> 10)) MiB, Rss $((rss >> 10))
 	"($((pss / n)) KiB Pss each); $n guests' RAM would be $((n * guest_kib >> 10)) MiB"
 # Generous: all ten together below the RAM of one guest.
 [ "$pss" -lt "$guest_kib" ] || fail "the clones use $((pss >> 10)) MiB, not far below $n guests' RAM"
+# A clone's own count of guest RAM is what it touched, within its RSS (not
+# the snapshot file's page cache, which every clone maps).
+ctl c1 stats >"$WORK/c1.stats" || fail "stats of clone 1 failed"
+touched=$(awk '$1=="guest_ram_touched_bytes"{print $2}' "$WORK/c1.stats")
+vmm_rss=$(awk '$1=="vmm_rss_bytes"{print $2}' "$WORK/c1.stats")
+# The kernel's own count: the resident pages of its mapping of the snapshot's memory.
+pid=$(pgrep -P "${pids[0]}" -x vdi-vmm || echo "${pids[0]}")
+mapped=$(awk -v f="$WORK/tmpl/memory" '$6 == f { on = 1; next } /^[0-9a-f]+-/ { on = 0 } on && /^Rss:/ { s += $2 }
+	END { print s + 0 }' /proc/$pid/smaps)
+echo "clone 1: guest RAM touched $((touched >> 10)) KiB by its own count, $mapped KiB resident in its" \
+	"mapping, RSS $((vmm_rss >> 10)) KiB"
+[ "${touched:-0}" -gt 0 ] && [ "$touched" -lt "${vmm_rss:-0}" ] ||
+	fail "clone 1 counts $touched bytes of guest RAM touched against an RSS of $vmm_rss"
+# A page or two may be touched between the two looks.
+[ $(((touched >> 10) - mapped)) -le 64 ] && [ $((mapped - (touched >> 10))) -le 64 ] ||
+	fail "clone 1 counts $((touched >> 10)) KiB of guest RAM, its mapping holds $mapped KiB"
 # Typing in one clone leaves the others alone.
 ctl c3 type "only three" >/dev/null
 wait_for "$WORK/c3.out" 'text "only three"' 20 || fail "clone 3 did not take input"
