@@ -301,7 +301,7 @@ static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, int se
 	d->i8042 = i8042_create(&vm->pio, vmm_on_reset, vm);
 	d->poweroff = poweroff_create(&vm->pio, vmm_on_poweroff, vm);
 	d->pci = pci_create(&vm->pio);
-	d->label = label_create(&vm->pio);
+	d->label = label_create(&vm->pio, vm->msi);
 	d->scanout = scanout_create();
 	if (!d->uart || !d->rtc || !d->i8042 || !d->poweroff || !d->pci || !d->label || !d->scanout ||
 	    vmm_create_virtio(vm, o, d) < 0) {

@@ -69,12 +69,14 @@ int poweroff_load(struct poweroff *p, struct snap_cursor *in);
 
 /* The label port: a short text the host sets for the in-tree guest to show
  * (the session's user name). Registers at LABEL_PORT_BASE (layout: the
- * guest's drivers.h). The generation starts at 0 and moves with every set. */
+ * guest's drivers.h). The generation starts at 0 and moves with every set;
+ * a guest that wrote a vector to the notify register gets it as an
+ * interrupt (fixed delivery to APIC 0, through msi) at every set. */
 #define LABEL_PORT_BASE 0x520
-#define LABEL_PORT_LEN  16
+#define LABEL_PORT_LEN  20
 #define LABEL_TEXT_MAX  256 /* bytes, including room for the guest's NUL */
 struct label;
-struct label *label_create(struct bus *pio);
+struct label *label_create(struct bus *pio, struct msi_line msi);
 /* -EINVAL when longer than LABEL_TEXT_MAX - 1 bytes or holding a NUL. */
 int label_set(struct label *l, const char *text, size_t len);
 void label_destroy(struct label *l);

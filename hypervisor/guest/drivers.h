@@ -13,6 +13,7 @@
 #define EVENT_TIMER 0x1u /* the once-a-second tick (taskbar clock) */
 #define EVENT_GPU   0x2u /* a virtio-gpu interrupt (queue or configuration change) */
 #define EVENT_INPUT 0x4u /* a virtio-input interrupt */
+#define EVENT_LABEL 0x8u /* the host set a new label (label_notify) */
 
 /* Halts the vCPU until at least one event is pending (returns at once if
  * one already is); returns the pending bits and clears them. */
@@ -37,8 +38,11 @@ void time_now(struct wall_time *t);
 #define LABEL_PORT_LENGTH     0x524 /* 32-bit read: bytes, at most LABEL_MAX */
 #define LABEL_PORT_OFFSET     0x528 /* 32-bit write: where the next data read starts */
 #define LABEL_PORT_DATA       0x52c /* 32-bit read: 4 bytes from the offset, which then moves on 4 */
+#define LABEL_PORT_NOTIFY     0x530 /* 32-bit write: the vector raised at each new label (0: none) */
 #define LABEL_MAX             255
 uint32_t label_read(char *buf, size_t cap);
+/* Asks for `vector` on this CPU whenever the host sets a new label. */
+void label_notify(uint8_t vector);
 
 /* virtio-gpu. gpu_init() finds the device, negotiates (EDID), sets up both
  * queues with interrupts, and reads the display size. */
@@ -63,12 +67,12 @@ int gpu_cursor_move(uint32_t x, uint32_t y);
 /* virtio-input: the keyboard and the tablet. Events are Linux evdev ones;
  * tablet positions are already scaled to display pixels for the size last
  * given to input_set_display_size(). */
-#define EV_SYN 0x00
-#define EV_KEY 0x01
-#define EV_REL 0x02
-#define EV_ABS 0x03
-#define ABS_X  0x00
-#define ABS_Y  0x01
+#define EV_SYN     0x00
+#define EV_KEY     0x01
+#define EV_REL     0x02
+#define EV_ABS     0x03
+#define ABS_X      0x00
+#define ABS_Y      0x01
 #define REL_WHEEL  0x08
 #define REL_HWHEEL 0x06
 #define BTN_LEFT   0x110

@@ -23,10 +23,12 @@
 #define VECTOR_TIMER    0x30
 #define VECTOR_GPU      0x31
 #define VECTOR_INPUT    0x32
+#define VECTOR_LABEL    0x33
 #define VECTOR_SPURIOUS 0xff
 #define PENDING_TIMER   0x1
 #define PENDING_GPU     0x2
 #define PENDING_INPUT   0x4
+#define PENDING_LABEL   0x8
 #define LAPIC_BASE      0xfee00000
 #define LAPIC_EOI       0xfee000b0
 
@@ -99,6 +101,7 @@ uint32_t user_syscall(uint32_t number);
 void irq_timer_entry(void);
 void irq_gpu_entry(void);
 void irq_input_entry(void);
+void irq_label_entry(void);
 void irq_spurious_entry(void);
 
 /* sys.c — page_alloc's free RAM, found by the BSP before CPL3 starts. */

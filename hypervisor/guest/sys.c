@@ -22,7 +22,8 @@
 #define RTC_UPDATE_POLLS 100000u
 #define LABEL_READ_TRIES 8
 
-_Static_assert(EVENT_TIMER == PENDING_TIMER && EVENT_GPU == PENDING_GPU && EVENT_INPUT == PENDING_INPUT,
+_Static_assert(EVENT_TIMER == PENDING_TIMER && EVENT_GPU == PENDING_GPU && EVENT_INPUT == PENDING_INPUT &&
+		   EVENT_LABEL == PENDING_LABEL,
 	       "entry.S's interrupt handlers set drivers.h's event bits");
 
 uint32_t sys_pending;
@@ -104,6 +105,11 @@ void time_now(struct wall_time *t)
 	t->hour = hour;
 	t->minute = rtc_value(min, binary);
 	t->second = rtc_value(sec, binary);
+}
+
+void label_notify(uint8_t vector)
+{
+	outl(LABEL_PORT_NOTIFY, vector);
 }
 
 /* The host may set a new label between our reads; the generation read

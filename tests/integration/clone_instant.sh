@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instant clones: one snapshot of a booted desktop, ten vdi-vmm --restore
 # --clone of it at once. Each answers STATUS, shows its own --label on the
-# taskbar (the guest logs it), and together they take far less memory than
+# taskbar at once (the label device interrupts the guest, which logs it), and together they take far less memory than
 # ten guests' RAM: they share the snapshot's pages copy-on-write.
 source "$(dirname "$0")/lib.sh"
 need_kvm
@@ -21,6 +21,9 @@ for i in $(seq $n); do
 	ctl c$i status >"$WORK/c$i.status" || { cat "$WORK/c$i.err"; fail "clone $i does not answer"; }
 	grep -q '^state running$' "$WORK/c$i.status" || fail "clone $i is not running"
 	wait_for "$WORK/c$i.out" "label \"user $i\"\$" 20 || { cat "$WORK/c$i.out" "$WORK/c$i.err"; fail "clone $i does not show its label"; }
+	# At once: the label device's interrupt, not the guest's next clock tick.
+	grep -B1 "label \"user $i\"\$" "$WORK/c$i.out" | grep -q 'label interrupt$' ||
+		{ cat "$WORK/c$i.out"; fail "clone $i took its label at a clock tick, not at once"; }
 done
 # Each clone is a vdi-vmm under `timeout`: measure the vdi-vmm itself.
 rss=0 pss=0

@@ -19,12 +19,15 @@ dist=$(( (tr - br) * (tr - br) + (tg - bg) * (tg - bg) + (tb - bb) * (tb - bb) )
 [ "$dist" -gt 400 ] || fail "no taskbar: bottom rows look like the background"
 [ "$(pngstat colours "$WORK/a.png" 0 740 1024 28)" -gt 2 ] || fail "taskbar has no text"
 
-# A new label: the guest picks it up, and only the taskbar is repainted.
+# A new label: the guest picks it up at once, and only the taskbar is repainted.
 ctl d events 4 >"$WORK/events" &
 events=$!
 sleep 0.5
 ctl d label "bob the builder" >/dev/null || fail "label failed"
 wait_for "$WORK/d.out" 'label "bob the builder"' 10 || fail "the guest did not show the new label"
+# At once, through the label device's interrupt, not at the next clock tick.
+grep -B1 'label "bob the builder"' "$WORK/d.out" | grep -q 'label interrupt$' ||
+	fail "the guest took the new label at a clock tick, not at once"
 wait $events
 cat "$WORK/events"
 ctl d screenshot "$WORK/b.png" >/dev/null || fail "screenshot failed"

@@ -190,7 +190,7 @@ static void test_label_request(void **state)
 	struct vm *vm = *state;
 	struct bus pio;
 	bus_init(&pio, "pio");
-	struct control_devices d = {.label = label_create(&pio)};
+	struct control_devices d = {.label = label_create(&pio, (struct msi_line){0})};
 	assert_non_null(d.label);
 	char text[VMM_LABEL_MAX + 1];
 	memset(text, 'a', sizeof(text));

@@ -1,5 +1,5 @@
 /* test_label.c — the label port in hypervisor/devices/label.c, read the way
- * the in-tree guest reads it. */
+ * the in-tree guest reads it, and its interrupt at each new label. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -39,12 +39,26 @@ static void read_label(struct bus *pio, char *out, size_t cap)
 	out[len] = '\0';
 }
 
+/* The interrupts a label raised: MSI address and data. */
+static uint64_t msi_address;
+static uint32_t msi_data;
+static int msis;
+
+static int record_msi(void *opaque, uint64_t address, uint32_t data)
+{
+	(void)opaque;
+	msi_address = address;
+	msi_data = data;
+	msis++;
+	return 0;
+}
+
 static void test_label_set_and_read(void **state)
 {
 	(void)state;
 	struct bus pio;
 	bus_init(&pio, "pio");
-	struct label *l = label_create(&pio);
+	struct label *l = label_create(&pio, (struct msi_line){record_msi, NULL});
 	assert_non_null(l);
 	assert_int_equal(in32(&pio, LABEL_PORT_BASE), 0);
 	assert_int_equal(in32(&pio, LABEL_PORT_BASE + 4), 0);
@@ -80,7 +94,7 @@ static void test_label_hostile_reads(void **state)
 	(void)state;
 	struct bus pio;
 	bus_init(&pio, "pio");
-	struct label *l = label_create(&pio);
+	struct label *l = label_create(&pio, (struct msi_line){record_msi, NULL});
 	assert_int_equal(label_set(l, "carol", 5), 0);
 	/* An offset far out, reads past the end, odd sizes: zeros or all ones,
 	 * never bytes from elsewhere. */
@@ -99,10 +113,44 @@ static void test_label_hostile_reads(void **state)
 	bus_destroy(&pio);
 }
 
+/* No interrupt until the guest asks; then its vector at every new label,
+ * to APIC 0; exception vectors and out-of-range values turn it off. */
+static void test_label_notify(void **state)
+{
+	(void)state;
+	struct bus pio;
+	bus_init(&pio, "pio");
+	struct label *l = label_create(&pio, (struct msi_line){record_msi, NULL});
+	msis = 0;
+	assert_int_equal(label_set(l, "alice", 5), 0);
+	assert_int_equal(msis, 0);
+	assert_int_equal(in32(&pio, LABEL_PORT_BASE + 0x10), 0);
+	out32(&pio, LABEL_PORT_BASE + 0x10, 0x30);
+	assert_int_equal(in32(&pio, LABEL_PORT_BASE + 0x10), 0x30);
+	assert_int_equal(msis, 0); /* asking raises nothing by itself */
+	assert_int_equal(label_set(l, "bob", 3), 0);
+	assert_int_equal(msis, 1);
+	assert_int_equal(msi_address, 0xfee00000u);
+	assert_int_equal(msi_data, 0x30);
+	assert_int_equal(label_set(l, "a\0b", 3), -EINVAL); /* a refused label raises nothing */
+	assert_int_equal(msis, 1);
+	const uint32_t off[] = {0, 31, 256, 0xffffffffu};
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		out32(&pio, LABEL_PORT_BASE + 0x10, 0x30);
+		out32(&pio, LABEL_PORT_BASE + 0x10, off[i]);
+		assert_int_equal(in32(&pio, LABEL_PORT_BASE + 0x10), 0);
+		assert_int_equal(label_set(l, "carol", 5), 0);
+	}
+	assert_int_equal(msis, 1);
+	label_destroy(l);
+	bus_destroy(&pio);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_label_set_and_read),
+	    cmocka_unit_test(test_label_notify),
 	    cmocka_unit_test(test_label_hostile_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

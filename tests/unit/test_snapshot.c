@@ -291,13 +291,17 @@ static void test_platform_devices(void **state)
 	ROUND_TRIP(i8042, ka, kb, i8042_save, i8042_load);
 	assert_int_equal(in8(&b, I8042_PORT_DATA), 0x55);
 	/* Label: text and generation; a new label after a load moves on. */
-	struct label *la = label_create(&a), *lb = label_create(&b);
+	struct label *la = label_create(&a, (struct msi_line){0}), *lb = label_create(&b, (struct msi_line){0});
+	uint8_t vec[4] = {0x30, 0, 0, 0};
+	assert_true(bus_write(&a, LABEL_PORT_BASE + 0x10, vec, 4));
 	assert_int_equal(label_set(la, "alice", 5), 0);
 	assert_int_equal(label_set(la, "bob", 3), 0);
 	ROUND_TRIP(label, la, lb, label_save, label_load);
 	uint8_t g[4];
 	assert_true(bus_read(&b, LABEL_PORT_BASE, g, 4));
 	assert_int_equal(g[0], 2);
+	assert_true(bus_read(&b, LABEL_PORT_BASE + 0x10, g, 4));
+	assert_int_equal(g[0], 0x30); /* the guest's notify vector */
 	assert_int_equal(label_set(lb, "carol", 5), 0);
 	assert_true(bus_read(&b, LABEL_PORT_BASE, g, 4));
 	assert_int_equal(g[0], 3);
