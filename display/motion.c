@@ -14,13 +14,18 @@
 #define MOTION_AMBIGUOUS   4    /* a row found more often than this in old says nothing (blank lines) */
 #define MOTION_GRID        4    /* anchors: at most one per cell of a grid this many cells a side */
 #define MOTION_SLOTS       64
-#define MOTION_ANCHOR_PX   16
-#define MOTION_ANCHOR_HITS 32  /* matches one anchor may vote for */
+#define MOTION_ANCHOR_PX   32  /* two or three characters of text: few places have the same */
+#define MOTION_ANCHOR_ROWS 8   /* rows of a grid cell tried for its anchor */
+#define MOTION_ANCHOR_HITS 32  /* an anchor found more often than this says nothing (repeated text) */
 #define MOTION_MARGIN      64  /* moved blocks may come from this far outside the damage */
 #define MOTION_REACH       160 /* rows above and below an anchor searched for it */
-#define MOTION_CANDIDATES  32
+/* Room for every vote (two scroll offsets, each anchor's hits): a true
+ * offset found late in the scan is never crowded out by chance matches. */
+#define MOTION_CANDIDATES  (2 + MOTION_GRID * MOTION_GRID * MOTION_ANCHOR_HITS)
 #define MOTION_TRIES       3 /* offsets tried pixel by pixel */
 #define MOTION_MAX_SIDE    16384
+#define MOTION_HINTS       4 /* offsets of recent moves, tried first: drags and scrolls keep their pace */
+#define MOTION_NEAR        8 /* and offsets this near them, checked at the anchors */
 
 struct motion_row {
 	uint64_t hash;
@@ -39,7 +44,21 @@ struct motion {
 	uint32_t *votes;           /* per vertical offset, 2 * rows + 1 */
 	uint32_t *heights, *stack; /* per column, + 1 */
 	uint32_t rows_cap, cols_cap;
+	struct motion_offset hints[MOTION_HINTS]; /* the latest first; votes 0: empty */
 };
+
+/* A move was found at (dx, dy): first among the hints for the next frames. */
+static void motion_hint(struct motion *m, int32_t dx, int32_t dy)
+{
+	uint32_t at = MOTION_HINTS - 1;
+	for (uint32_t i = 0; i < MOTION_HINTS; i++)
+		if (m->hints[i].votes && m->hints[i].dx == dx && m->hints[i].dy == dy) {
+			at = i;
+			break;
+		}
+	memmove(&m->hints[1], &m->hints[0], sizeof(m->hints[0]) * at);
+	m->hints[0] = (struct motion_offset){dx, dy, 1};
+}
 
 static uint64_t motion_rotl(uint64_t v, int r)
 {
@@ -269,55 +288,109 @@ static uint64_t motion_band(const struct motion *m, const struct motion_frame *f
 	return (uint64_t)best * b->width;
 }
 
-/* Offsets in two dimensions: non-flat, changed segments of the box
- * (anchors, one per cell of a grid over it) looked up in old around the
- * damage in one pass; each place an anchor is found exactly votes for its
- * offset. */
-static void motion_move_candidates(const struct motion_frame *f, const struct surface_rect *r,
-				   const struct surface_rect *b, struct motion_offset *cand, uint32_t *ncand)
+/* Anchors: non-flat, changed segments of the box, one per cell of a grid
+ * over it, whose places in old tell where the box's content came from. */
+struct motion_anchor {
+	uint64_t key; /* its first two pixels */
+	const uint8_t *seg;
+	uint32_t x, y, hits; /* hits past MOTION_ANCHOR_HITS: ambiguous, no vote */
+	int32_t at[MOTION_ANCHOR_HITS][2];
+};
+
+struct motion_anchors {
+	struct motion_anchor a[MOTION_GRID * MOTION_GRID];
+	uint32_t n, ymin, ymax;
+};
+
+static void motion_pick_anchors(const struct motion_frame *f, const struct surface_rect *b, struct motion_anchors *an)
 {
-	struct motion_anchor {
-		uint64_t key;
-		const uint8_t *seg;
-		uint32_t x, y, hits;
-	} anchors[MOTION_GRID * MOTION_GRID];
-	uint8_t head[MOTION_SLOTS] = {0}, next[MOTION_GRID * MOTION_GRID];
-	uint32_t n = 0, ymin = UINT32_MAX, ymax = 0;
+	an->n = 0;
+	an->ymin = UINT32_MAX;
+	an->ymax = 0;
 	size_t seg_bytes = MOTION_ANCHOR_PX * 4;
 	if (b->width < MOTION_ANCHOR_PX)
 		return;
 	for (uint32_t gy = 0; gy < MOTION_GRID; gy++) {
-		uint32_t ay = b->y + (uint32_t)((uint64_t)b->height * (2 * gy + 1) / (2 * MOTION_GRID));
 		for (uint32_t gx = 0; gx < MOTION_GRID; gx++) {
 			uint32_t x0 = b->x + (uint32_t)((uint64_t)b->width * gx / MOTION_GRID);
 			uint32_t x1 = b->x + (uint32_t)((uint64_t)b->width * (gx + 1) / MOTION_GRID);
 			x1 = x1 + MOTION_ANCHOR_PX <= b->x + b->width ? x1 : b->x + b->width - MOTION_ANCHOR_PX + 1;
-			for (uint32_t x = x0; x < x1; x += 4) {
-				const uint8_t *s = motion_new_px(f, x, ay);
-				bool flat = true;
-				for (uint32_t i = 1; i < MOTION_ANCHOR_PX && flat; i++)
-					flat = motion_load32(s + (size_t)i * 4) == motion_load32(s);
-				if (flat || !memcmp(s, motion_old(f, x, ay), seg_bytes))
-					continue;
-				uint64_t key = motion_load64(s);
-				uint32_t slot = (uint32_t)((key * 0x9e3779b97f4a7c15u) >> 58);
-				anchors[n] = (struct motion_anchor){key, s, x, ay, 0};
-				next[n] = head[slot];
-				head[slot] = (uint8_t)++n;
-				ymin = ay < ymin ? ay : ymin;
-				ymax = ay;
-				break;
+			/* Rows across the cell, its middle first: the middle of a
+			 * cell of text may be the blank between two lines. */
+			bool found = false;
+			for (uint32_t t = 0; t < MOTION_ANCHOR_ROWS && !found; t++) {
+				uint32_t ay =
+				    b->y + (uint32_t)((uint64_t)b->height *
+						      (2 * gy * MOTION_ANCHOR_ROWS +
+						       2 * ((t + MOTION_ANCHOR_ROWS / 2) % MOTION_ANCHOR_ROWS) + 1) /
+						      (2 * MOTION_GRID * MOTION_ANCHOR_ROWS));
+				for (uint32_t x = x0; x < x1 && !found; x += 4) {
+					const uint8_t *s = motion_new_px(f, x, ay);
+					bool flat = true;
+					for (uint32_t i = 1; i < MOTION_ANCHOR_PX && flat; i++)
+						flat = motion_load32(s + (size_t)i * 4) == motion_load32(s);
+					if (flat || !memcmp(s, motion_old(f, x, ay), seg_bytes))
+						continue;
+					an->a[an->n++] =
+					    (struct motion_anchor){.key = motion_load64(s), .seg = s, .x = x, .y = ay};
+					an->ymin = ay < an->ymin ? ay : an->ymin;
+					an->ymax = ay > an->ymax ? ay : an->ymax;
+					found = true;
+				}
 			}
 		}
 	}
+}
+
+/* Offsets near recent moves' (a drag speeding up or slowing down): each
+ * that puts at least half the anchors (and two) on their own pixels in old
+ * votes with their count. A few thousand short comparisons, not a scan. */
+static void motion_near_candidates(const struct motion *m, const struct motion_frame *f,
+				   const struct motion_anchors *an, struct motion_offset *cand, uint32_t *ncand)
+{
+	size_t seg_bytes = MOTION_ANCHOR_PX * 4;
+	for (uint32_t h = 0; h < MOTION_HINTS && m->hints[h].votes; h++)
+		for (int32_t ddy = -MOTION_NEAR; ddy <= MOTION_NEAR; ddy++)
+			for (int32_t ddx = -MOTION_NEAR; ddx <= MOTION_NEAR; ddx++) {
+				int32_t dx = m->hints[h].dx + ddx, dy = m->hints[h].dy + ddy;
+				uint32_t hits = 0;
+				for (uint32_t i = 0; i < an->n; i++) {
+					const struct motion_anchor *a = &an->a[i];
+					int64_t sx = (int64_t)a->x - dx, sy = (int64_t)a->y - dy;
+					if (sx < 0 || sy < 0 || sx + MOTION_ANCHOR_PX > f->width || sy >= f->height)
+						continue;
+					const uint8_t *o = motion_old(f, (uint32_t)sx, (uint32_t)sy);
+					hits += motion_load64(o) == a->key && !memcmp(o, a->seg, seg_bytes);
+				}
+				if (hits >= 2 && hits * 2 >= an->n)
+					motion_vote(cand, ncand, dx, dy, hits);
+			}
+}
+
+/* Offsets in two dimensions: the anchors looked up in old around the
+ * damage in one pass; each place an anchor is found exactly votes for its
+ * offset. */
+static void motion_move_candidates(const struct motion_frame *f, const struct surface_rect *r,
+				   struct motion_anchors *an, struct motion_offset *cand, uint32_t *ncand)
+{
+	struct motion_anchor *anchors = an->a;
+	uint32_t n = an->n;
+	uint8_t head[MOTION_SLOTS] = {0}, next[MOTION_GRID * MOTION_GRID];
+	size_t seg_bytes = MOTION_ANCHOR_PX * 4;
 	if (!n)
 		return;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slot = (uint32_t)((anchors[i].key * 0x9e3779b97f4a7c15u) >> 58);
+		anchors[i].hits = 0;
+		next[i] = head[slot];
+		head[slot] = (uint8_t)(i + 1);
+	}
 	uint32_t sx0 = r->x > MOTION_MARGIN ? r->x - MOTION_MARGIN : 0;
 	uint32_t sy0 = r->y > MOTION_MARGIN ? r->y - MOTION_MARGIN : 0;
 	uint32_t sx1 = f->width - r->x - r->width > MOTION_MARGIN ? r->x + r->width + MOTION_MARGIN : f->width;
 	uint32_t sy1 = f->height - r->y - r->height > MOTION_MARGIN ? r->y + r->height + MOTION_MARGIN : f->height;
-	sy0 = ymin > sy0 + MOTION_REACH ? ymin - MOTION_REACH : sy0;
-	sy1 = ymax + MOTION_REACH + 1 < sy1 ? ymax + MOTION_REACH + 1 : sy1;
+	sy0 = an->ymin > sy0 + MOTION_REACH ? an->ymin - MOTION_REACH : sy0;
+	sy1 = an->ymax + MOTION_REACH + 1 < sy1 ? an->ymax + MOTION_REACH + 1 : sy1;
 	for (uint32_t y = sy0; y < sy1; y++) {
 		const uint8_t *row = motion_old(f, 0, y);
 		for (uint32_t x = sx0; x + MOTION_ANCHOR_PX <= sx1; x++) {
@@ -325,14 +398,22 @@ static void motion_move_candidates(const struct motion_frame *f, const struct su
 			uint64_t key = motion_load64(p);
 			for (uint32_t i = head[(key * 0x9e3779b97f4a7c15u) >> 58]; i; i = next[i - 1]) {
 				struct motion_anchor *a = &anchors[i - 1];
-				if (a->key != key || a->hits >= MOTION_ANCHOR_HITS || y + MOTION_REACH < a->y ||
+				if (a->key != key || a->hits > MOTION_ANCHOR_HITS || y + MOTION_REACH < a->y ||
 				    y > a->y + MOTION_REACH || memcmp(p, a->seg, seg_bytes))
 					continue;
+				if (a->hits < MOTION_ANCHOR_HITS) {
+					a->at[a->hits][0] = (int32_t)a->x - (int32_t)x;
+					a->at[a->hits][1] = (int32_t)a->y - (int32_t)y;
+				}
 				a->hits++;
-				motion_vote(cand, ncand, (int32_t)a->x - (int32_t)x, (int32_t)a->y - (int32_t)y, 1);
 			}
 		}
 	}
+	/* Only anchors found in few places vote: text repeats, and an anchor
+	 * that matches everywhere would crowd the true offset out. */
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t h = 0; anchors[i].hits <= MOTION_ANCHOR_HITS && h < anchors[i].hits; h++)
+			motion_vote(cand, ncand, anchors[i].at[h][0], anchors[i].at[h][1], 1);
 }
 
 /* For an offset: the largest rectangle of the box whose every pixel equals
@@ -394,6 +475,26 @@ static int motion_cmp_votes(const void *a, const void *b)
 	return p->votes < q->votes ? 1 : p->votes > q->votes ? -1 : 0;
 }
 
+/* The candidates with the most votes, pixel by pixel, until one covers
+ * nearly all of b; *best and the rest keep the largest found. */
+static void motion_try(struct motion *m, const struct motion_frame *f, const struct surface_rect *b,
+		       struct motion_offset *cand, uint32_t ncand, uint64_t *best, struct surface_rect *dst,
+		       int32_t *bdx, int32_t *bdy)
+{
+	uint64_t area = (uint64_t)b->width * b->height;
+	struct surface_rect d;
+	qsort(cand, ncand, sizeof(*cand), motion_cmp_votes);
+	for (uint32_t i = 0; i < ncand && i < MOTION_TRIES && *best * 8 < area * 7; i++) {
+		uint64_t a = motion_max_rect(m, f, b, cand[i].dx, cand[i].dy, &d);
+		if (a > *best) {
+			*best = a;
+			*dst = d;
+			*bdx = cand[i].dx;
+			*bdy = cand[i].dy;
+		}
+	}
+}
+
 /* The best move into the changed box b of damage r; false when none is
  * worth it. */
 static bool motion_find(struct motion *m, const struct motion_frame *f, const struct surface_rect *r,
@@ -404,7 +505,16 @@ static bool motion_find(struct motion *m, const struct motion_frame *f, const st
 	uint64_t area = (uint64_t)b->width * b->height, best = 0;
 	struct surface_rect dst = {0}, d;
 	int32_t bdx = 0, bdy = 0;
-	motion_scroll_candidates(m, f, r, b, cand, &ncand);
+	/* Offsets near recent moves' first (a drag or a scroll going on at
+	 * about its pace needs no search), checked at the anchors before any
+	 * is compared pixel by pixel. */
+	struct motion_anchors an;
+	motion_pick_anchors(f, b, &an);
+	motion_near_candidates(m, f, &an, cand, &ncand);
+	motion_try(m, f, b, cand, ncand, &best, &dst, &bdx, &bdy);
+	ncand = 0;
+	if (best * 8 < area * 7)
+		motion_scroll_candidates(m, f, r, b, cand, &ncand);
 	for (uint32_t i = 0; i < ncand; i++) {
 		uint64_t a = motion_band(m, f, r, b, cand[i].dy, &d);
 		if (a > best) {
@@ -415,22 +525,15 @@ static bool motion_find(struct motion *m, const struct motion_frame *f, const st
 		}
 	}
 	/* Not a scroll of nearly the whole box: a moved block, or a scroll
-	 * beside something else that changed. */
+	 * beside something else that changed, searched for around the damage. */
 	if (best * 8 < area * 7) {
-		motion_move_candidates(f, r, b, cand, &ncand);
-		qsort(cand, ncand, sizeof(*cand), motion_cmp_votes);
-		for (uint32_t i = 0; i < ncand && i < MOTION_TRIES && best * 8 < area * 7; i++) {
-			uint64_t a = motion_max_rect(m, f, b, cand[i].dx, cand[i].dy, &d);
-			if (a > best) {
-				best = a;
-				dst = d;
-				bdx = cand[i].dx;
-				bdy = cand[i].dy;
-			}
-		}
+		ncand = 0;
+		motion_move_candidates(f, r, &an, cand, &ncand);
+		motion_try(m, f, b, cand, ncand, &best, &dst, &bdx, &bdy);
 	}
 	if (best < MOTION_MIN_MOVE)
 		return false;
+	motion_hint(m, bdx, bdy);
 	move->src = (struct surface_rect){(uint32_t)((int64_t)dst.x - bdx), (uint32_t)((int64_t)dst.y - bdy), dst.width,
 					  dst.height};
 	move->dst_x = dst.x;

@@ -147,14 +147,15 @@ static int frames(enum workload wl)
 	return wl == REGION || wl == FULL ? VIDEO_FRAMES : FRAMES;
 }
 
+/* A drag at a changing pace, as a hand moves a mouse: no two frames in a row need be the same move. */
 static uint32_t drag_x(uint32_t k)
 {
-	return 200 + 16 * k;
+	return 200 + 16 * k + 4 * (k % 3);
 }
 
 static uint32_t drag_y(uint32_t k)
 {
-	return 100 + 8 * k;
+	return 100 + 8 * k + 2 * (k % 4);
 }
 
 static uint32_t pixel(enum workload wl, uint32_t k, uint32_t x, uint32_t y)
@@ -1196,10 +1197,11 @@ out:
 	return res;
 }
 
-/* `display gfx`: the GFX pipeline's rows alone. */
+/* `display gfx [WORKLOAD]`: the GFX pipeline's rows alone, of the workloads whose name has WORKLOAD in it. */
 int main(int argc, char **argv)
 {
 	bool gfx_only = argc > 1 && !strcmp(argv[1], "gfx");
+	const char *only = gfx_only && argc > 2 ? argv[2] : "";
 	signal(SIGPIPE, SIG_IGN);
 	log_set_level(LOG_WARN);
 	av_log_set_level(AV_LOG_WARNING); /* not x264's statistics when an encoder closes */
@@ -1230,10 +1232,12 @@ int main(int argc, char **argv)
 		for (int i = 0; i < NRDP; i++)
 			res[wl][NVNC + i] = bench_rdp((enum workload)wl, (enum rdp_codec)i, fb);
 	for (int wl = 0; wl < NWORKLOADS; wl++)
-		for (int i = 0; i < NGFX; i++)
+		for (int i = 0; i < NGFX && strstr(workload_name[wl], only); i++)
 			res[wl][NVNC + NRDP + i] = bench_gfx((enum workload)wl, i == 1, fb);
 	printf("== display codecs, %ux%u, %d frames per workload and codec (video: %d)\n", W, H, FRAMES, VIDEO_FRAMES);
 	for (int wl = 0; wl < NWORKLOADS; wl++) {
+		if (!strstr(workload_name[wl], only))
+			continue;
 		struct rect r[MAXRECT];
 		uint32_t n = damage((enum workload)wl, 1, r);
 		printf("-- %s: %llu pixels damaged a frame\n", workload_name[wl], (unsigned long long)area(r, n));

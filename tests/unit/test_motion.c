@@ -263,6 +263,57 @@ static void test_window_move(void **state)
 	free(new.px);
 }
 
+/* A drag at a changing pace, frame after frame through one motion state
+ * (which tries offsets near the last ones first): every frame's move is
+ * the true one, whole; then the window's content changes entirely, and the
+ * offsets remembered from the drag find nothing. */
+static void test_drag_changing_pace(void **state)
+{
+	(void)state;
+	static const int32_t steps[][2] = {{16, 8}, {16, 8}, {20, 10}, {22, 9}, {8, 2},   {-6, 3},
+					   {-6, 3}, {30, 0}, {0, -14}, {3, 3},  {17, 11}, {16, 8}};
+	struct pic old = pic_new(1280, 800), new = pic_new(1280, 800);
+	struct motion *m = motion_new();
+	int32_t x = 200, y = 150;
+	for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]); k++) {
+		fill_bg(&old);
+		fill_window(&old, x, y, 400, 300, 5);
+		int32_t nx = x + steps[k][0], ny = y + steps[k][1];
+		fill_bg(&new);
+		fill_window(&new, nx, ny, 400, 300, 5);
+		int32_t x0 = x < nx ? x : nx, y0 = y < ny ? y : ny;
+		struct surface_rect damage = {(uint32_t)x0, (uint32_t)y0, 400 + (uint32_t)abs(nx - x),
+					      300 + (uint32_t)abs(ny - y)};
+		struct motion_frame f = frame_of(&old, &new);
+		struct motion_result res;
+		assert_int_equal(motion_detect(m, &f, &damage, 1, &res), 0);
+		assert_int_equal(res.nmoves, 1);
+		const struct motion_move *mv = &res.moves[0];
+		assert_int_equal((int)mv->dst_x - (int)mv->src.x, steps[k][0]);
+		assert_int_equal((int)mv->dst_y - (int)mv->src.y, steps[k][1]);
+		assert_true((uint64_t)mv->src.width * mv->src.height >= 400 * 300);
+		assert_applied(&old, &new, &damage, 1, &res);
+		x = nx;
+		y = ny;
+	}
+	/* The window shows something else: nothing moved, though recent offsets are remembered. */
+	fill_bg(&old);
+	fill_window(&old, x, y, 400, 300, 5);
+	fill_bg(&new);
+	for (uint32_t j = 0; j < 300; j++)
+		for (uint32_t i = 0; i < 400; i++)
+			new.px[(size_t)(y + (int32_t)j) * new.w + (uint32_t)x + i] = noise(i, j, 9);
+	struct surface_rect damage = {(uint32_t)x, (uint32_t)y, 400, 300};
+	struct motion_frame f = frame_of(&old, &new);
+	struct motion_result res;
+	assert_int_equal(motion_detect(m, &f, &damage, 1, &res), 0);
+	assert_int_equal(res.nmoves, 0);
+	assert_applied(&old, &new, &damage, 1, &res);
+	motion_free(m);
+	free(old.px);
+	free(new.px);
+}
+
 /* The damage covers only part of the window's new place, and the source
  * lies partly outside the damage, overlapping the destination. */
 static void test_partial_overlap(void **state)
@@ -479,6 +530,7 @@ int main(void)
 	    cmocka_unit_test(test_scroll_inside_static_margins),
 	    cmocka_unit_test(test_scroll_beside_scrollbar),
 	    cmocka_unit_test(test_window_move),
+	    cmocka_unit_test(test_drag_changing_pace),
 	    cmocka_unit_test(test_partial_overlap),
 	    cmocka_unit_test(test_move_reads_no_earlier_destination),
 	    cmocka_unit_test(test_no_motion_in_noise),
