@@ -58,14 +58,21 @@ struct vnc_front {
 	bool relaying;
 };
 
-static void front_log_ssl(const char *address, const char *what)
+/* OpenSSL's first queued error as text (the queue emptied). */
+static const char *front_ssl_error(char *buf, size_t len)
 {
 	unsigned long e = ERR_get_error();
-	char buf[256] = "no detail";
+	snprintf(buf, len, "no detail");
 	if (e)
-		ERR_error_string_n(e, buf, sizeof(buf));
+		ERR_error_string_n(e, buf, len);
 	ERR_clear_error();
-	log_info("vnc: %s: %s: %s", address, what, buf);
+	return buf;
+}
+
+static void front_log_ssl(const char *address, const char *what)
+{
+	char buf[256];
+	log_info("vnc: %s: %s: %s", address, what, front_ssl_error(buf, sizeof(buf)));
 }
 
 struct vnc_tls *vnc_tls_new(const char *cert_path, const char *key_path)
@@ -80,12 +87,9 @@ struct vnc_tls *vnc_tls_new(const char *cert_path, const char *key_path)
 	    SSL_CTX_use_certificate_chain_file(t->ctx, cert_path) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(t->ctx, key_path, SSL_FILETYPE_PEM) != 1 ||
 	    SSL_CTX_check_private_key(t->ctx) != 1) {
-		unsigned long e = ERR_get_error();
-		char buf[256] = "no detail";
-		if (e)
-			ERR_error_string_n(e, buf, sizeof(buf));
-		ERR_clear_error();
-		log_error("vnc: cannot use the TLS certificate %s and key %s: %s", cert_path, key_path, buf);
+		char buf[256];
+		log_error("vnc: cannot use the TLS certificate %s and key %s: %s", cert_path, key_path,
+			  front_ssl_error(buf, sizeof(buf)));
 		vnc_tls_free(t);
 		return NULL;
 	}
