@@ -143,6 +143,8 @@ V events --limit 1000 >"$WORK/events.out"
 for e in login_ok assign connect session_end admin desktop_deleted desktop_state; do
 	grep -q " $e " "$WORK/events.out" || fail "no $e event"
 done
+# The replacement desktop may still be starting: metrics once both run.
+running demo 2 || fail "demo-3 did not come up"
 V metrics | grep -q '^vdi_desktops{state="running"} 2' || { V metrics; fail "metrics do not count 2 running desktops"; }
 
 # Errors, clearly.
