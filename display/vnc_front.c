@@ -415,7 +415,7 @@ int vnc_front_result(struct vnc_front *f, const char *refusal)
 {
 	int64_t deadline = front_now_ms() + FRONT_LIB_MS;
 	/* RFB 3.3 and 3.7's None have no result: a refusal can only close. */
-	if ((f->minor == 3 || (f->minor == 7 && !f->ssl)))
+	if (f->minor == 3 || (f->minor == 7 && !f->ssl))
 		return refusal ? -EACCES : 0;
 	uint8_t result[4] = {0, 0, 0, refusal ? 1 : 0};
 	int err = front_write(f, result, sizeof(result), deadline);
