@@ -1,8 +1,10 @@
 /* rdp.c — the RDP server (FreeRDP 2): TLS, one thread and one surface viewer
  * per client, damaged rectangles over the graphics pipeline where the client
- * has it (rdp_gfx.c) and as planar bitmap updates where not, the surface's
- * cursor as pointer updates, keyboard and mouse back as evdev input. */
+ * has it (rdp_gfx.c) and as bitmap updates and RemoteFX where not
+ * (rdp_classic.c), the surface's cursor as pointer updates, keyboard and
+ * mouse back as evdev input. */
 #include "conn.h"
+#include "rdp_classic.h"
 #include "rdp_disp.h"
 #include "rdp_gfx.h"
 
@@ -17,7 +19,6 @@
 
 #include <freerdp/channels/channels.h>
 #include <freerdp/codec/color.h>
-#include <freerdp/codec/planar.h>
 #include <freerdp/freerdp.h>
 #include <freerdp/listener.h>
 #include <freerdp/peer.h>
@@ -27,11 +28,7 @@
 #include <winpr/synch.h>
 #include <winpr/wtsapi.h>
 
-#define RDP_TILE       64
-/* Planar's worst case for a tile: a header byte, four raw planes, padding. */
-#define RDP_TILE_BYTES (RDP_TILE * RDP_TILE * 4 + 16)
-#define RDP_BATCH      64 /* tiles in one bitmap update at most */
-#define RDP_PATH_MAX   4096
+#define RDP_PATH_MAX 4096
 
 struct rdp_server {
 	struct display_hooks hooks;
@@ -57,9 +54,7 @@ struct rdp_peer {
 	HANDLE conn_event; /* a switch or close from the broker */
 	struct rdp_gfx *gfx;
 	struct rdp_disp *disp;
-	BITMAP_PLANAR_CONTEXT *planar;
-	uint8_t *tiles; /* RDP_BATCH compressed tiles */
-	BITMAP_DATA batch[RDP_BATCH];
+	struct rdp_classic *classic; /* graphics without GFX */
 	struct surface_update frame; /* the last take: its pixels stay whole until the next */
 	bool activated;              /* between Activate and a reactivation: updates may be sent */
 	bool suppressed;             /* the client asked for no output (minimised) */
@@ -80,107 +75,6 @@ static struct rdp_peer *rdp_peer_of(rdpContext *ctx)
 }
 
 /* Graphics */
-
-/* Sends the batched tiles as one bitmap update. */
-static bool rdp_flush(struct rdp_peer *p, uint32_t *count)
-{
-	if (!*count)
-		return true;
-	BITMAP_UPDATE bu = {.count = *count, .number = *count, .rectangles = p->batch};
-	rdpUpdate *update = p->ctx.update;
-	bool ok = update->BitmapUpdate(&p->ctx, &bu);
-	*count = 0;
-	return ok;
-}
-
-/* Compresses one tile (x, y, w, h of the frame) into the batch, flushing
- * first when it would not fit in the client's largest update. */
-static bool rdp_add_tile(struct rdp_peer *p, uint32_t x, uint32_t y, uint32_t w, uint32_t h, uint32_t *count,
-			 size_t *bytes)
-{
-	size_t limit = p->ctx.settings->MultifragMaxRequestSize;
-	if (limit < 2 * RDP_TILE_BYTES)
-		limit = 2 * RDP_TILE_BYTES;
-	limit -= 1024; /* PDU and per-rectangle headers */
-	if (*count == RDP_BATCH || *bytes + RDP_TILE_BYTES > limit) {
-		if (!rdp_flush(p, count))
-			return false;
-		*bytes = 0;
-	}
-	const struct surface_update *f = &p->frame;
-	uint8_t *dst = p->tiles + (size_t)*count * RDP_TILE_BYTES;
-	uint32_t size = 0;
-	const uint8_t *src = f->pixels + (size_t)y * f->stride + (size_t)x * 4;
-	if (!freerdp_bitmap_compress_planar(p->planar, src, PIXEL_FORMAT_BGRX32, w, h, f->stride, dst, &size) ||
-	    size > RDP_TILE_BYTES) {
-		log_error("rdp: planar compression of a %ux%u tile failed", w, h);
-		return false;
-	}
-	p->batch[*count] = (BITMAP_DATA){
-	    .destLeft = x,
-	    .destTop = y,
-	    .destRight = x + w - 1,
-	    .destBottom = y + h - 1,
-	    .width = w,
-	    .height = h,
-	    .bitsPerPixel = 32,
-	    .compressed = TRUE,
-	    .bitmapDataStream = dst,
-	    .bitmapLength = size,
-	    .cbCompMainBodySize = size,
-	    .cbScanWidth = w * 4,
-	    .cbUncompressedSize = w * h * 4,
-	};
-	(*count)++;
-	*bytes += size + 32;
-	return true;
-}
-
-/* Planar needs tiles of at least 4x4: a thin edge tile is widened back
- * into pixels already sent, which only repeats them. */
-static void rdp_widen(uint32_t *pos, uint32_t *len, uint32_t limit)
-{
-	if (*len >= 4 || limit < 4)
-		return;
-	if (*pos + 4 > limit)
-		*pos = limit - 4;
-	*len = 4;
-}
-
-static bool rdp_send_rects(struct rdp_peer *p, const struct surface_rect *rects, uint32_t nrects)
-{
-	uint32_t w = p->frame.width < p->width ? p->frame.width : p->width;
-	uint32_t h = p->frame.height < p->height ? p->frame.height : p->height;
-	if (w < 4 || h < 4)
-		return true;
-	uint32_t count = 0;
-	size_t bytes = 0;
-	for (uint32_t i = 0; i < nrects; i++) {
-		const struct surface_rect *r = &rects[i];
-		if (r->x >= w || r->y >= h)
-			continue;
-		uint32_t x1 = r->x + (r->width < w - r->x ? r->width : w - r->x);
-		uint32_t y1 = r->y + (r->height < h - r->y ? r->height : h - r->y);
-		for (uint32_t ty = r->y; ty < y1; ty += RDP_TILE) {
-			for (uint32_t tx = r->x; tx < x1; tx += RDP_TILE) {
-				uint32_t x = tx, y = ty;
-				uint32_t tw = x1 - tx < RDP_TILE ? x1 - tx : RDP_TILE;
-				uint32_t th = y1 - ty < RDP_TILE ? y1 - ty : RDP_TILE;
-				rdp_widen(&x, &tw, w);
-				rdp_widen(&y, &th, h);
-				if (!rdp_add_tile(p, x, y, tw, th, &count, &bytes))
-					return false;
-			}
-		}
-	}
-	return rdp_flush(p, &count);
-}
-
-static bool rdp_send_full(struct rdp_peer *p)
-{
-	struct surface_rect all = {0, 0, p->frame.width, p->frame.height};
-	return rdp_send_rects(p, &all, 1);
-}
 
 /* The cursor as a 32 bpp pointer with alpha. RDP's masks run bottom-up; the
  * AND mask marks fully transparent pixels for clients that ignore alpha. */
@@ -259,15 +153,28 @@ static bool rdp_take(struct rdp_peer *p, struct surface_update *u)
 	return any;
 }
 
+/* Few enough frames unacknowledged (over GFX, or between frame markers)
+ * to send another. */
+static bool rdp_can_send(const struct rdp_peer *p)
+{
+	return rdp_gfx_ready(p->gfx) ? rdp_gfx_can_send(p->gfx) : rdp_classic_can_send(p->classic);
+}
+
+/* Milliseconds until lossy pictures are due for refinement (INFINITE: none). */
+static DWORD rdp_refine_in(const struct rdp_peer *p)
+{
+	return rdp_gfx_ready(p->gfx) ? rdp_gfx_refine_in(p->gfx) : rdp_classic_refine_in(p->classic);
+}
+
 /* Takes what is new for this client and sends it. Called only while the
  * client is active and wants output, so damage accumulates in the viewer
  * while it is not and while a send blocks on a slow connection. */
 static bool rdp_pump(struct rdp_peer *p)
 {
 	bool gfx = rdp_gfx_ready(p->gfx);
-	/* Over GFX, a client with too many frames unacknowledged gets nothing
-	 * yet: its damage accumulates in the viewer. */
-	if (gfx && !rdp_gfx_can_send(p->gfx))
+	/* A client with too many frames unacknowledged gets nothing yet: its
+	 * damage accumulates in the viewer. */
+	if (!rdp_can_send(p))
 		return true;
 	struct surface_update u;
 	bool any = rdp_take(p, &u);
@@ -287,23 +194,17 @@ static bool rdp_pump(struct rdp_peer *p)
 		/* A client that cannot resize keeps its size and sees what fits. */
 		return rdp_resize_client(p);
 	}
-	bool refine = gfx && !any && rdp_gfx_refine_in(p->gfx) == 0;
+	bool refine = !any && rdp_refine_in(p) == 0;
 	if (!any && !p->need_full && !p->need_cursor && !refine)
 		return true;
-	if (gfx) {
-		struct surface_rect all = {0, 0, u.width, u.height};
-		bool full = p->need_full;
-		p->need_full = false;
-		if ((full || u.nrects || refine) &&
-		    !rdp_gfx_send(p->gfx, &p->frame, full ? &all : u.rects, full ? 1 : u.nrects))
-			return false;
-	} else if (p->need_full) {
-		p->need_full = false;
-		if (!rdp_send_full(p))
-			return false;
-	} else if (!rdp_send_rects(p, u.rects, u.nrects)) {
+	struct surface_rect all = {0, 0, u.width, u.height};
+	bool full = p->need_full;
+	p->need_full = false;
+	const struct surface_rect *rects = full ? &all : u.rects;
+	uint32_t nrects = full ? 1 : u.nrects;
+	if ((full || u.nrects || refine) && !(gfx ? rdp_gfx_send(p->gfx, &p->frame, rects, nrects)
+						  : rdp_classic_send(p->classic, &p->frame, rects, nrects)))
 		return false;
-	}
 	if (p->need_cursor) {
 		p->need_cursor = false;
 		if (!rdp_send_cursor(p))
@@ -477,6 +378,12 @@ static BOOL rdp_on_refresh_rect(rdpContext *ctx, BYTE count, const RECTANGLE_16 
 	return TRUE;
 }
 
+static BOOL rdp_on_frame_acknowledge(rdpContext *ctx, UINT32 id)
+{
+	rdp_classic_acknowledged(rdp_peer_of(ctx)->classic, id);
+	return TRUE;
+}
+
 static BOOL rdp_on_suppress_output(rdpContext *ctx, BYTE allow, const RECTANGLE_16 *area)
 {
 	(void)area;
@@ -592,6 +499,8 @@ static BOOL rdp_on_activate(freerdp_peer *client)
 	}
 	p->width = settings->DesktopWidth;
 	p->height = settings->DesktopHeight;
+	if (!rdp_classic_reset(p->classic, p->width, p->height))
+		return FALSE;
 	p->activated = true;
 	p->need_full = true;
 	p->need_cursor = true;
@@ -608,13 +517,11 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	if (!p->dc)
 		return false;
 	p->conn_event = CreateFileDescriptorEvent(NULL, FALSE, FALSE, display_conn_event_fd(p->dc), WINPR_FD_READ);
-	p->planar =
-	    freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_TILE, RDP_TILE);
-	p->tiles = malloc((size_t)RDP_BATCH * RDP_TILE_BYTES);
+	p->classic = rdp_classic_new(&p->ctx);
 	p->gfx = rdp_gfx_new(client);
 	if (p->gfx)
 		p->disp = rdp_disp_new(client, rdp_gfx_vcm(p->gfx), p->dc);
-	if (!p->conn_event || !p->planar || !p->tiles || !p->gfx || !p->disp)
+	if (!p->conn_event || !p->classic || !p->gfx || !p->disp)
 		return false;
 	if (!freerdp_settings_set_string(settings, FreeRDP_CertificateFile, srv->cert_path) ||
 	    !freerdp_settings_set_string(settings, FreeRDP_PrivateKeyFile, srv->key_path))
@@ -624,7 +531,8 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	settings->NlaSecurity = FALSE;
 	settings->ExtSecurity = FALSE;
 	settings->ColorDepth = 32;
-	settings->RemoteFxCodec = FALSE;
+	/* For clients without GFX: photographic tiles as RemoteFX. */
+	settings->RemoteFxCodec = TRUE;
 	settings->NSCodec = FALSE;
 	settings->SupportGraphicsPipeline = TRUE;
 	settings->DesktopResize = TRUE;
@@ -641,6 +549,7 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	client->input->ExtendedMouseEvent = rdp_on_extended_mouse;
 	client->update->RefreshRect = rdp_on_refresh_rect;
 	client->update->SuppressOutput = rdp_on_suppress_output;
+	client->update->SurfaceFrameAcknowledge = rdp_on_frame_acknowledge;
 	return true;
 }
 
@@ -658,8 +567,7 @@ static void rdp_peer_release(freerdp_peer *client)
 	/* disp's channel lives on gfx's channel manager: it goes first. */
 	rdp_disp_free(p->disp);
 	rdp_gfx_free(p->gfx);
-	freerdp_bitmap_planar_context_free(p->planar);
-	free(p->tiles);
+	rdp_classic_free(p->classic);
 	freerdp_peer_context_free(client);
 }
 
@@ -679,13 +587,10 @@ static void *rdp_peer_thread(void *arg)
 			handles[n++] = p->conn_event;
 			/* The viewer's wake joins the wait only while the client can
 			 * take a frame; otherwise its damage keeps accumulating. */
-			if (p->wake && p->activated && !p->suppressed &&
-			    (!rdp_gfx_ready(p->gfx) || rdp_gfx_can_send(p->gfx)))
+			if (p->wake && p->activated && !p->suppressed && rdp_can_send(p))
 				handles[n++] = p->wake;
-			/* Woken when H.264's lossy regions are due for refinement too. */
-			DWORD timeout = p->activated && !p->suppressed && rdp_gfx_can_send(p->gfx)
-					    ? rdp_gfx_refine_in(p->gfx)
-					    : INFINITE;
+			/* Woken when lossy regions are due for refinement too. */
+			DWORD timeout = p->activated && !p->suppressed && rdp_can_send(p) ? rdp_refine_in(p) : INFINITE;
 			if (WaitForMultipleObjects(n, handles, FALSE, timeout) == WAIT_FAILED)
 				break;
 			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)

@@ -1,10 +1,12 @@
 /* display.c — `make bench` figures for the display gateway's codecs on canned 1920x1080 workloads: server CPU,
  * megapixels per second per core, bytes and PSNR per frame, VNC through our server and a real client, RDP
- * through the encoders the server uses and through the server's whole GFX pipeline (display/rdp_gfx.c, with and
- * without SurfaceToSurface for moved content), its commands applied as a client would. */
+ * through the encoders the server uses, through the server's whole GFX pipeline (display/rdp_gfx.c, with and
+ * without SurfaceToSurface for moved content) and through its path for clients without GFX (display/rdp_classic.c,
+ * for a client taking RemoteFX), their output applied as a client would. */
 #include "../../common/log.h"
 #include "../../display/display.h"
 #include "../../display/rdp_avc.h"
+#include "../../display/rdp_classic.h"
 #include "../../display/rdp_gfx.h"
 
 #include <dlfcn.h>
@@ -29,6 +31,8 @@
 #include <freerdp/codec/planar.h>
 #include <freerdp/codec/region.h>
 #include <freerdp/codec/rfx.h>
+#include <freerdp/settings.h>
+#include <freerdp/update.h>
 #include <rfb/rfbclient.h>
 #include <winpr/stream.h>
 
@@ -807,6 +811,117 @@ out:
 	return res;
 }
 
+/* ---- RDP without GFX: display/rdp_classic.c itself, its updates caught and decoded as a client would ---- */
+
+/* The client of display/rdp_classic.c: its decoders and picture; the bytes it got; the CPU its decoding took,
+ * which is not the server's. */
+static struct {
+	rdpContext ctx;
+	rdpUpdate update;
+	BITMAP_PLANAR_CONTEXT *planar;
+	RFX_CONTEXT *rfx;
+	uint8_t *picture;
+	uint64_t bytes;
+	double decode_s;
+	bool failed;
+} classic;
+
+static BOOL classic_bitmap_update(rdpContext *ctx, const BITMAP_UPDATE *bu)
+{
+	(void)ctx;
+	double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	for (uint32_t i = 0; i < bu->number; i++) {
+		const BITMAP_DATA *b = &bu->rectangles[i];
+		classic.bytes += b->bitmapLength;
+		classic.failed |= !planar_decompress(classic.planar, b->bitmapDataStream, b->bitmapLength, b->width,
+						     b->height, classic.picture, PIXEL_FORMAT_BGRX32, STRIDE,
+						     b->destLeft, b->destTop, b->width, b->height, TRUE);
+	}
+	classic.decode_s += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
+	return TRUE;
+}
+
+static BOOL classic_surface_bits(rdpContext *ctx, const SURFACE_BITS_COMMAND *cmd)
+{
+	(void)ctx;
+	double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	classic.bytes += cmd->bmp.bitmapDataLength;
+	REGION16 invalid;
+	region16_init(&invalid);
+	classic.failed |=
+	    !rfx_process_message(classic.rfx, cmd->bmp.bitmapData, cmd->bmp.bitmapDataLength, cmd->destLeft,
+				 cmd->destTop, classic.picture, PIXEL_FORMAT_BGRX32, STRIDE, H, &invalid);
+	region16_uninit(&invalid);
+	classic.decode_s += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
+	return TRUE;
+}
+
+static struct result bench_classic(enum workload wl, uint8_t *fb)
+{
+	struct result res = {0};
+	struct rect all = {0, 0, W, H}, r[MAXRECT];
+	struct surface_rect sr[MAXRECT];
+	memset(&classic, 0, sizeof(classic));
+	classic.ctx.update = &classic.update;
+	classic.update.context = &classic.ctx;
+	classic.update.BitmapUpdate = classic_bitmap_update;
+	classic.update.SurfaceBits = classic_surface_bits;
+	rdpSettings *settings = freerdp_settings_new(FREERDP_SETTINGS_SERVER_MODE);
+	classic.planar = freerdp_bitmap_planar_context_new(0, TILE, TILE);
+	classic.rfx = rfx_context_new(FALSE);
+	classic.picture = calloc((size_t)STRIDE, H);
+	struct rdp_classic *c = NULL;
+	if (settings && classic.planar && classic.rfx && classic.picture) {
+		/* A client taking RemoteFX (as FreeRDP's /rfx does) that does not acknowledge frames. */
+		settings->SurfaceCommandsEnabled = TRUE;
+		settings->RemoteFxCodec = TRUE;
+		settings->RemoteFxCodecId = RDP_CODEC_ID_REMOTEFX;
+		settings->FrameAcknowledge = 0;
+		settings->MultifragMaxRequestSize = 0x3f0000;
+		classic.ctx.settings = settings;
+		rfx_context_set_pixel_format(classic.rfx, PIXEL_FORMAT_BGRX32);
+		c = rdp_classic_new(&classic.ctx);
+	}
+	render(wl, 0, &all, fb);
+	struct surface_update f = {.width = W, .height = H, .stride = STRIDE, .pixels = fb};
+	struct surface_rect whole = {0, 0, W, H};
+	/* frame 0 whole, as a client's first picture */
+	if (!c || !rdp_classic_reset(c, W, H) || !rdp_classic_send(c, &f, &whole, 1) || classic.failed) {
+		res.failed = true;
+		goto out;
+	}
+	double cpu = 0;
+	for (int k = 1; k <= frames(wl); k++) {
+		uint32_t n = damage(wl, (uint32_t)k, r);
+		for (uint32_t i = 0; i < n; i++) {
+			render(wl, (uint32_t)k, &r[i], fb);
+			sr[i] = (struct surface_rect){r[i].x, r[i].y, r[i].w, r[i].h};
+		}
+		classic.bytes = 0;
+		classic.decode_s = 0;
+		double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+		bool ok = rdp_classic_send(c, &f, sr, n);
+		cpu += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0 - classic.decode_s;
+		if (!ok || classic.failed) {
+			res.failed = true;
+			break;
+		}
+		res.bytes += classic.bytes;
+		res.sse += sse(classic.picture, STRIDE, 2, 1, 0, fb, r, n);
+		res.samples += area(r, n) * 3;
+		res.pixels += area(r, n);
+		res.frames++;
+	}
+	res.cpu_s = cpu;
+out:
+	rdp_classic_free(c);
+	freerdp_bitmap_planar_context_free(classic.planar);
+	rfx_context_free(classic.rfx);
+	freerdp_settings_free(settings);
+	free(classic.picture);
+	return res;
+}
+
 /* ---- RDP GFX: display/rdp_gfx.c itself, its commands caught, then applied as a client would ---- */
 
 enum gfx_kind { GFX_FILL, GFX_COPY, GFX_PLANAR, GFX_RAW, GFX_AVC, GFX_CREATE, GFX_DELETE };
@@ -1219,10 +1334,10 @@ int main(int argc, char **argv)
 		const char *name, *encodings;
 	} vnc_codecs[] = {{"VNC Tight q6", "tight"}, {"VNC ZRLE", "zrle"}, {"VNC Raw", "raw"}};
 	enum { NVNC = sizeof(vnc_codecs) / sizeof(vnc_codecs[0]) };
-	static const char *rdp_names[] = {"RDP planar",     "RDP RemoteFX", "RDP AVC420",
-					  "FreeRDP AVC420", "RDP GFX",      "RDP GFX+moves"};
-	enum { NGFX = 2 };
-	static struct result res[NWORKLOADS][NVNC + NRDP + NGFX];
+	static const char *rdp_names[] = {"RDP planar",  "RDP RemoteFX", "RDP AVC420",   "FreeRDP AVC420",
+					  "RDP classic", "RDP GFX",      "RDP GFX+moves"};
+	enum { NCLASSIC = 1, NGFX = 2 };
+	static struct result res[NWORKLOADS][NVNC + NRDP + NCLASSIC + NGFX];
 	for (int wl = 0; wl < NWORKLOADS && !gfx_only; wl++)
 		for (int i = 0; i < NVNC; i++)
 			res[wl][i] = bench_vnc(s, port, (enum workload)wl, vnc_codecs[i].encodings, fb);
@@ -1231,9 +1346,11 @@ int main(int argc, char **argv)
 	for (int wl = 0; wl < NWORKLOADS && !gfx_only; wl++)
 		for (int i = 0; i < NRDP; i++)
 			res[wl][NVNC + i] = bench_rdp((enum workload)wl, (enum rdp_codec)i, fb);
+	for (int wl = 0; wl < NWORKLOADS && !gfx_only; wl++)
+		res[wl][NVNC + NRDP] = bench_classic((enum workload)wl, fb);
 	for (int wl = 0; wl < NWORKLOADS; wl++)
 		for (int i = 0; i < NGFX && strstr(workload_name[wl], only); i++)
-			res[wl][NVNC + NRDP + i] = bench_gfx((enum workload)wl, i == 1, fb);
+			res[wl][NVNC + NRDP + NCLASSIC + i] = bench_gfx((enum workload)wl, i == 1, fb);
 	printf("== display codecs, %ux%u, %d frames per workload and codec (video: %d)\n", W, H, FRAMES, VIDEO_FRAMES);
 	for (int wl = 0; wl < NWORKLOADS; wl++) {
 		if (!strstr(workload_name[wl], only))
@@ -1242,10 +1359,10 @@ int main(int argc, char **argv)
 		uint32_t n = damage((enum workload)wl, 1, r);
 		printf("-- %s: %llu pixels damaged a frame\n", workload_name[wl], (unsigned long long)area(r, n));
 		print_header();
-		for (int i = gfx_only ? NVNC + NRDP : 0; i < NVNC + NRDP + NGFX; i++)
+		for (int i = gfx_only ? NVNC + NRDP + NCLASSIC : 0; i < NVNC + NRDP + NCLASSIC + NGFX; i++)
 			print_result((enum workload)wl, i < NVNC ? vnc_codecs[i].name : rdp_names[i - NVNC],
 				     &res[wl][i]);
-		for (int i = NVNC + NRDP; i < NVNC + NRDP + NGFX; i++) {
+		for (int i = NVNC + NRDP + NCLASSIC; i < NVNC + NRDP + NCLASSIC + NGFX; i++) {
 			const struct result *r = &res[wl][i];
 			if (!r->failed && r->h264_frames)
 				printf(
@@ -1263,6 +1380,8 @@ int main(int argc, char **argv)
 	    "   at ~430 KB/frame; our RDP aim: twice Tight's rate (~250 Mpix/s/core) with AVC420's bytes.\n"
 	    "   FreeRDP AVC420: that anchor on this content, FreeRDP's own encoder at 5 Mbit/s and 30 frames/s.\n"
 	    "   RDP AVC420: display/rdp_avc.c on whole frames, its default budget of 24 KB a frame.\n"
+	    "   RDP classic: display/rdp_classic.c, for a client without GFX taking RemoteFX: planar, and RemoteFX\n"
+	    "   for tiles planar found photographic (more than 2 bytes a pixel) the frame before.\n"
 	    "   RDP GFX: display/rdp_gfx.c for a client taking AVC420 (H.264 where damage keeps coming), bytes as the\n"
 	    "   commands are laid out; +moves: damage that is moved content sent as SurfaceToSurface copies; a region\n"
 	    "   goes H.264 once damaged in 2 frames running with planar doing poorly (photographic) or in 9 of 10.\n");

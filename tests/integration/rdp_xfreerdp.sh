@@ -2,7 +2,8 @@
 # xfreerdp (without GFX, 32 bpp) over TLS under Xvfb shows the desktop: a
 # screenshot of its window matches the VM's scanout (planar is lossless),
 # text typed into its window and a click reach the guest, and the guest's
-# cursor becomes the client's pointer.
+# cursor becomes the client's pointer. Offering RemoteFX (/rfx), it gets
+# frames paced by its acknowledgements and shows the desktop as well.
 source "$(dirname "$0")/lib.sh"
 need_kvm
 for tool in xfreerdp Xvfb import xdotool; do
@@ -22,31 +23,47 @@ wait_for "$WORK/server.err" "rdp: listening on port $PORT" 10 || { cat "$WORK/se
 
 Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp -noreset >"$WORK/xvfb.log" 2>&1 &
 sleep 1
-DISPLAY=$XDISPLAY xfreerdp /v:127.0.0.1:$PORT /u:alice /p:secret /cert:ignore /size:1024x768 /bpp:32 -gfx \
-	>"$WORK/xfreerdp.log" 2>&1 &
-CLIENT_PID=$!
-wait_for "$WORK/server.err" 'rdp: .* active at 1024x768' 20 || {
-	cat "$WORK/server.err" "$WORK/xfreerdp.log"; fail "xfreerdp did not become active"; }
+
+# connect ARGS...: xfreerdp without GFX and these arguments, active on the
+# server (its line in server.err the Nth such), its window in $win.
+active=0
+connect() {
+	DISPLAY=$XDISPLAY xfreerdp /v:127.0.0.1:$PORT /u:alice /p:secret /cert:ignore /size:1024x768 /bpp:32 -gfx "$@" \
+		>"$WORK/xfreerdp.log" 2>&1 &
+	CLIENT_PID=$!
+	active=$((active + 1))
+	for ((i = 0; i < 40; i++)); do
+		[ "$(grep -c 'rdp: .* active at 1024x768' "$WORK/server.err")" -ge $active ] && break
+		sleep 0.5
+	done
+	[ $i -lt 40 ] || { cat "$WORK/server.err" "$WORK/xfreerdp.log"; fail "xfreerdp $* did not become active"; }
+	win=$(DISPLAY=$XDISPLAY xdotool search --sync --class xfreerdp | tail -1)
+	[ -n "$win" ] || fail "no xfreerdp window"
+}
+
+# shows_desktop WHAT: the window's contents (the xfreerdp window is the only
+# top-level one, its client area found by xdotool) match the scanout once
+# the picture has settled.
+shows_desktop() {
+	local ok= i differ=
+	for ((i = 0; i < 20; i++)); do
+		sleep 0.5
+		DISPLAY=$XDISPLAY import -window "$win" -depth 8 -type TrueColor -define png:color-type=2 "$WORK/rdp.png" \
+			2>/dev/null || continue
+		ctl d screenshot "$WORK/vm.png" >/dev/null || fail "screenshot failed"
+		[ "$(pngstat size "$WORK/rdp.png")" = "1024 768" ] || continue
+		# Everything but the bottom strip, where the clock may tick between the two shots.
+		differ=$(pngstat diff "$WORK/rdp.png" "$WORK/vm.png" 0 0 1024 720)
+		[ "$differ" -lt 100 ] && { ok=1; break; }
+	done
+	echo "xfreerdp window ($1) $(pngstat size "$WORK/rdp.png"), pixels differing from the scanout: ${differ:-?}"
+	[ -n "$ok" ] || { cat "$WORK/server.err"; fail "the xfreerdp window ($1) does not show the desktop"; }
+}
+
+connect
 expect "$WORK/server.err" "connected as user 'alice'"
 expect_not "$WORK/server.err" 'secret'
-
-# The window's contents: the xfreerdp window is the only top-level one, its
-# client area found by xdotool. Compare once the picture has settled.
-win=$(DISPLAY=$XDISPLAY xdotool search --sync --class xfreerdp | tail -1)
-[ -n "$win" ] || fail "no xfreerdp window"
-ok=
-for ((i = 0; i < 20; i++)); do
-	sleep 0.5
-	DISPLAY=$XDISPLAY import -window "$win" -depth 8 -type TrueColor -define png:color-type=2 "$WORK/rdp.png" 2>/dev/null ||
-		continue
-	ctl d screenshot "$WORK/vm.png" >/dev/null || fail "screenshot failed"
-	[ "$(pngstat size "$WORK/rdp.png")" = "1024 768" ] || continue
-	# Everything but the bottom strip, where the clock may tick between the two shots.
-	differ=$(pngstat diff "$WORK/rdp.png" "$WORK/vm.png" 0 0 1024 720)
-	[ "$differ" -lt 100 ] && { ok=1; break; }
-done
-echo "xfreerdp window $(pngstat size "$WORK/rdp.png"), pixels differing from the scanout: ${differ:-?}"
-[ -n "$ok" ] || { cat "$WORK/server.err"; fail "the xfreerdp window does not show the desktop"; }
+shows_desktop "bitmap updates"
 
 DISPLAY=$XDISPLAY xdotool windowactivate --sync "$win" 2>/dev/null || DISPLAY=$XDISPLAY xdotool windowfocus --sync "$win"
 DISPLAY=$XDISPLAY xdotool type --delay 50 'hello rdp'
@@ -66,6 +83,12 @@ echo "guest cursor ${cw}x$ch hot $chx,$chy; X cursor ${xw}x$xh hot $xhx,$xhy wit
 
 kill $CLIENT_PID
 wait_for "$WORK/server.err" 'rdp: .* disconnected' 10 || fail "the server did not see the client go"
+wait $CLIENT_PID 2>/dev/null
+
+connect /rfx
+expect "$WORK/server.err" 'rdp: bitmap updates at 1024x768 with RemoteFX for photographic tiles, frames paced by acknowledgements'
+shows_desktop "RemoteFX offered"
+kill $CLIENT_PID
 kill -TERM $SERVER_PID
 wait $SERVER_PID || fail "vdi-server did not stop cleanly"
 ctl d poweroff >/dev/null

@@ -65,7 +65,7 @@ static struct {
 	const char *host, *user, *pass;
 	int port;
 	uint32_t width, height;
-	bool gfx, avc, stats;
+	bool gfx, avc, rfx, stats;
 	int timeout;
 	double key_delay;
 	struct action actions[MAX_ACTIONS];
@@ -85,6 +85,8 @@ static struct {
 	uint64_t gfx_frames, bitmap_updates, bitmap_rects, solid_fills, surface_to_surface, cache_to_surface,
 	    pointer_sets, resets;
 	uint64_t codec[MAX_CODECS];
+	/* Without GFX: surface bits by codec (RemoteFX or other), their bytes, frames ended by a marker */
+	uint64_t surface_bits_rfx, surface_bits_other, rfx_bytes, frame_ends;
 	/* AVC420: the largest destRect, region rectangles outside their destRect; copies between surfaces */
 	uint32_t avc_dest_w, avc_dest_h;
 	uint64_t avc_rects_outside, surface_to_other, avc_bytes;
@@ -98,6 +100,8 @@ static pcRdpgfxSurfaceToSurface gdi_surface_to_surface;
 static pcRdpgfxCacheToSurface gdi_cache_to_surface;
 static pcRdpgfxResetGraphics gdi_reset_graphics;
 static pBitmapUpdate gdi_bitmap_update;
+static pSurfaceBits gdi_surface_bits;
+static pSurfaceFrameMarker gdi_surface_frame_marker;
 
 /* What the script is doing, for the message when the overall timeout strikes. */
 static const char *volatile doing = "connecting";
@@ -123,7 +127,7 @@ static double now(void)
 
 static uint64_t frames_seen(void)
 {
-	return stats.gfx_frames + stats.bitmap_updates;
+	return stats.gfx_frames + stats.bitmap_updates + stats.surface_bits_rfx + stats.surface_bits_other;
 }
 
 /* Counting wrappers around gdi's GFX handlers: the codec of every surface command, frames, fills and copies. */
@@ -188,6 +192,25 @@ static BOOL count_bitmap_update(rdpContext *ctx, const BITMAP_UPDATE *bitmap)
 	stats.bitmap_updates++;
 	stats.bitmap_rects += bitmap->number;
 	return gdi_bitmap_update(ctx, bitmap);
+}
+
+static BOOL count_surface_bits(rdpContext *ctx, const SURFACE_BITS_COMMAND *cmd)
+{
+	if (cmd->bmp.codecID == RDP_CODEC_ID_REMOTEFX) {
+		stats.surface_bits_rfx++;
+		stats.rfx_bytes += cmd->bmp.bitmapDataLength;
+	} else {
+		stats.surface_bits_other++;
+	}
+	return gdi_surface_bits(ctx, cmd);
+}
+
+/* gdi acknowledges the frame a marker ends (FrameAcknowledge is on by default). */
+static BOOL count_frame_marker(rdpContext *ctx, const SURFACE_FRAME_MARKER *marker)
+{
+	if (marker->frameAction == SURFACECMD_FRAMEACTION_END)
+		stats.frame_ends++;
+	return gdi_surface_frame_marker(ctx, marker);
 }
 
 static void on_channel_connected(void *context, ChannelConnectedEventArgs *e)
@@ -313,6 +336,10 @@ static BOOL on_post_connect(freerdp *instance)
 	graphics_register_pointer(ctx->graphics, &pointer);
 	gdi_bitmap_update = ctx->update->BitmapUpdate;
 	ctx->update->BitmapUpdate = count_bitmap_update;
+	gdi_surface_bits = ctx->update->SurfaceBits;
+	ctx->update->SurfaceBits = count_surface_bits;
+	gdi_surface_frame_marker = ctx->update->SurfaceFrameMarker;
+	ctx->update->SurfaceFrameMarker = count_frame_marker;
 	ctx->update->BeginPaint = on_begin_paint;
 	ctx->update->EndPaint = on_end_paint;
 	ctx->update->DesktopResize = on_desktop_resize;
@@ -355,7 +382,8 @@ static bool configure(rdpSettings *s)
 	s->GfxAVC444 = FALSE;
 	s->GfxAVC444v2 = FALSE;
 	s->GfxProgressive = FALSE;
-	s->RemoteFxCodec = FALSE;
+	/* RemoteFX only without GFX, where it is a bitmap codec. */
+	s->RemoteFxCodec = !opt.gfx && opt.rfx;
 	s->NSCodec = FALSE;
 	return freerdp_settings_set_string(s, FreeRDP_ServerHostname, opt.host) &&
 	       freerdp_settings_set_string(s, FreeRDP_Username, opt.user) &&
@@ -739,6 +767,10 @@ static void print_stats(const rdpContext *ctx)
 	printf("stat bitmap_updates %llu\n", (unsigned long long)stats.bitmap_updates);
 	printf("stat bitmap_rects %llu\n", (unsigned long long)stats.bitmap_rects);
 	printf("stat pointer_sets %llu\n", (unsigned long long)stats.pointer_sets);
+	printf("stat surface_bits_rfx %llu\n", (unsigned long long)stats.surface_bits_rfx);
+	printf("stat surface_bits_other %llu\n", (unsigned long long)stats.surface_bits_other);
+	printf("stat rfx_bytes %llu\n", (unsigned long long)stats.rfx_bytes);
+	printf("stat frame_ends %llu\n", (unsigned long long)stats.frame_ends);
 	fflush(stdout);
 }
 
@@ -794,7 +826,7 @@ static int run(rdpContext *ctx)
 
 static const char usage[] =
     "usage: rdppixels --port N [--host H] [--user U] [--pass P] [--size WxH] [--gfx|--no-gfx] [--avc|--no-avc]\n"
-    "                 [--timeout S] [--key-delay MS] [--stats] ACTION...\n"
+    "                 [--rfx] [--timeout S] [--key-delay MS] [--stats] ACTION...\n"
     "actions, run in order once the first frame is in:\n"
     "  --ignore X,Y,W,H   later waits ignore changes in this rectangle (up to 8; --ignore none: forget them)\n"
     "  --wait-stable S    until the picture (outside ignored rectangles) is unchanged for S seconds\n"
@@ -806,9 +838,11 @@ static const char usage[] =
     "  --pointer X,Y[,B]  move the pointer holding buttons B (left, right, middle, joined with +)\n"
     "  --click X,Y[,B]    move there, press and release B (default left)\n"
     "  --wheel N          N wheel clicks, positive away from the user; --hwheel N: positive right\n"
-    "Without --gfx the server sends bitmap updates; --avc offers H.264 (AVC420) in the graphics pipeline.\n"
+    "Without --gfx the server sends bitmap updates (and RemoteFX surface bits with --rfx, which offers it);\n"
+    "--avc offers H.264 (AVC420) in the graphics pipeline.\n"
     "--stats prints counters at the end: frames, GFX commands by codec (AVC420's largest destRect, its region\n"
-    "rectangles outside their destRect), copies (those from another surface), bitmap updates.\n"
+    "rectangles outside their destRect), copies (those from another surface), bitmap updates, surface bits\n"
+    "(RemoteFX and other, RemoteFX bytes), frames ended by a marker (each acknowledged).\n"
     "Exit status: 0 done, 1 connecting or an action failed, 2 bad arguments, 3 timed out.\n";
 
 static bool parse_number(const char *s, double lo, double hi, double *out)
@@ -871,6 +905,7 @@ static int parse_args(int argc, char **argv)
 		O_NO_GFX,
 		O_AVC,
 		O_NO_AVC,
+		O_RFX,
 		O_TIMEOUT,
 		O_KEY_DELAY,
 		O_IGNORE,
@@ -896,6 +931,7 @@ static int parse_args(int argc, char **argv)
 	    {"no-gfx", no_argument, NULL, O_NO_GFX},
 	    {"avc", no_argument, NULL, O_AVC},
 	    {"no-avc", no_argument, NULL, O_NO_AVC},
+	    {"rfx", no_argument, NULL, O_RFX},
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"key-delay", required_argument, NULL, O_KEY_DELAY},
 	    {"ignore", required_argument, NULL, O_IGNORE},
@@ -959,6 +995,9 @@ static int parse_args(int argc, char **argv)
 			break;
 		case O_NO_AVC:
 			opt.avc = false;
+			break;
+		case O_RFX:
+			opt.rfx = true;
 			break;
 		case O_TIMEOUT:
 			if (!parse_number(optarg, 1, 3600, &v))
