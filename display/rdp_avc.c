@@ -1,7 +1,20 @@
 /* rdp_avc.c — H.264 for GFX's AVC420: a persistent I420 picture of one
  * area of the surface (a video region's box, or all of it) updated from
  * damage, encoded by x264 through libavcodec with settings for latency
- * (ultrafast, zerolatency, no B-frames) within a byte budget. */
+ * (ultrafast, zerolatency, no B-frames) within a byte budget.
+ *
+ * Desktop content (text, UI) gets x264's own rate control: a constant
+ * rate factor held to the budget by its VBV, which follows the swings in
+ * cost from frame to frame that such content has. Video gets a constant
+ * quantiser steered to the budget: x264's rate control runs a
+ * half-resolution motion search over every frame to estimate its cost,
+ * about a third of ultrafast's time on a 1080p frame of video, and
+ * libavcodec offers no way to set a frame's quantiser; video's cost per
+ * frame changes slowly, so when its frames run persistently over the
+ * budget (or far under it for long) the encoder restarts at a better QP
+ * and the stream goes on from a key frame at the new quantiser. Restarts
+ * cost a key frame each, so they are rare by design; in between, a client
+ * that cannot keep up gets fewer frames (its acknowledgements pace it). */
 #include "rdp_avc.h"
 #include "i420.h"
 
@@ -17,7 +30,27 @@
 
 /* The frame rate x264 is told: the budget is per frame, so only the ratio
  * of its rate to this matters; frames come as clients acknowledge them. */
-#define RDP_AVC_RATE 60
+#define RDP_AVC_RATE     60
+/* Desktop content: the quality wanted where the budget allows more. */
+#define RDP_AVC_CRF      "20"
+/* Video's quantisers: without a budget, and the best a budget ever buys;
+ * a budgeted stream's first (about what ultrafast spends 0.1 bit a pixel
+ * on in 1080p video); the worst. */
+#define RDP_AVC_QP_BEST  22
+#define RDP_AVC_QP_START 30
+#define RDP_AVC_QP_WORST 51
+/* Steering, on P-frames' bytes at a QP (their mean over the first
+ * RDP_AVC_SETTLE * 2, then a running average taking an eighth of each new
+ * one): over RDP_AVC_OVER times the budget after RDP_AVC_SETTLE frames,
+ * the QP rises by what the excess says (6 a doubling, at most 6 at once),
+ * but not past a QP it came down from, which kept to the budget; under
+ * RDP_AVC_UNDER times it for RDP_AVC_PATIENCE frames, it falls by up to 6,
+ * but never back to a QP that was over in the last RDP_AVC_MEMORY frames. */
+#define RDP_AVC_OVER     1.1
+#define RDP_AVC_UNDER    0.25
+#define RDP_AVC_SETTLE   8
+#define RDP_AVC_PATIENCE 300
+#define RDP_AVC_MEMORY   600
 
 struct rdp_avc {
 	AVCodecContext *codec;
@@ -25,6 +58,15 @@ struct rdp_avc {
 	AVPacket *packet;
 	uint32_t width, height;
 	int64_t pts;
+	uint32_t budget; /* bytes a frame; 0: none */
+	bool video;      /* a steered quantiser, not x264's rate control */
+	int qp;          /* the encoder's (video) */
+	int next_qp;     /* differs from qp: restart before the next frame */
+	double average;  /* P-frames' bytes at this QP, running */
+	uint32_t frames; /* P-frames at this QP */
+	int over_qp;     /* the last QP that ran over the budget (0: none lately) */
+	uint32_t since_over;
+	int good_qp; /* the QP the last fall came from (0: none) */
 };
 
 bool rdp_avc_available(void)
@@ -40,28 +82,16 @@ bool rdp_avc_available(void)
 	return k == 1;
 }
 
-struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height, uint32_t frame_bytes)
+/* An encoder for a's size in a->codec, at quantiser qp for video (false
+ * on failure, logged). */
+static bool rdp_avc_open(struct rdp_avc *a, int qp)
 {
-	if (!width || !height || width % 2 || height % 2) {
-		log_debug("rdp: no H.264 for an odd size %ux%u", width, height);
-		return NULL;
-	}
-	const AVCodec *x264 = rdp_avc_available() ? avcodec_find_encoder_by_name("libx264") : NULL;
-	if (!x264)
-		return NULL;
-	struct rdp_avc *a = calloc(1, sizeof(*a));
-	if (!a)
-		return NULL;
-	a->width = width;
-	a->height = height;
-	a->codec = avcodec_alloc_context3(x264);
-	a->frame = av_frame_alloc();
-	a->packet = av_packet_alloc();
-	if (!a->codec || !a->frame || !a->packet)
-		goto fail;
-	AVCodecContext *c = a->codec;
-	c->width = (int)width;
-	c->height = (int)height;
+	const AVCodec *x264 = avcodec_find_encoder_by_name("libx264");
+	AVCodecContext *c = x264 ? avcodec_alloc_context3(x264) : NULL;
+	if (!c)
+		return false;
+	c->width = (int)a->width;
+	c->height = (int)a->height;
 	c->pix_fmt = AV_PIX_FMT_YUV420P;
 	c->time_base = (AVRational){1, RDP_AVC_RATE};
 	c->framerate = (AVRational){RDP_AVC_RATE, 1};
@@ -76,25 +106,58 @@ struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height, uint32_t frame_byte
 	c->color_primaries = AVCOL_PRI_BT709;
 	c->color_trc = AVCOL_TRC_BT709;
 	/* A client joins the stream only at its start: one key frame, then
-	 * P-frames for as long as the surface lives. */
+	 * P-frames until the quantiser changes or the surface goes. */
 	c->gop_size = 0x7fffffff;
-	/* The byte budget: x264's VBV, half a second of frames deep, so frames
-	 * average at most the budget while a picture that must be whole (a
-	 * stream's first, a new scene) may borrow from the frames around it.
-	 * The crf below is the quality wanted where the budget allows more. */
-	if (frame_bytes) {
-		uint64_t bits = (uint64_t)frame_bytes * 8 * RDP_AVC_RATE;
+	char q[8];
+	snprintf(q, sizeof(q), "%d", qp);
+	if (a->video) {
+		/* Key frames 6 QP finer than P-frames (x264's default is 3): a
+		 * stream's first picture stays sharp where it does not change. */
+		c->i_quant_factor = 0.5f;
+	} else if (a->budget) {
+		/* x264's VBV, half a second of frames deep, so frames average at
+		 * most the budget while a picture that must be whole (a stream's
+		 * first, a new scene) may borrow from the frames around it. */
+		uint64_t bits = (uint64_t)a->budget * 8 * RDP_AVC_RATE;
 		c->rc_max_rate = (int64_t)bits;
 		c->rc_buffer_size = bits / 2 > INT32_MAX ? INT32_MAX : (int)(bits / 2);
 	}
+	int err = -1;
 	if (av_opt_set(c->priv_data, "preset", "ultrafast", 0) < 0 ||
-	    av_opt_set(c->priv_data, "tune", "zerolatency", 0) < 0 || av_opt_set(c->priv_data, "crf", "20", 0) < 0)
-		goto fail;
-	int err = avcodec_open2(c, x264, NULL);
-	if (err < 0) {
-		log_error("rdp: cannot open the H.264 encoder for %ux%u (%d)", width, height, err);
-		goto fail;
+	    av_opt_set(c->priv_data, "tune", "zerolatency", 0) < 0 ||
+	    (a->video ? av_opt_set(c->priv_data, "qp", q, 0) : av_opt_set(c->priv_data, "crf", RDP_AVC_CRF, 0)) < 0 ||
+	    (err = avcodec_open2(c, x264, NULL)) < 0) {
+		log_error("rdp: cannot open the H.264 encoder for %ux%u (%d)", a->width, a->height, err);
+		avcodec_free_context(&c);
+		return false;
 	}
+	avcodec_free_context(&a->codec);
+	a->codec = c;
+	a->qp = a->next_qp = qp;
+	a->average = 0;
+	a->frames = 0;
+	return true;
+}
+
+struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height, uint32_t frame_bytes, bool video)
+{
+	if (!width || !height || width % 2 || height % 2) {
+		log_debug("rdp: no H.264 for an odd size %ux%u", width, height);
+		return NULL;
+	}
+	if (!rdp_avc_available())
+		return NULL;
+	struct rdp_avc *a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->width = width;
+	a->height = height;
+	a->budget = frame_bytes;
+	a->video = video;
+	a->frame = av_frame_alloc();
+	a->packet = av_packet_alloc();
+	if (!a->frame || !a->packet || !rdp_avc_open(a, frame_bytes ? RDP_AVC_QP_START : RDP_AVC_QP_BEST))
+		goto fail;
 	AVFrame *fr = a->frame;
 	fr->format = AV_PIX_FMT_YUV420P;
 	fr->width = (int)width;
@@ -165,8 +228,50 @@ void rdp_avc_update(struct rdp_avc *a, const struct surface_update *f, uint32_t 
 	}
 }
 
+int rdp_avc_qp(const struct rdp_avc *a)
+{
+	return a->video ? a->next_qp : 0;
+}
+
+/* After a P-frame of `bytes`: the QP the stream goes on at (next_qp). */
+static void rdp_avc_steer(struct rdp_avc *a, size_t bytes)
+{
+	a->frames++;
+	double weight = a->frames < 2 * RDP_AVC_SETTLE ? (double)a->frames : 8.0;
+	a->average += ((double)bytes - a->average) / weight;
+	if (a->over_qp && ++a->since_over > RDP_AVC_MEMORY)
+		a->over_qp = 0;
+	double ratio = a->average / a->budget;
+	if (ratio > RDP_AVC_OVER && a->frames >= RDP_AVC_SETTLE && a->qp < RDP_AVC_QP_WORST) {
+		/* x264's bytes halve about every 6 QP: up by 6 log2(ratio), 2 to 6. */
+		static const double step[] = {1.0, 1.122, 1.260, 1.414, 1.587, 1.782, 2.0};
+		int up = 2;
+		while (up < 6 && ratio > step[up])
+			up++;
+		int next = a->qp + up < RDP_AVC_QP_WORST ? a->qp + up : RDP_AVC_QP_WORST;
+		if (a->good_qp > a->qp && next > a->good_qp)
+			next = a->good_qp;
+		a->over_qp = a->qp;
+		a->since_over = 0;
+		a->next_qp = next;
+	} else if (ratio < RDP_AVC_UNDER && a->frames >= RDP_AVC_PATIENCE && a->qp > RDP_AVC_QP_BEST) {
+		int floor = a->over_qp ? a->over_qp + 1 : RDP_AVC_QP_BEST;
+		int next = a->qp - 6 > floor ? a->qp - 6 : floor;
+		if (next < a->qp) {
+			a->good_qp = a->qp;
+			a->next_qp = next;
+		}
+	}
+}
+
 int rdp_avc_encode(struct rdp_avc *a, const uint8_t **data, size_t *size)
 {
+	if (a->next_qp != a->qp) {
+		log_debug("rdp: H.264 %ux%u: %.0f bytes a frame at QP %d against a budget of %u; on at QP %d", a->width,
+			  a->height, a->average, a->qp, a->budget, a->next_qp);
+		if (!rdp_avc_open(a, a->next_qp))
+			return -EIO;
+	}
 	AVFrame *fr = a->frame;
 	fr->pts = a->pts++;
 	av_packet_unref(a->packet);
@@ -179,5 +284,7 @@ int rdp_avc_encode(struct rdp_avc *a, const uint8_t **data, size_t *size)
 	}
 	*data = a->packet->data;
 	*size = (size_t)a->packet->size;
+	if (a->video && a->budget && !(a->packet->flags & AV_PKT_FLAG_KEY))
+		rdp_avc_steer(a, *size);
 	return 0;
 }

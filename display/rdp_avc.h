@@ -13,10 +13,15 @@ struct rdp_avc;
 
 /* libavcodec has libx264 (logged once when it does not). */
 bool rdp_avc_available(void);
-/* An encoder for width x height (both even) whose frames take frame_bytes
- * on average and never twice that (0: no budget, quality alone decides);
- * NULL when libx264 is missing or the size is odd (logged). */
-struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height, uint32_t frame_bytes);
+/* An encoder for width x height (both even) whose frames take about
+ * frame_bytes on average once it has seen a few (0: no budget); video
+ * (photographic content) at a quantiser steered to the budget (without
+ * one, the best), desktop content by x264's own rate control. NULL when
+ * libx264 is missing or the size is odd (logged). */
+struct rdp_avc *rdp_avc_new(uint32_t width, uint32_t height, uint32_t frame_bytes, bool video);
+/* The quantiser a video stream's next frame is coded at (H.264's QP, 0 to
+ * 51); 0 for desktop content, where x264 chooses. */
+int rdp_avc_qp(const struct rdp_avc *a);
 void rdp_avc_free(struct rdp_avc *a);
 /* Copies rectangles of f (in f's coordinates) into the encoder's picture,
  * converted to I420 (BT.709 full range): the picture shows f from (left,

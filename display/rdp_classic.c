@@ -20,13 +20,13 @@
 #include <winpr/stream.h>
 #include <winpr/sysinfo.h>
 
-#define RDP_CLASSIC_TILE      64
+#define RDP_CLASSIC_TILE           64
 /* Planar's worst case for a tile: a header byte, four raw planes, padding. */
-#define RDP_CLASSIC_TILE_MAX  (RDP_CLASSIC_TILE * RDP_CLASSIC_TILE * 4 + 16)
-#define RDP_CLASSIC_BATCH     64 /* tiles in one bitmap update at most */
-#define RDP_CLASSIC_PHOTO     2
-#define RDP_CLASSIC_REFINE_MS 300
-#define RDP_CLASSIC_INFLIGHT  2
+#define RDP_CLASSIC_TILE_MAX       (RDP_CLASSIC_TILE * RDP_CLASSIC_TILE * 4 + 16)
+#define RDP_CLASSIC_BATCH          64 /* tiles in one bitmap update at most */
+#define RDP_CLASSIC_PHOTO          2
+#define RDP_CLASSIC_REFINE_MS      300
+#define RDP_CLASSIC_INFLIGHT       2
 /* RemoteFX messages must fit the client's largest update, and a message
  * holds one tile at least (up to about 24 KiB) besides 1 KiB of headers. */
 #define RDP_CLASSIC_RFX_MIN_UPDATE (32 * 1024)
@@ -61,8 +61,8 @@ struct rdp_classic *rdp_classic_new(rdpContext *ctx)
 	if (!b)
 		return NULL;
 	b->ctx = ctx;
-	b->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE, RDP_CLASSIC_TILE,
-						      RDP_CLASSIC_TILE);
+	b->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE,
+						      RDP_CLASSIC_TILE, RDP_CLASSIC_TILE);
 	b->tiles = malloc((size_t)RDP_CLASSIC_BATCH * RDP_CLASSIC_TILE_MAX);
 	if (!b->planar || !b->tiles) {
 		rdp_classic_free(b);
@@ -94,10 +94,11 @@ void rdp_classic_free(struct rdp_classic *b)
 	if (!b)
 		return;
 	if (b->frames || b->planar_tiles || b->rfx_tiles)
-		log_info("rdp: sent %llu bitmap frames: %llu planar tiles, %llu RemoteFX tiles (%llu refined), %llu bytes",
-			 (unsigned long long)b->frames, (unsigned long long)b->planar_tiles,
-			 (unsigned long long)b->rfx_tiles, (unsigned long long)b->refined_tiles,
-			 (unsigned long long)b->bytes);
+		log_info(
+		    "rdp: sent %llu bitmap frames: %llu planar tiles, %llu RemoteFX tiles (%llu refined), %llu bytes",
+		    (unsigned long long)b->frames, (unsigned long long)b->planar_tiles,
+		    (unsigned long long)b->rfx_tiles, (unsigned long long)b->refined_tiles,
+		    (unsigned long long)b->bytes);
 	rdp_classic_forget(b);
 	freerdp_bitmap_planar_context_free(b->planar);
 	free(b->tiles);
@@ -123,15 +124,18 @@ bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height)
 	if (b->inflight_max > RDP_CLASSIC_INFLIGHT)
 		b->inflight_max = RDP_CLASSIC_INFLIGHT;
 	b->sent = b->acked = 0;
-	if (surface_commands && settings->RemoteFxCodec && settings->MultifragMaxRequestSize < RDP_CLASSIC_RFX_MIN_UPDATE)
-		log_warn("rdp: no RemoteFX: the client takes updates of %u bytes at most", settings->MultifragMaxRequestSize);
+	if (surface_commands && settings->RemoteFxCodec &&
+	    settings->MultifragMaxRequestSize < RDP_CLASSIC_RFX_MIN_UPDATE)
+		log_warn("rdp: no RemoteFX: the client takes updates of %u bytes at most",
+			 settings->MultifragMaxRequestSize);
 	else if (surface_commands && settings->RemoteFxCodec && width && height && width <= UINT16_MAX &&
 		 height <= UINT16_MAX) {
 		b->rfx = rfx_context_new(TRUE);
 		b->rfx_out = Stream_New(NULL, 64 * 1024);
 		b->rfx_rects = calloc(n, sizeof(*b->rfx_rects));
 		b->rfx_piece = malloc(n * sizeof(*b->rfx_piece));
-		if (!b->rfx || !b->rfx_out || !b->rfx_rects || !b->rfx_piece || !rfx_context_reset(b->rfx, width, height)) {
+		if (!b->rfx || !b->rfx_out || !b->rfx_rects || !b->rfx_piece ||
+		    !rfx_context_reset(b->rfx, width, height)) {
 			log_error("rdp: no memory for RemoteFX at %ux%u", width, height);
 			return false;
 		}
@@ -139,7 +143,8 @@ bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height)
 		b->rfx->mode = RLGR3;
 		rfx_context_set_pixel_format(b->rfx, PIXEL_FORMAT_BGRX32);
 	}
-	log_info("rdp: bitmap updates at %ux%u%s, %s", width, height, b->rfx ? " with RemoteFX for photographic tiles" : "",
+	log_info("rdp: bitmap updates at %ux%u%s, %s", width, height,
+		 b->rfx ? " with RemoteFX for photographic tiles" : "",
 		 b->inflight_max ? "frames paced by acknowledgements" : "no frame acknowledgements");
 	return true;
 }
@@ -195,7 +200,7 @@ static void rdp_classic_widen(uint32_t *pos, uint32_t *len, uint32_t limit)
  * first when the client's largest update would not hold another tile);
  * *bytes_out: what planar made of it. */
 static bool rdp_classic_planar(struct rdp_classic *b, const struct surface_update *f, uint32_t x, uint32_t y,
-			      uint32_t w, uint32_t h, uint32_t *bytes_out)
+			       uint32_t w, uint32_t h, uint32_t *bytes_out)
 {
 	size_t limit = b->ctx->settings->MultifragMaxRequestSize;
 	if (limit < 2 * RDP_CLASSIC_TILE_MAX)
@@ -235,7 +240,7 @@ static bool rdp_classic_planar(struct rdp_classic *b, const struct surface_updat
 
 /* The piece [x0, x1) x [y0, y1) of tile t. */
 static bool rdp_classic_piece(struct rdp_classic *b, const struct surface_update *f, uint32_t t, uint32_t x0,
-			     uint32_t y0, uint32_t x1, uint32_t y1, uint64_t now)
+			      uint32_t y0, uint32_t x1, uint32_t y1, uint64_t now)
 {
 	uint32_t w = x1 - x0, h = y1 - y0;
 	if (b->rfx && b->photo[t]) {
@@ -331,7 +336,7 @@ static bool rdp_classic_marker(struct rdp_classic *b, uint32_t action)
 }
 
 bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *rects,
-		     uint32_t nrects)
+		      uint32_t nrects)
 {
 	uint32_t w = f->width < b->width ? f->width : b->width;
 	uint32_t h = f->height < b->height ? f->height : b->height;
@@ -354,7 +359,8 @@ bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, con
 		uint32_t x1 = r->x + (r->width < w - r->x ? r->width : w - r->x);
 		uint32_t y1 = r->y + (r->height < h - r->y ? r->height : h - r->y);
 		for (uint32_t ty = r->y / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; ty < y1; ty += RDP_CLASSIC_TILE) {
-			for (uint32_t tx = r->x / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; tx < x1; tx += RDP_CLASSIC_TILE) {
+			for (uint32_t tx = r->x / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; tx < x1;
+			     tx += RDP_CLASSIC_TILE) {
 				uint32_t t = ty / RDP_CLASSIC_TILE * b->cols + tx / RDP_CLASSIC_TILE;
 				uint32_t px0 = tx > r->x ? tx : r->x, py0 = ty > r->y ? ty : r->y;
 				uint32_t px1 = tx + RDP_CLASSIC_TILE < x1 ? tx + RDP_CLASSIC_TILE : x1;

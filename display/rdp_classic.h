@@ -35,6 +35,6 @@ uint32_t rdp_classic_refine_in(const struct rdp_classic *b);
 /* The given rectangles of f (clipped to the client's desktop), and lossy
  * tiles due for refinement, as one frame. false when sending failed. */
 bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *rects,
-		     uint32_t nrects);
+		      uint32_t nrects);
 
 #endif

@@ -595,6 +595,18 @@ static struct rdp_gfx_area rdp_gfx_box(const struct rdp_gfx *g, struct rdp_gfx_a
 				     x1 < w ? x1 : w, y1 < h ? y1 : h};
 }
 
+/* At least half of a's tiles were photographic when last sent as tiles:
+ * video, not text or UI. */
+static bool rdp_gfx_photographic(const struct rdp_gfx *g, struct rdp_gfx_area a)
+{
+	struct rdp_gfx_span sp = rdp_gfx_span(a.x0, a.y0, a.x1, a.y1);
+	uint32_t photo = 0, all = 0;
+	for (uint32_t row = sp.r0; row <= sp.r1 && row < g->rows; row++)
+		for (uint32_t col = sp.c0; col <= sp.c1 && col < g->cols; col++, all++)
+			photo += g->photo[row * g->cols + col];
+	return all && photo * 2 >= all;
+}
+
 static struct rdp_gfx_area rdp_gfx_stream_box(const struct rdp_gfx_stream *st)
 {
 	return (struct rdp_gfx_area){st->x, st->y, st->x + st->w, st->y + st->h};
@@ -648,7 +660,8 @@ static int rdp_gfx_stream_start(struct rdp_gfx *g, const struct surface_update *
 		return -2;
 	uint32_t w = box.x1 - box.x0, h = box.y1 - box.y0;
 	uint64_t share = g->width && g->height ? (uint64_t)g->avc_budget * w * h / ((uint64_t)g->width * g->height) : 0;
-	struct rdp_avc *avc = rdp_avc_new(w, h, share > g->avc_budget / 4 ? (uint32_t)share : g->avc_budget / 4);
+	struct rdp_avc *avc = rdp_avc_new(w, h, share > g->avc_budget / 4 ? (uint32_t)share : g->avc_budget / 4,
+					  rdp_gfx_photographic(g, a));
 	if (!avc)
 		return -1;
 	bool whole = w == g->width && h == g->height;

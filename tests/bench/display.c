@@ -730,7 +730,8 @@ static void rdp_codec_free(struct rdp_codec_state *c)
 	free(c->client);
 }
 
-static bool rdp_codec_init(struct rdp_codec_state *c, enum rdp_codec codec)
+/* video: the content is photographic, as display/rdp_gfx.c tells display/rdp_avc.c. */
+static bool rdp_codec_init(struct rdp_codec_state *c, enum rdp_codec codec, bool video)
 {
 	memset(c, 0, sizeof(*c));
 	c->codec = codec;
@@ -756,7 +757,7 @@ static bool rdp_codec_init(struct rdp_codec_state *c, enum rdp_codec codec)
 	}
 	if (codec == AVC420 || codec == FREERDP_AVC420) {
 		const AVCodec *h264 = avcodec_find_decoder(AV_CODEC_ID_H264);
-		c->avc = codec == AVC420 ? rdp_avc_new(W, H, AVC_BUDGET) : NULL;
+		c->avc = codec == AVC420 ? rdp_avc_new(W, H, AVC_BUDGET, video) : NULL;
 		c->h264 = h264 ? avcodec_alloc_context3(h264) : NULL;
 		c->packet = av_packet_alloc();
 		c->decoded = av_frame_alloc();
@@ -787,7 +788,7 @@ static struct result bench_rdp(enum workload wl, enum rdp_codec codec, uint8_t *
 	uint64_t bytes = 0;
 	render(wl, 0, &all, fb);
 	/* frame 0 whole, as a client's first picture, so later frames decode onto it */
-	if (!rdp_codec_init(&c, codec) || !rdp_codec_frame(&c, fb, &all, 1, &cpu, &bytes)) {
+	if (!rdp_codec_init(&c, codec, wl == REGION || wl == FULL) || !rdp_codec_frame(&c, fb, &all, 1, &cpu, &bytes)) {
 		res.failed = true;
 		goto out;
 	}
@@ -1379,7 +1380,8 @@ int main(int argc, char **argv)
 	    "   FreeRDP 2.11 AVC420 (x264 medium) 38-46 Mpix/s/core at 21-24 KB/frame; RemoteFX 49-59 Mpix/s/core\n"
 	    "   at ~430 KB/frame; our RDP aim: twice Tight's rate (~250 Mpix/s/core) with AVC420's bytes.\n"
 	    "   FreeRDP AVC420: that anchor on this content, FreeRDP's own encoder at 5 Mbit/s and 30 frames/s.\n"
-	    "   RDP AVC420: display/rdp_avc.c on whole frames, its default budget of 24 KB a frame.\n"
+	    "   RDP AVC420: display/rdp_avc.c on whole frames, its default budget of 24 KB a frame (video: a steered\n"
+	    "   quantiser; the rest: x264's rate control).\n"
 	    "   RDP classic: display/rdp_classic.c, for a client without GFX taking RemoteFX: planar, and RemoteFX\n"
 	    "   for tiles planar found photographic (more than 2 bytes a pixel) the frame before.\n"
 	    "   RDP GFX: display/rdp_gfx.c for a client taking AVC420 (H.264 where damage keeps coming), bytes as the\n"

@@ -1,7 +1,9 @@
 /* test_rdp_avc.c — display/rdp_avc.c through real x264 and libavcodec's
  * H.264 decoder: pictures decode to what was drawn, damage updates only its
  * rectangles, the byte budget holds noisy video to it on average (and the
- * same video takes far more without one), odd sizes are refused. */
+ * same video takes far more without one) by raising the quantiser, which
+ * falls again when the content gets easy for long, the stream decoding on
+ * through each change; odd sizes are refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -118,9 +120,9 @@ static void picture_video(struct picture *p, uint32_t k)
 static void test_odd_sizes_refused(void **state)
 {
 	(void)state;
-	assert_null(rdp_avc_new(63, 64, 0));
-	assert_null(rdp_avc_new(64, 63, 0));
-	assert_null(rdp_avc_new(0, 64, 0));
+	assert_null(rdp_avc_new(63, 64, 0, false));
+	assert_null(rdp_avc_new(64, 63, 0, true));
+	assert_null(rdp_avc_new(0, 64, 0, false));
 }
 
 /* A flat picture comes back flat: white at 255 luma, black at 0. */
@@ -130,7 +132,7 @@ static void test_picture_decodes(void **state)
 	struct picture p;
 	picture_new(&p, 128, 96);
 	picture_fill(&p, 0, 0, 64, 96, 255, 255, 255);
-	struct rdp_avc *a = rdp_avc_new(128, 96, 0);
+	struct rdp_avc *a = rdp_avc_new(128, 96, 0, false);
 	assert_non_null(a);
 	struct decoder d;
 	decoder_open(&d);
@@ -152,7 +154,7 @@ static void test_damage_only(void **state)
 	(void)state;
 	struct picture p;
 	picture_new(&p, 160, 128);
-	struct rdp_avc *a = rdp_avc_new(160, 128, 0);
+	struct rdp_avc *a = rdp_avc_new(160, 128, 0, false);
 	assert_non_null(a);
 	struct decoder d;
 	decoder_open(&d);
@@ -165,7 +167,7 @@ static void test_damage_only(void **state)
 	assert_in_range(luma_at(&d, 50, 50), 250, 255);
 	assert_in_range(luma_at(&d, 120, 100), 0, 5);
 	/* A picture of a box within the surface: its origin is the box's. */
-	struct rdp_avc *box = rdp_avc_new(64, 64, 0);
+	struct rdp_avc *box = rdp_avc_new(64, 64, 0, true);
 	struct decoder bd;
 	decoder_open(&bd);
 	picture_fill(&p, 0, 0, 160, 128, 0, 0, 0);
@@ -181,12 +183,13 @@ static void test_damage_only(void **state)
 	free(p.px);
 }
 
-/* Average bytes of frames 31..90 of noisy video under a budget. */
-static double video_bytes(uint32_t budget)
+/* Average bytes of frames 31..90 of noisy video under a budget, coded as
+ * video (a steered quantiser) or as desktop content (x264's rate control). */
+static double video_bytes(uint32_t budget, bool video)
 {
 	struct picture p;
 	picture_new(&p, 320, 240);
-	struct rdp_avc *a = rdp_avc_new(320, 240, budget);
+	struct rdp_avc *a = rdp_avc_new(320, 240, budget, video);
 	assert_non_null(a);
 	struct decoder d;
 	decoder_open(&d);
@@ -207,10 +210,52 @@ static double video_bytes(uint32_t budget)
 static void test_budget(void **state)
 {
 	(void)state;
-	double capped = video_bytes(2000), free_ = video_bytes(0);
-	print_message("noisy video: %.0f bytes a frame with a budget of 2000, %.0f without\n", capped, free_);
-	assert_true(capped <= 2000 * 1.1);
-	assert_true(free_ > 2 * capped);
+	for (int video = 0; video < 2; video++) {
+		double capped = video_bytes(2000, video), free_ = video_bytes(0, video);
+		print_message("noisy video as %s: %.0f bytes a frame with a budget of 2000, %.0f without\n",
+			      video ? "video" : "desktop content", capped, free_);
+		assert_true(capped <= 2000 * 1.1);
+		assert_true(free_ > 2 * capped);
+	}
+}
+
+/* The quantiser rises under heavy video, with the stream restarting at key
+ * frames one decoder follows; it falls again after long easy content,
+ * whose picture stays right. */
+static void test_quantiser_follows_content(void **state)
+{
+	(void)state;
+	struct picture p;
+	picture_new(&p, 320, 240);
+	struct rdp_avc *a = rdp_avc_new(320, 240, 2000, true);
+	assert_non_null(a);
+	int start = rdp_avc_qp(a);
+	assert_true(start > 0);
+	struct decoder d;
+	decoder_open(&d);
+	for (uint32_t k = 0; k < 40; k++) {
+		picture_video(&p, k);
+		rdp_avc_update(a, &p.f, 0, 0, p.f.rects, 1);
+		round_trip(a, &d);
+	}
+	int heavy = rdp_avc_qp(a);
+	print_message("quantiser: %d at the start, %d after heavy video\n", start, heavy);
+	assert_true(heavy > start);
+	/* A still grey picture: P-frames of a few bytes. */
+	picture_fill(&p, 0, 0, 320, 240, 128, 128, 128);
+	rdp_avc_update(a, &p.f, 0, 0, p.f.rects, 1);
+	int easy = heavy;
+	for (uint32_t k = 0; k < 1000 && easy >= heavy; k++) {
+		round_trip(a, &d);
+		easy = rdp_avc_qp(a);
+	}
+	print_message("quantiser: %d after easy content\n", easy);
+	assert_true(easy < heavy);
+	round_trip(a, &d);
+	assert_in_range(luma_at(&d, 160, 120), 125, 131);
+	rdp_avc_free(a);
+	decoder_close(&d);
+	free(p.px);
 }
 
 int main(void)
@@ -221,6 +266,7 @@ int main(void)
 	    cmocka_unit_test(test_picture_decodes),
 	    cmocka_unit_test(test_damage_only),
 	    cmocka_unit_test(test_budget),
+	    cmocka_unit_test(test_quantiser_follows_content),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -313,7 +313,8 @@ static void test_rectangles_clipped(void **state)
 	static uint8_t px[W * H * 4];
 	draw(px, 0);
 	struct surface_update f = frame_of(px);
-	struct surface_rect odd[] = {{W, 0, 10, 10}, {0, H, 10, 10}, {5, 5, 0, 9}, {W - 66, H - 52, 500, 500}, {1, 2, 3, 1}};
+	struct surface_rect odd[] = {
+	    {W, 0, 10, 10}, {0, H, 10, 10}, {5, 5, 0, 9}, {W - 66, H - 52, 500, 500}, {1, 2, 3, 1}};
 	assert_true(rdp_classic_send(c, &f, odd, 5));
 	assert_int_equal(client.begins + client.ends, 0);
 	/* From (446, 204) to the desktop's edge lies in two tiles; the thin one in one. */
