@@ -7,15 +7,8 @@
 # whole picture is exact. A client not offering AVC420 gets no H.264 and an
 # exact picture.
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/drawserver_lib.sh"
 unset VDI_RDP_AVC
-DRAW=build/tests/tools/drawserver
-RDPPIXELS=build/tests/tools/rdppixels
-[ -x $DRAW ] || fail "$DRAW is not built"
-[ -x $RDPPIXELS ] || fail "$RDPPIXELS is not built"
-
-W=1024 H=768
-# drawserver's layout: the video 40 pixels in from the bottom right corner.
-VX=$((W - 680)) VY=$((H - 400)) VW=640 VH=360
 port=$((26900 + $$ % 1000))
 mkfifo "$WORK/cmd"
 $DRAW --rdp-port $port --data-dir "$WORK/data" --size ${W}x$H <"$WORK/cmd" >"$WORK/draw.out" 2>"$WORK/draw.err" &
@@ -66,7 +59,6 @@ client() {
 	echo "$name: after the video stopped, $d pixels differ"
 	[ "$d" = 0 ] || fail "$name: the picture is not exact once the video stopped"
 }
-stat() { sed -n "s/^stat $2 //p" "$WORK/$1.out"; }
 
 client avc --gfx --avc
 [ "$(stat avc gfx)" = 1 ] || fail "avc: the client did not use the graphics pipeline"

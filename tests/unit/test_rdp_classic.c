@@ -112,12 +112,26 @@ static void client_setup(bool rfx, uint32_t frame_acks, bool surface_commands)
 	rfx_context_set_pixel_format(client.rfx, PIXEL_FORMAT_BGRX32);
 }
 
-static void client_teardown(void)
+/* The client above, and a server side for it, reset to W x H. */
+static struct rdp_classic *client_connect(bool rfx, uint32_t frame_acks, bool surface_commands)
 {
+	client_setup(rfx, frame_acks, surface_commands);
+	struct rdp_classic *c = rdp_classic_new(&client.ctx);
+	assert_non_null(c);
+	assert_true(rdp_classic_reset(c, W, H));
+	return c;
+}
+
+static void client_disconnect(struct rdp_classic *c)
+{
+	rdp_classic_free(c);
 	freerdp_settings_free(client.ctx.settings);
 	freerdp_bitmap_planar_context_free(client.planar);
 	rfx_context_free(client.rfx);
 }
+
+/* The desktop's pixels, for one test at a time. */
+static uint8_t screen[W * H * 4];
 
 static uint32_t hash32(uint32_t v)
 {
@@ -189,11 +203,8 @@ static const struct surface_rect video = {0, 64, W, H - 64};
 static void test_planar_exact(void **state)
 {
 	(void)state;
-	client_setup(false, 2, false);
-	struct rdp_classic *c = rdp_classic_new(&client.ctx);
-	assert_non_null(c);
-	assert_true(rdp_classic_reset(c, W, H));
-	static uint8_t px[W * H * 4];
+	struct rdp_classic *c = client_connect(false, 2, false);
+	uint8_t *px = screen;
 	draw(px, 0);
 	struct surface_update f = frame_of(px);
 	for (int i = 0; i < 3; i++) {
@@ -205,8 +216,7 @@ static void test_planar_exact(void **state)
 	assert_int_equal(client.begins + client.ends, 0);
 	assert_true(client.bitmap_tiles >= 3 * 32);
 	assert_int_equal(rdp_classic_refine_in(c), UINT32_MAX);
-	rdp_classic_free(c);
-	client_teardown();
+	client_disconnect(c);
 }
 
 /* Video: its first frame planar (which shows it photographic), then
@@ -216,11 +226,8 @@ static void test_planar_exact(void **state)
 static void test_photo_tiles_remotefx_then_refined(void **state)
 {
 	(void)state;
-	client_setup(true, 2, true);
-	struct rdp_classic *c = rdp_classic_new(&client.ctx);
-	assert_non_null(c);
-	assert_true(rdp_classic_reset(c, W, H));
-	static uint8_t px[W * H * 4];
+	struct rdp_classic *c = client_connect(true, 2, true);
+	uint8_t *px = screen;
 	draw(px, 1);
 	struct surface_update f = frame_of(px);
 	assert_true(rdp_classic_send(c, &f, &all, 1));
@@ -261,8 +268,7 @@ static void test_photo_tiles_remotefx_then_refined(void **state)
 	draw(px, 5);
 	assert_true(rdp_classic_send(c, &f, &video, 1));
 	assert_true(client.surface_bits > bits);
-	rdp_classic_free(c);
-	client_teardown();
+	client_disconnect(c);
 }
 
 /* At most two frames unacknowledged (whatever more the client allows);
@@ -271,11 +277,8 @@ static void test_photo_tiles_remotefx_then_refined(void **state)
 static void test_frames_paced(void **state)
 {
 	(void)state;
-	client_setup(false, 5, true);
-	struct rdp_classic *c = rdp_classic_new(&client.ctx);
-	assert_non_null(c);
-	assert_true(rdp_classic_reset(c, W, H));
-	static uint8_t px[W * H * 4];
+	struct rdp_classic *c = client_connect(false, 5, true);
+	uint8_t *px = screen;
 	draw(px, 0);
 	struct surface_update f = frame_of(px);
 	assert_true(rdp_classic_send(c, &f, &all, 1));
@@ -297,8 +300,7 @@ static void test_frames_paced(void **state)
 	assert_false(rdp_classic_can_send(c));
 	assert_true(rdp_classic_reset(c, W, H));
 	assert_true(rdp_classic_can_send(c));
-	rdp_classic_free(c);
-	client_teardown();
+	client_disconnect(c);
 }
 
 /* Rectangles outside the desktop, empty ones and a frame larger than the
@@ -306,11 +308,9 @@ static void test_frames_paced(void **state)
 static void test_rectangles_clipped(void **state)
 {
 	(void)state;
-	client_setup(true, 0, true);
-	struct rdp_classic *c = rdp_classic_new(&client.ctx);
-	assert_non_null(c);
+	struct rdp_classic *c = client_connect(true, 0, true);
 	assert_true(rdp_classic_reset(c, W - 56, H - 40));
-	static uint8_t px[W * H * 4];
+	uint8_t *px = screen;
 	draw(px, 0);
 	struct surface_update f = frame_of(px);
 	struct surface_rect odd[] = {
@@ -323,20 +323,16 @@ static void test_rectangles_clipped(void **state)
 	assert_true(rdp_classic_reset(c, 3, 3));
 	assert_true(rdp_classic_send(c, &f, &all, 1));
 	assert_int_equal(client.bitmap_tiles, 3);
-	rdp_classic_free(c);
 	rdp_classic_free(NULL);
-	client_teardown();
+	client_disconnect(c);
 }
 
 /* Many rectangles in one photographic tile make one RemoteFX piece. */
 static void test_rectangles_share_a_tile(void **state)
 {
 	(void)state;
-	client_setup(true, 0, true);
-	struct rdp_classic *c = rdp_classic_new(&client.ctx);
-	assert_non_null(c);
-	assert_true(rdp_classic_reset(c, W, H));
-	static uint8_t px[W * H * 4];
+	struct rdp_classic *c = client_connect(true, 0, true);
+	uint8_t *px = screen;
 	draw(px, 1);
 	struct surface_update f = frame_of(px);
 	assert_true(rdp_classic_send(c, &f, &all, 1));
@@ -351,8 +347,7 @@ static void test_rectangles_share_a_tile(void **state)
 	double mad;
 	differing_in(px, (struct surface_rect){64, 64, 64, 64}, &mad);
 	assert_true(mad < 6);
-	rdp_classic_free(c);
-	client_teardown();
+	client_disconnect(c);
 }
 
 /* A frame smaller than the client's desktop, in a buffer of its own size:
@@ -360,10 +355,7 @@ static void test_rectangles_share_a_tile(void **state)
 static void test_frame_smaller_than_desktop(void **state)
 {
 	(void)state;
-	client_setup(false, 0, false);
-	struct rdp_classic *c = rdp_classic_new(&client.ctx);
-	assert_non_null(c);
-	assert_true(rdp_classic_reset(c, W, H));
+	struct rdp_classic *c = client_connect(false, 0, false);
 	uint32_t fw = 98, fh = 66;
 	uint8_t *px = malloc((size_t)fw * fh * 4);
 	assert_non_null(px);
@@ -375,8 +367,7 @@ static void test_frame_smaller_than_desktop(void **state)
 	for (uint32_t y = 0; y < fh; y++)
 		for (uint32_t x = 96; x < fw && (y < 40 || y >= 64); x++)
 			assert_int_equal(client.picture[((size_t)y * W + x) * 4], 0x80);
-	rdp_classic_free(c);
-	client_teardown();
+	client_disconnect(c);
 	free(px);
 }
 
