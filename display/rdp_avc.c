@@ -42,7 +42,7 @@
 /* Steering, on P-frames' bytes at a QP (their mean over the first
  * RDP_AVC_SETTLE * 2, then a running average taking an eighth of each new
  * one): over RDP_AVC_OVER times the budget after RDP_AVC_SETTLE frames,
- * the QP rises by what the excess says (6 a doubling, at most 6 at once),
+ * the QP rises by what the excess says (6 a doubling, at most 12 at once),
  * but not past a QP it came down from, which kept to the budget; under
  * RDP_AVC_UNDER times it for RDP_AVC_PATIENCE frames, it falls by up to 6,
  * but never back to a QP that was over in the last RDP_AVC_MEMORY frames. */
@@ -243,10 +243,11 @@ static void rdp_avc_steer(struct rdp_avc *a, size_t bytes)
 		a->over_qp = 0;
 	double ratio = a->average / a->budget;
 	if (ratio > RDP_AVC_OVER && a->frames >= RDP_AVC_SETTLE && a->qp < RDP_AVC_QP_WORST) {
-		/* x264's bytes halve about every 6 QP: up by 6 log2(ratio), 2 to 6. */
-		static const double step[] = {1.0, 1.122, 1.260, 1.414, 1.587, 1.782, 2.0};
+		/* x264's bytes halve about every 6 QP: up by 6 log2(ratio), 2 to 12. */
+		static const double step[] = {1.0,   1.122, 1.260, 1.414, 1.587, 1.782, 2.0,
+					      2.245, 2.520, 2.828, 3.175, 3.564, 4.0};
 		int up = 2;
-		while (up < 6 && ratio > step[up])
+		while (up < 12 && ratio > step[up])
 			up++;
 		int next = a->qp + up < RDP_AVC_QP_WORST ? a->qp + up : RDP_AVC_QP_WORST;
 		if (a->good_qp > a->qp && next > a->good_qp)
@@ -267,8 +268,8 @@ static void rdp_avc_steer(struct rdp_avc *a, size_t bytes)
 int rdp_avc_encode(struct rdp_avc *a, const uint8_t **data, size_t *size)
 {
 	if (a->next_qp != a->qp) {
-		log_debug("rdp: H.264 %ux%u: %.0f bytes a frame at QP %d against a budget of %u; on at QP %d", a->width,
-			  a->height, a->average, a->qp, a->budget, a->next_qp);
+		log_info("rdp: H.264 %ux%u: %.0f bytes a frame at QP %d against a budget of %u; on at QP %d", a->width,
+			 a->height, a->average, a->qp, a->budget, a->next_qp);
 		if (!rdp_avc_open(a, a->next_qp))
 			return -EIO;
 	}

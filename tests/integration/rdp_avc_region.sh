@@ -10,7 +10,9 @@
 # (H.264's tolerance: nothing is re-sent losslessly). H.264 keeps to its
 # byte budget (24 KiB a frame for a client, a stream's share by its area,
 # at least a quarter): the region's frames average within it, and with the
-# budget off (VDI_RDP_AVC_KB=0) the same video takes more.
+# budget off (VDI_RDP_AVC_KB=0) the same video takes more; under a budget
+# too small for it, the video's quantiser rises, each rise a new key frame
+# the client decodes on from.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/drawserver_lib.sh"
 CLIENT=(--gfx --avc)
@@ -42,6 +44,15 @@ run unbudgeted exact VDI_RDP_AVC_KB=0
 free=$(( $(stat unbudgeted avc420_bytes) / $(stat unbudgeted codec_avc420) ))
 echo "unbudgeted: $free bytes an AVC420 frame"
 [ $free -gt $((avc * 3 / 2)) ] || fail "unbudgeted: $free bytes an AVC420 frame, not more than with the budget ($avc)"
+
+# A budget the video cannot keep at its first quantiser (2 KiB a frame for
+# the client, the region's share of it): the stream restarts at coarser
+# ones, and the client decodes on through each restart's key frame.
+run tight exact VDI_RDP_AVC_KB=2
+grep 'on at QP' "$WORK/tight-draw.err" | head -3
+n=$(grep -c 'rdp: H.264 .* against a budget of [0-9]*; on at QP' "$WORK/tight-draw.err")
+[ "$n" -ge 1 ] || fail "tight: the video's quantiser never rose"
+[ "$(stat tight codec_avc420)" -gt $((n + 10)) ] || fail "tight: only $(stat tight codec_avc420) AVC420 commands"
 
 run all lossy VDI_RDP_AVC=all
 [ "$(stat all codec_avc420)" -ge 10 ] || fail "all: only $(stat all codec_avc420) AVC420 commands"
