@@ -155,15 +155,19 @@ static bool rdp_take(struct rdp_peer *p, struct surface_update *u)
 
 /* Few enough frames unacknowledged (over GFX, or between frame markers)
  * to send another. */
-static bool rdp_can_send(const struct rdp_peer *p)
+static bool rdp_can_send(struct rdp_peer *p)
 {
 	return rdp_gfx_ready(p->gfx) ? rdp_gfx_can_send(p->gfx) : rdp_classic_can_send(p->classic);
 }
 
-/* Milliseconds until lossy pictures are due for refinement (INFINITE: none). */
-static DWORD rdp_refine_in(const struct rdp_peer *p)
+/* Milliseconds until something is due (INFINITE: nothing): lossy pictures'
+ * refinement; without GFX, the end of the wait for a client's frame
+ * acknowledgements. */
+static DWORD rdp_due_in(struct rdp_peer *p)
 {
-	return rdp_gfx_ready(p->gfx) ? rdp_gfx_refine_in(p->gfx) : rdp_classic_refine_in(p->classic);
+	if (rdp_gfx_ready(p->gfx))
+		return rdp_gfx_can_send(p->gfx) ? rdp_gfx_refine_in(p->gfx) : INFINITE;
+	return rdp_classic_can_send(p->classic) ? rdp_classic_refine_in(p->classic) : rdp_classic_wait_in(p->classic);
 }
 
 /* Takes what is new for this client and sends it. Called only while the
@@ -194,7 +198,7 @@ static bool rdp_pump(struct rdp_peer *p)
 		/* A client that cannot resize keeps its size and sees what fits. */
 		return rdp_resize_client(p);
 	}
-	bool refine = !any && rdp_refine_in(p) == 0;
+	bool refine = !any && rdp_due_in(p) == 0;
 	if (!any && !p->need_full && !p->need_cursor && !refine)
 		return true;
 	struct surface_rect all = {0, 0, u.width, u.height};
@@ -589,8 +593,9 @@ static void *rdp_peer_thread(void *arg)
 			 * take a frame; otherwise its damage keeps accumulating. */
 			if (p->wake && p->activated && !p->suppressed && rdp_can_send(p))
 				handles[n++] = p->wake;
-			/* Woken when lossy regions are due for refinement too. */
-			DWORD timeout = p->activated && !p->suppressed && rdp_can_send(p) ? rdp_refine_in(p) : INFINITE;
+			/* Woken when lossy regions are due for refinement too, or a
+			 * client without GFX is no longer waited for. */
+			DWORD timeout = p->activated && !p->suppressed ? rdp_due_in(p) : INFINITE;
 			if (WaitForMultipleObjects(n, handles, FALSE, timeout) == WAIT_FAILED)
 				break;
 			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)

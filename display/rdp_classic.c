@@ -5,7 +5,11 @@
  * takes RemoteFX: then as RemoteFX surface bits (FreeRDP's encoder, lossy),
  * sent again as planar once the tile held still RDP_CLASSIC_REFINE_MS.
  * Where the client acknowledges frames, each send is a frame between frame
- * markers and at most RDP_CLASSIC_INFLIGHT are unacknowledged. */
+ * markers and at most RDP_CLASSIC_INFLIGHT are unacknowledged; a client
+ * that said it would acknowledge and then lets RDP_CLASSIC_ACK_WAIT_MS
+ * pass without doing so is no longer waited for (the protocol ties frame
+ * markers to surface commands, and a client might not acknowledge frames
+ * of bitmap updates alone). */
 #include "rdp_classic.h"
 
 #include "../common/log.h"
@@ -27,6 +31,7 @@
 #define RDP_CLASSIC_PHOTO          2
 #define RDP_CLASSIC_REFINE_MS      300
 #define RDP_CLASSIC_INFLIGHT       2
+#define RDP_CLASSIC_ACK_WAIT_MS    1000
 /* RemoteFX messages must fit the client's largest update, and a message
  * holds one tile at least (up to about 24 KiB) besides 1 KiB of headers. */
 #define RDP_CLASSIC_RFX_MIN_UPDATE (32 * 1024)
@@ -52,6 +57,7 @@ struct rdp_classic {
 	/* Frames, where the client acknowledges them. */
 	uint32_t inflight_max; /* 0: it does not */
 	uint32_t sent, acked;
+	uint64_t sent_at;                                               /* GetTickCount64() at the last frame sent */
 	uint64_t frames, planar_tiles, rfx_tiles, refined_tiles, bytes; /* for the log at the end */
 };
 
@@ -149,9 +155,24 @@ bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height)
 	return true;
 }
 
-bool rdp_classic_can_send(const struct rdp_classic *b)
+bool rdp_classic_can_send(struct rdp_classic *b)
 {
-	return !b->inflight_max || b->sent - b->acked < b->inflight_max;
+	if (!b->inflight_max || b->sent - b->acked < b->inflight_max)
+		return true;
+	if (GetTickCount64() - b->sent_at < RDP_CLASSIC_ACK_WAIT_MS)
+		return false;
+	log_warn("rdp: the client acknowledged no frame in %u ms; frames no longer wait for acknowledgements",
+		 RDP_CLASSIC_ACK_WAIT_MS);
+	b->inflight_max = 0;
+	return true;
+}
+
+uint32_t rdp_classic_wait_in(const struct rdp_classic *b)
+{
+	if (!b->inflight_max || b->sent - b->acked < b->inflight_max)
+		return UINT32_MAX;
+	uint64_t waited = GetTickCount64() - b->sent_at;
+	return waited >= RDP_CLASSIC_ACK_WAIT_MS ? 0 : (uint32_t)(RDP_CLASSIC_ACK_WAIT_MS - waited);
 }
 
 void rdp_classic_acknowledged(struct rdp_classic *b, uint32_t id)
@@ -347,6 +368,7 @@ bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, con
 	uint64_t now = GetTickCount64();
 	if (b->inflight_max) {
 		b->sent++;
+		b->sent_at = now;
 		if (!rdp_classic_marker(b, SURFACECMD_FRAMEACTION_BEGIN))
 			return false;
 	}

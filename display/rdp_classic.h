@@ -24,8 +24,12 @@ void rdp_classic_free(struct rdp_classic *b);
  * acknowledgements its capabilities say: all it held is forgotten. */
 bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height);
 /* Few enough frames unacknowledged to send another (always, for a client
- * that does not acknowledge frames). */
-bool rdp_classic_can_send(const struct rdp_classic *b);
+ * that does not acknowledge frames; and from when one that said it would
+ * has let a second pass without doing so). */
+bool rdp_classic_can_send(struct rdp_classic *b);
+/* While frames wait for acknowledgements: milliseconds until the client is
+ * no longer waited for (0: now); UINT32_MAX when nothing waits. */
+uint32_t rdp_classic_wait_in(const struct rdp_classic *b);
 /* The client acknowledged frame `id`. */
 void rdp_classic_acknowledged(struct rdp_classic *b, uint32_t id);
 /* Tiles the client holds lossy from RemoteFX are sent again as planar once

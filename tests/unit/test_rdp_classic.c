@@ -273,7 +273,8 @@ static void test_photo_tiles_remotefx_then_refined(void **state)
 
 /* At most two frames unacknowledged (whatever more the client allows);
  * acknowledgements of frames not sent, or already acknowledged, change
- * nothing; a reset forgets frames in flight. */
+ * nothing; a reset forgets frames in flight; a client that stops
+ * acknowledging is no longer waited for after a second. */
 static void test_frames_paced(void **state)
 {
 	(void)state;
@@ -300,6 +301,22 @@ static void test_frames_paced(void **state)
 	assert_false(rdp_classic_can_send(c));
 	assert_true(rdp_classic_reset(c, W, H));
 	assert_true(rdp_classic_can_send(c));
+	assert_int_equal(rdp_classic_wait_in(c), UINT32_MAX);
+	/* A client that stops acknowledging is waited for a second, then no
+	 * longer: its frames go unmarked. */
+	assert_true(rdp_classic_send(c, &f, &all, 1));
+	assert_true(rdp_classic_send(c, &f, &video, 1));
+	assert_false(rdp_classic_can_send(c));
+	uint32_t wait = rdp_classic_wait_in(c);
+	assert_true(wait > 0 && wait <= 1000);
+	usleep((useconds_t)(wait + 20) * 1000);
+	assert_int_equal(rdp_classic_wait_in(c), 0);
+	assert_true(rdp_classic_can_send(c));
+	uint32_t ends = client.ends;
+	assert_true(rdp_classic_send(c, &f, &video, 1));
+	assert_true(rdp_classic_can_send(c));
+	assert_int_equal(client.ends, ends);
+	assert_int_equal(rdp_classic_wait_in(c), UINT32_MAX);
 	client_disconnect(c);
 }
 
