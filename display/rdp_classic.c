@@ -9,11 +9,17 @@
  * that said it would acknowledge and then lets RDP_CLASSIC_ACK_WAIT_MS
  * pass without doing so is no longer waited for (the protocol ties frame
  * markers to surface commands, and a client might not acknowledge frames
- * of bitmap updates alone). */
+ * of bitmap updates alone).
+ *
+ * Damage that is content the client holds, moved (a scroll, a dragged
+ * window; found by motion.c as for GFX), goes first as ScrBlt orders where
+ * the client takes them, unless VDI_RDP_MOTION=off. */
+#include "motion.h"
 #include "rdp_classic.h"
 
 #include "../common/log.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,11 +60,20 @@ struct rdp_classic {
 	 * it from RemoteFX (0: it holds the tile losslessly). */
 	bool *photo;
 	uint64_t *lossy_at;
+	/* ScrBlt (NULL motion: none): the picture the client holds, as the
+	 * source pixels of everything sent (where it holds them lossy, lossy[]
+	 * says so and nothing is copied from there); valid once a whole frame
+	 * went out after the last reset. */
+	struct motion *motion;
+	uint8_t *held;
+	bool *lossy;
+	bool held_valid;
 	/* Frames, where the client acknowledges them. */
 	uint32_t inflight_max; /* 0: it does not */
 	uint32_t sent, acked;
-	uint64_t sent_at;                                               /* GetTickCount64() at the last frame sent */
-	uint64_t frames, planar_tiles, rfx_tiles, refined_tiles, bytes; /* for the log at the end */
+	uint64_t sent_at; /* GetTickCount64() at the last frame sent */
+	uint64_t frames, planar_tiles, rfx_tiles, refined_tiles, bytes, moves,
+	    moved_pixels; /* for the log at the end */
 };
 
 struct rdp_classic *rdp_classic_new(rdpContext *ctx)
@@ -88,6 +103,13 @@ static void rdp_classic_forget(struct rdp_classic *b)
 	free(b->rfx_piece);
 	free(b->photo);
 	free(b->lossy_at);
+	motion_free(b->motion);
+	free(b->held);
+	free(b->lossy);
+	b->motion = NULL;
+	b->held = NULL;
+	b->lossy = NULL;
+	b->held_valid = false;
 	b->rfx_rects = NULL;
 	b->rfx_piece = NULL;
 	b->photo = NULL;
@@ -100,11 +122,12 @@ void rdp_classic_free(struct rdp_classic *b)
 	if (!b)
 		return;
 	if (b->frames || b->planar_tiles || b->rfx_tiles)
-		log_info(
-		    "rdp: sent %llu bitmap frames: %llu planar tiles, %llu RemoteFX tiles (%llu refined), %llu bytes",
-		    (unsigned long long)b->frames, (unsigned long long)b->planar_tiles,
-		    (unsigned long long)b->rfx_tiles, (unsigned long long)b->refined_tiles,
-		    (unsigned long long)b->bytes);
+		log_info("rdp: sent %llu bitmap frames: %llu planar tiles, %llu RemoteFX tiles (%llu refined), %llu "
+			 "ScrBlt moves of %llu pixels, %llu bytes",
+			 (unsigned long long)b->frames, (unsigned long long)b->planar_tiles,
+			 (unsigned long long)b->rfx_tiles, (unsigned long long)b->refined_tiles,
+			 (unsigned long long)b->moves, (unsigned long long)b->moved_pixels,
+			 (unsigned long long)b->bytes);
 	rdp_classic_forget(b);
 	freerdp_bitmap_planar_context_free(b->planar);
 	free(b->tiles);
@@ -149,8 +172,23 @@ bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height)
 		b->rfx->mode = RLGR3;
 		rfx_context_set_pixel_format(b->rfx, PIXEL_FORMAT_BGRX32);
 	}
-	log_info("rdp: bitmap updates at %ux%u%s, %s", width, height,
-		 b->rfx ? " with RemoteFX for photographic tiles" : "",
+	const char *motion = getenv("VDI_RDP_MOTION");
+	if (settings->OrderSupport[NEG_SCRBLT_INDEX] && (!motion || strcmp(motion, "off")) && n) {
+		b->motion = motion_new();
+		b->held = malloc((size_t)width * height * 4);
+		b->lossy = calloc(n, sizeof(*b->lossy));
+		if (!b->motion || !b->held || !b->lossy) {
+			log_warn("rdp: no memory for the client's %ux%u picture: no ScrBlt", width, height);
+			motion_free(b->motion);
+			free(b->held);
+			free(b->lossy);
+			b->motion = NULL;
+			b->held = NULL;
+			b->lossy = NULL;
+		}
+	}
+	log_info("rdp: bitmap updates at %ux%u%s%s, %s", width, height,
+		 b->rfx ? " with RemoteFX for photographic tiles" : "", b->motion ? " and ScrBlt for moves" : "",
 		 b->inflight_max ? "frames paced by acknowledgements" : "no frame acknowledgements");
 	return true;
 }
@@ -356,6 +394,96 @@ static bool rdp_classic_marker(struct rdp_classic *b, uint32_t action)
 	return b->ctx->update->SurfaceFrameMarker(b->ctx, &marker);
 }
 
+/* Copies src of the client's picture to (x, y) in ours: rows in the order
+ * that reads each before it is overwritten, as the client does. */
+static void rdp_classic_held_move(struct rdp_classic *b, const struct motion_move *mv)
+{
+	size_t stride = (size_t)b->width * 4, bytes = (size_t)mv->src.width * 4;
+	for (uint32_t j = 0; j < mv->src.height; j++) {
+		uint32_t row = mv->dst_y > mv->src.y ? mv->src.height - 1 - j : j;
+		memmove(b->held + (mv->dst_y + row) * stride + (size_t)mv->dst_x * 4,
+			b->held + (mv->src.y + row) * stride + (size_t)mv->src.x * 4, bytes);
+	}
+}
+
+/* The moves among the damage as ScrBlt orders, sent before anything of the
+ * frame draws over their sources; rects gets what is left to encode. */
+static bool rdp_classic_send_moves(struct rdp_classic *b, const struct surface_update *f,
+				   const struct surface_rect *damage, uint32_t n, struct surface_rect *rects,
+				   uint32_t *nrects)
+{
+	for (uint32_t t = 0; t < b->cols * b->rows; t++)
+		b->lossy[t] = b->lossy_at[t] != 0;
+	struct motion_frame mf = {
+	    .old = b->held,
+	    .new = f->pixels,
+	    .old_stride = b->width * 4,
+	    .new_stride = f->stride,
+	    .width = b->width,
+	    .height = b->height,
+	    .lossy = b->lossy,
+	    .tile = RDP_CLASSIC_TILE,
+	    .cols = b->cols,
+	};
+	struct motion_result res;
+	int err = motion_detect(b->motion, &mf, damage, n, &res);
+	if (err < 0) {
+		log_warn("rdp: looking for moved content failed (%s): sending damage as it is", strerror(-err));
+		memcpy(rects, damage, n * sizeof(*damage));
+		*nrects = n;
+		return true;
+	}
+	rdpUpdate *update = b->ctx->update;
+	if (res.nmoves && !update->BeginPaint(b->ctx))
+		return false;
+	for (uint32_t i = 0; i < res.nmoves; i++) {
+		const struct motion_move *mv = &res.moves[i];
+		SCRBLT_ORDER blt = {
+		    .nLeftRect = (INT32)mv->dst_x,
+		    .nTopRect = (INT32)mv->dst_y,
+		    .nWidth = (INT32)mv->src.width,
+		    .nHeight = (INT32)mv->src.height,
+		    .bRop = 0xcc, /* SRCCOPY */
+		    .nXSrc = (INT32)mv->src.x,
+		    .nYSrc = (INT32)mv->src.y,
+		};
+		if (!update->primary->ScrBlt(b->ctx, &blt))
+			return false;
+		rdp_classic_held_move(b, mv);
+		/* Tiles the copy covers whole are now exact at the client. */
+		for (uint32_t row = (mv->dst_y + RDP_CLASSIC_TILE - 1) / RDP_CLASSIC_TILE;
+		     (row + 1) * RDP_CLASSIC_TILE <= mv->dst_y + mv->src.height; row++)
+			for (uint32_t col = (mv->dst_x + RDP_CLASSIC_TILE - 1) / RDP_CLASSIC_TILE;
+			     (col + 1) * RDP_CLASSIC_TILE <= mv->dst_x + mv->src.width; col++)
+				b->lossy_at[row * b->cols + col] = 0;
+		b->moves++;
+		b->moved_pixels += (uint64_t)mv->src.width * mv->src.height;
+	}
+	if (res.nmoves && !update->EndPaint(b->ctx))
+		return false;
+	memcpy(rects, res.residual, res.nresidual * sizeof(*res.residual));
+	*nrects = res.nresidual;
+	return true;
+}
+
+/* The piece of rectangle r in each tile it touches. */
+static bool rdp_classic_rect(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *r,
+			     uint64_t now)
+{
+	uint32_t x1 = r->x + r->width, y1 = r->y + r->height;
+	for (uint32_t ty = r->y / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; ty < y1; ty += RDP_CLASSIC_TILE) {
+		for (uint32_t tx = r->x / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; tx < x1; tx += RDP_CLASSIC_TILE) {
+			uint32_t t = ty / RDP_CLASSIC_TILE * b->cols + tx / RDP_CLASSIC_TILE;
+			uint32_t px0 = tx > r->x ? tx : r->x, py0 = ty > r->y ? ty : r->y;
+			uint32_t px1 = tx + RDP_CLASSIC_TILE < x1 ? tx + RDP_CLASSIC_TILE : x1;
+			uint32_t py1 = ty + RDP_CLASSIC_TILE < y1 ? ty + RDP_CLASSIC_TILE : y1;
+			if (!rdp_classic_piece(b, f, t, px0, py0, px1, py1, now))
+				return false;
+		}
+	}
+	return true;
+}
+
 bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *rects,
 		      uint32_t nrects)
 {
@@ -374,24 +502,43 @@ bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, con
 	}
 	if (b->rfx)
 		rdp_classic_rfx_clear(b);
+	bool moving = b->motion && w == b->width && h == b->height;
+	/* The damage on the desktop; moves looked for among it (a surface's
+	 * viewer gives SURFACE_MAX_RECTS rectangles at most). */
+	struct surface_rect damage[SURFACE_MAX_RECTS], left[MOTION_MAX_RESIDUAL];
+	uint32_t ndamage = 0, nleft = 0;
+	bool whole = false;
 	for (uint32_t i = 0; i < nrects; i++) {
 		const struct surface_rect *r = &rects[i];
 		if (r->x >= w || r->y >= h || !r->width || !r->height)
 			continue;
-		uint32_t x1 = r->x + (r->width < w - r->x ? r->width : w - r->x);
-		uint32_t y1 = r->y + (r->height < h - r->y ? r->height : h - r->y);
-		for (uint32_t ty = r->y / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; ty < y1; ty += RDP_CLASSIC_TILE) {
-			for (uint32_t tx = r->x / RDP_CLASSIC_TILE * RDP_CLASSIC_TILE; tx < x1;
-			     tx += RDP_CLASSIC_TILE) {
-				uint32_t t = ty / RDP_CLASSIC_TILE * b->cols + tx / RDP_CLASSIC_TILE;
-				uint32_t px0 = tx > r->x ? tx : r->x, py0 = ty > r->y ? ty : r->y;
-				uint32_t px1 = tx + RDP_CLASSIC_TILE < x1 ? tx + RDP_CLASSIC_TILE : x1;
-				uint32_t py1 = ty + RDP_CLASSIC_TILE < y1 ? ty + RDP_CLASSIC_TILE : y1;
-				if (!rdp_classic_piece(b, f, t, px0, py0, px1, py1, now))
-					return false;
-			}
-		}
+		uint32_t rw = r->width < w - r->x ? r->width : w - r->x;
+		uint32_t rh = r->height < h - r->y ? r->height : h - r->y;
+		struct surface_rect clipped = {r->x, r->y, rw, rh};
+		whole |= rw == b->width && rh == b->height;
+		if (moving && b->held_valid && nrects <= SURFACE_MAX_RECTS)
+			damage[ndamage++] = clipped;
+		else if (!rdp_classic_rect(b, f, &clipped, now))
+			return false;
 	}
+	if (ndamage && !rdp_classic_send_moves(b, f, damage, ndamage, left, &nleft))
+		return false;
+	for (uint32_t i = 0; i < nleft; i++)
+		if (!rdp_classic_rect(b, f, &left[i], now))
+			return false;
+	/* The client's picture is the new one over all the damage now (lossy
+	 * where RemoteFX went, which lossy_at says). */
+	for (uint32_t i = 0; moving && i < nrects; i++) {
+		const struct surface_rect *r = &rects[i];
+		if (r->x >= w || r->y >= h || !r->width || !r->height)
+			continue;
+		uint32_t rw = r->width < w - r->x ? r->width : w - r->x;
+		uint32_t rh = r->height < h - r->y ? r->height : h - r->y;
+		for (uint32_t y = r->y; y < r->y + rh; y++)
+			memcpy(b->held + ((size_t)y * b->width + r->x) * 4,
+			       f->pixels + (size_t)y * f->stride + (size_t)r->x * 4, (size_t)rw * 4);
+	}
+	b->held_valid |= moving && whole;
 	/* Tiles lossy and still a while (this frame's RemoteFX pieces are
 	 * not): whole, as planar, which says anew whether they are photographic. */
 	for (uint32_t t = 0; t < b->cols * b->rows; t++) {

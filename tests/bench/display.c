@@ -819,6 +819,7 @@ out:
 static struct {
 	rdpContext ctx;
 	rdpUpdate update;
+	rdpPrimaryUpdate primary;
 	BITMAP_PLANAR_CONTEXT *planar;
 	RFX_CONTEXT *rfx;
 	uint8_t *picture;
@@ -857,6 +858,29 @@ static BOOL classic_surface_bits(rdpContext *ctx, const SURFACE_BITS_COMMAND *cm
 	return TRUE;
 }
 
+static BOOL classic_paint(rdpContext *ctx)
+{
+	(void)ctx;
+	return TRUE;
+}
+
+/* A ScrBlt order: its bytes on the wire are at most a header and seven
+ * two-byte fields. */
+static BOOL classic_scrblt(rdpContext *ctx, const SCRBLT_ORDER *o)
+{
+	(void)ctx;
+	double t0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+	classic.bytes += 18;
+	for (int32_t j = 0; j < o->nHeight; j++) {
+		int32_t row = o->nTopRect > o->nYSrc ? o->nHeight - 1 - j : j;
+		memmove(classic.picture + (size_t)(o->nTopRect + row) * STRIDE + (size_t)o->nLeftRect * 4,
+			classic.picture + (size_t)(o->nYSrc + row) * STRIDE + (size_t)o->nXSrc * 4,
+			(size_t)o->nWidth * 4);
+	}
+	classic.decode_s += cpu_now(CLOCK_PROCESS_CPUTIME_ID) - t0;
+	return TRUE;
+}
+
 static struct result bench_classic(enum workload wl, uint8_t *fb)
 {
 	struct result res = {0};
@@ -867,17 +891,24 @@ static struct result bench_classic(enum workload wl, uint8_t *fb)
 	classic.update.context = &classic.ctx;
 	classic.update.BitmapUpdate = classic_bitmap_update;
 	classic.update.SurfaceBits = classic_surface_bits;
+	classic.update.BeginPaint = classic_paint;
+	classic.update.EndPaint = classic_paint;
+	classic.update.primary = &classic.primary;
+	classic.primary.context = &classic.ctx;
+	classic.primary.ScrBlt = classic_scrblt;
 	rdpSettings *settings = freerdp_settings_new(FREERDP_SETTINGS_SERVER_MODE);
 	classic.planar = freerdp_bitmap_planar_context_new(0, TILE, TILE);
 	classic.rfx = rfx_context_new(FALSE);
 	classic.picture = calloc((size_t)STRIDE, H);
 	struct rdp_classic *c = NULL;
 	if (settings && classic.planar && classic.rfx && classic.picture) {
-		/* A client taking RemoteFX (as FreeRDP's /rfx does) that does not acknowledge frames. */
+		/* A client taking RemoteFX (as FreeRDP's /rfx does) and ScrBlt orders, that does not
+		 * acknowledge frames. */
 		settings->SurfaceCommandsEnabled = TRUE;
 		settings->RemoteFxCodec = TRUE;
 		settings->RemoteFxCodecId = RDP_CODEC_ID_REMOTEFX;
 		settings->FrameAcknowledge = 0;
+		settings->OrderSupport[NEG_SCRBLT_INDEX] = TRUE;
 		settings->MultifragMaxRequestSize = 0x3f0000;
 		classic.ctx.settings = settings;
 		rfx_context_set_pixel_format(classic.rfx, PIXEL_FORMAT_BGRX32);
@@ -1382,8 +1413,9 @@ int main(int argc, char **argv)
 	    "   FreeRDP AVC420: that anchor on this content, FreeRDP's own encoder at 5 Mbit/s and 30 frames/s.\n"
 	    "   RDP AVC420: display/rdp_avc.c on whole frames, its default budget of 24 KB a frame (video: a steered\n"
 	    "   quantiser; the rest: x264's rate control).\n"
-	    "   RDP classic: display/rdp_classic.c, for a client without GFX taking RemoteFX: planar, and RemoteFX\n"
-	    "   for tiles planar found photographic (more than 2 bytes a pixel) the frame before.\n"
+	    "   RDP classic: display/rdp_classic.c, for a client without GFX taking RemoteFX and ScrBlt: moved\n"
+	    "   content as ScrBlt orders, planar, and RemoteFX for tiles planar found photographic (more than 2\n"
+	    "   bytes a pixel) the frame before.\n"
 	    "   RDP GFX: display/rdp_gfx.c for a client taking AVC420 (H.264 where damage keeps coming), bytes as the\n"
 	    "   commands are laid out; +moves: damage that is moved content sent as SurfaceToSurface copies; a region\n"
 	    "   goes H.264 once damaged in 2 frames running with planar doing poorly (photographic) or in 9 of 10.\n");

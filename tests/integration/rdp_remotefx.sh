@@ -23,7 +23,7 @@ n=$(stat rfx surface_bits_rfx)
 [ "$(stat rfx bitmap_updates)" -gt 0 ] || fail "rfx: no planar bitmap updates for the rest of the desktop"
 [ "$(stat rfx surface_bits_other)" = 0 ] || fail "rfx: surface bits in a codec other than RemoteFX"
 [ "$(stat rfx frame_ends)" -ge "$n" ] || fail "rfx: $(stat rfx frame_ends) frames ended by a marker for $n RemoteFX commands"
-grep -q 'rdp: bitmap updates at 1024x768 with RemoteFX for photographic tiles, frames paced by acknowledgements' \
+grep -q 'rdp: bitmap updates at 1024x768 with RemoteFX for photographic tiles and ScrBlt for moves, frames paced by acknowledgements' \
 	"$WORK/rfx-draw.err" || fail "rfx: the server did not take RemoteFX and frame acknowledgements"
 grep -q 'rdp: sent [0-9]* bitmap frames: [0-9]* planar tiles, [0-9]* RemoteFX tiles ([1-9][0-9]* refined)' \
 	"$WORK/rfx-draw.err" || fail "rfx: no RemoteFX tile was refined as planar"

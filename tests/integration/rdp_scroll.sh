@@ -2,8 +2,8 @@
 # Scrolling text and a moving window on the test drawing server
 # (tests/tools/drawserver.c), seen by libfreerdp clients (rdppixels) with
 # the graphics pipeline and without it: after the changes, each client's
-# picture equals the server's surface exactly. The counters say whether
-# the server used SurfaceToSurface copies for them.
+# picture equals the server's surface exactly. The server copies moved
+# content on the client: SurfaceToSurface over GFX, ScrBlt orders without.
 source "$(dirname "$0")/lib.sh"
 DRAW=build/tests/tools/drawserver
 RDPPIXELS=build/tests/tools/rdppixels
@@ -42,12 +42,14 @@ moves() {
 	d=$(pngstat diff "$WORK/$name-last.png" "$WORK/ref.png")
 	echo "$name: after scrolls and drags, $d pixels differ;" \
 		"$(stat $name surface_to_surface) SurfaceToSurface copies, $(stat $name codec_planar) planar tiles," \
-		"$(stat $name bitmap_rects) bitmap rectangles"
+		"$(stat $name scrblt) ScrBlt orders, $(stat $name bitmap_rects) bitmap rectangles"
 	[ "$d" = 0 ] || fail "$name: the picture is not exact after scrolls and drags"
 }
 
 moves gfx --gfx --no-avc
+[ "$(stat gfx surface_to_surface)" -gt 0 ] || fail "gfx: no SurfaceToSurface copies for scrolls and drags"
 moves bitmap --no-gfx
+[ "$(stat bitmap scrblt)" -gt 0 ] || fail "bitmap: no ScrBlt orders for scrolls and drags"
 
 cmd quit
 wait $DRAW_PID || fail "drawserver did not stop cleanly"

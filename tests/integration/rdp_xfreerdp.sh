@@ -86,7 +86,7 @@ wait_for "$WORK/server.err" 'rdp: .* disconnected' 10 || fail "the server did no
 wait $CLIENT_PID 2>/dev/null
 
 connect /rfx
-expect "$WORK/server.err" 'rdp: bitmap updates at 1024x768 with RemoteFX for photographic tiles, frames paced by acknowledgements'
+expect "$WORK/server.err" 'rdp: bitmap updates at 1024x768 with RemoteFX for photographic tiles and ScrBlt for moves, frames paced by acknowledgements'
 shows_desktop "RemoteFX offered"
 kill $CLIENT_PID
 kill -TERM $SERVER_PID

@@ -87,6 +87,7 @@ static struct {
 	uint64_t codec[MAX_CODECS];
 	/* Without GFX: surface bits by codec (RemoteFX or other), their bytes, frames ended by a marker */
 	uint64_t surface_bits_rfx, surface_bits_other, rfx_bytes, frame_ends;
+	uint64_t scrblts; /* screen-to-screen copies (ScrBlt orders) */
 	/* AVC420: the largest destRect, region rectangles outside their destRect; copies between surfaces */
 	uint32_t avc_dest_w, avc_dest_h;
 	uint64_t avc_rects_outside, surface_to_other, avc_bytes;
@@ -102,6 +103,7 @@ static pcRdpgfxResetGraphics gdi_reset_graphics;
 static pBitmapUpdate gdi_bitmap_update;
 static pSurfaceBits gdi_surface_bits;
 static pSurfaceFrameMarker gdi_surface_frame_marker;
+static pScrBlt gdi_scrblt;
 
 /* What the script is doing, for the message when the overall timeout strikes. */
 static const char *volatile doing = "connecting";
@@ -203,6 +205,12 @@ static BOOL count_surface_bits(rdpContext *ctx, const SURFACE_BITS_COMMAND *cmd)
 		stats.surface_bits_other++;
 	}
 	return gdi_surface_bits(ctx, cmd);
+}
+
+static BOOL count_scrblt(rdpContext *ctx, const SCRBLT_ORDER *order)
+{
+	stats.scrblts++;
+	return gdi_scrblt(ctx, order);
 }
 
 /* gdi acknowledges the frame a marker ends (FrameAcknowledge is on by default). */
@@ -340,6 +348,8 @@ static BOOL on_post_connect(freerdp *instance)
 	ctx->update->SurfaceBits = count_surface_bits;
 	gdi_surface_frame_marker = ctx->update->SurfaceFrameMarker;
 	ctx->update->SurfaceFrameMarker = count_frame_marker;
+	gdi_scrblt = ctx->update->primary->ScrBlt;
+	ctx->update->primary->ScrBlt = count_scrblt;
 	ctx->update->BeginPaint = on_begin_paint;
 	ctx->update->EndPaint = on_end_paint;
 	ctx->update->DesktopResize = on_desktop_resize;
@@ -771,6 +781,7 @@ static void print_stats(const rdpContext *ctx)
 	printf("stat surface_bits_other %llu\n", (unsigned long long)stats.surface_bits_other);
 	printf("stat rfx_bytes %llu\n", (unsigned long long)stats.rfx_bytes);
 	printf("stat frame_ends %llu\n", (unsigned long long)stats.frame_ends);
+	printf("stat scrblt %llu\n", (unsigned long long)stats.scrblts);
 	fflush(stdout);
 }
 
@@ -842,7 +853,7 @@ static const char usage[] =
     "--avc offers H.264 (AVC420) in the graphics pipeline.\n"
     "--stats prints counters at the end: frames, GFX commands by codec (AVC420's largest destRect, its region\n"
     "rectangles outside their destRect), copies (those from another surface), bitmap updates, surface bits\n"
-    "(RemoteFX and other, RemoteFX bytes), frames ended by a marker (each acknowledged).\n"
+    "(RemoteFX and other, RemoteFX bytes), frames ended by a marker (each acknowledged), ScrBlt orders.\n"
     "Exit status: 0 done, 1 connecting or an action failed, 2 bad arguments, 3 timed out.\n";
 
 static bool parse_number(const char *s, double lo, double hi, double *out)

@@ -4,7 +4,8 @@
  * (close, not exact) to a client that takes it, and as planar again once
  * still; frames are marked and at most two unacknowledged; stale and
  * unknown acknowledgements change nothing; rectangles outside the desktop
- * are ignored. */
+ * are ignored; scrolled content goes as ScrBlt orders to a client that
+ * takes them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,10 +33,12 @@
 static struct {
 	rdpContext ctx;
 	rdpUpdate update;
+	rdpPrimaryUpdate primary;
 	BITMAP_PLANAR_CONTEXT *planar;
 	RFX_CONTEXT *rfx;
 	uint8_t picture[W * H * 4];
-	uint32_t bitmap_updates, bitmap_tiles, surface_bits, begins, ends;
+	uint32_t bitmap_updates, bitmap_tiles, surface_bits, begins, ends, scrblts, paints;
+	bool painting;       /* between BeginPaint and EndPaint */
 	uint32_t open_frame; /* between a begin and its end: that frame's id */
 	uint32_t last_id;
 } client;
@@ -87,8 +90,45 @@ static BOOL on_frame_marker(rdpContext *ctx, const SURFACE_FRAME_MARKER *m)
 	return TRUE;
 }
 
+static BOOL on_begin_paint(rdpContext *ctx)
+{
+	(void)ctx;
+	assert_false(client.painting);
+	client.painting = true;
+	return TRUE;
+}
+
+static BOOL on_end_paint(rdpContext *ctx)
+{
+	(void)ctx;
+	assert_true(client.painting);
+	client.painting = false;
+	client.paints++;
+	return TRUE;
+}
+
+/* A screen-to-screen copy, rows in the order that reads each before it is
+ * overwritten. */
+static BOOL on_scrblt(rdpContext *ctx, const SCRBLT_ORDER *o)
+{
+	(void)ctx;
+	assert_true(client.painting);
+	assert_int_equal(o->bRop, 0xcc);
+	assert_true(o->nWidth > 0 && o->nHeight > 0);
+	assert_true(o->nXSrc >= 0 && o->nYSrc >= 0 && o->nXSrc + o->nWidth <= W && o->nYSrc + o->nHeight <= H);
+	assert_true(o->nLeftRect >= 0 && o->nTopRect >= 0 && o->nLeftRect + o->nWidth <= W &&
+		    o->nTopRect + o->nHeight <= H);
+	for (int32_t j = 0; j < o->nHeight; j++) {
+		int32_t row = o->nTopRect > o->nYSrc ? o->nHeight - 1 - j : j;
+		memmove(client.picture + ((size_t)(o->nTopRect + row) * W + (size_t)o->nLeftRect) * 4,
+			client.picture + ((size_t)(o->nYSrc + row) * W + (size_t)o->nXSrc) * 4, (size_t)o->nWidth * 4);
+	}
+	client.scrblts++;
+	return TRUE;
+}
+
 /* A client with the given capabilities; its picture black. */
-static void client_setup(bool rfx, uint32_t frame_acks, bool surface_commands)
+static void client_setup(bool rfx, uint32_t frame_acks, bool surface_commands, bool scrblt)
 {
 	memset(&client, 0, sizeof(client));
 	client.ctx.update = &client.update;
@@ -96,6 +136,11 @@ static void client_setup(bool rfx, uint32_t frame_acks, bool surface_commands)
 	client.update.BitmapUpdate = on_bitmap_update;
 	client.update.SurfaceBits = on_surface_bits;
 	client.update.SurfaceFrameMarker = on_frame_marker;
+	client.update.BeginPaint = on_begin_paint;
+	client.update.EndPaint = on_end_paint;
+	client.update.primary = &client.primary;
+	client.primary.context = &client.ctx;
+	client.primary.ScrBlt = on_scrblt;
 	rdpSettings *s = freerdp_settings_new(FREERDP_SETTINGS_SERVER_MODE);
 	assert_non_null(s);
 	s->SurfaceCommandsEnabled = surface_commands;
@@ -103,6 +148,7 @@ static void client_setup(bool rfx, uint32_t frame_acks, bool surface_commands)
 	s->FrameAcknowledge = frame_acks;
 	s->RemoteFxCodec = rfx;
 	s->RemoteFxCodecId = RDP_CODEC_ID_REMOTEFX;
+	s->OrderSupport[NEG_SCRBLT_INDEX] = scrblt;
 	/* Small enough that a frame of video takes several RemoteFX messages. */
 	s->MultifragMaxRequestSize = 40000;
 	client.ctx.settings = s;
@@ -113,9 +159,9 @@ static void client_setup(bool rfx, uint32_t frame_acks, bool surface_commands)
 }
 
 /* The client above, and a server side for it, reset to W x H. */
-static struct rdp_classic *client_connect(bool rfx, uint32_t frame_acks, bool surface_commands)
+static struct rdp_classic *client_connect(bool rfx, uint32_t frame_acks, bool surface_commands, bool scrblt)
 {
-	client_setup(rfx, frame_acks, surface_commands);
+	client_setup(rfx, frame_acks, surface_commands, scrblt);
 	struct rdp_classic *c = rdp_classic_new(&client.ctx);
 	assert_non_null(c);
 	assert_true(rdp_classic_reset(c, W, H));
@@ -163,6 +209,20 @@ static void draw(uint8_t *px, uint32_t k)
 		}
 }
 
+/* A document of text lines 16 pixels apart, from its row `top` on: every
+ * row of it differs from the others, as text's do. */
+static void draw_document(uint8_t *px, uint32_t top)
+{
+	for (uint32_t y = 0; y < H; y++)
+		for (uint32_t x = 0; x < W; x++) {
+			uint32_t row = y + top, line = row / 16, r = row % 16;
+			bool ink = r >= 3 && r < 13 && (hash32(line * 131u + x / 4) >> r & 1);
+			uint8_t *p = px + ((size_t)y * W + x) * 4;
+			p[0] = p[1] = p[2] = ink ? 40 : 245;
+			p[3] = 0;
+		}
+}
+
 static struct surface_update frame_of(uint8_t *px)
 {
 	struct surface_update f = {.width = W, .height = H, .stride = W * 4, .pixels = px};
@@ -203,7 +263,7 @@ static const struct surface_rect video = {0, 64, W, H - 64};
 static void test_planar_exact(void **state)
 {
 	(void)state;
-	struct rdp_classic *c = client_connect(false, 2, false);
+	struct rdp_classic *c = client_connect(false, 2, false, false);
 	uint8_t *px = screen;
 	draw(px, 0);
 	struct surface_update f = frame_of(px);
@@ -226,7 +286,7 @@ static void test_planar_exact(void **state)
 static void test_photo_tiles_remotefx_then_refined(void **state)
 {
 	(void)state;
-	struct rdp_classic *c = client_connect(true, 2, true);
+	struct rdp_classic *c = client_connect(true, 2, true, false);
 	uint8_t *px = screen;
 	draw(px, 1);
 	struct surface_update f = frame_of(px);
@@ -278,7 +338,7 @@ static void test_photo_tiles_remotefx_then_refined(void **state)
 static void test_frames_paced(void **state)
 {
 	(void)state;
-	struct rdp_classic *c = client_connect(false, 5, true);
+	struct rdp_classic *c = client_connect(false, 5, true, false);
 	uint8_t *px = screen;
 	draw(px, 0);
 	struct surface_update f = frame_of(px);
@@ -325,7 +385,7 @@ static void test_frames_paced(void **state)
 static void test_rectangles_clipped(void **state)
 {
 	(void)state;
-	struct rdp_classic *c = client_connect(true, 0, true);
+	struct rdp_classic *c = client_connect(true, 0, true, false);
 	assert_true(rdp_classic_reset(c, W - 56, H - 40));
 	uint8_t *px = screen;
 	draw(px, 0);
@@ -348,7 +408,7 @@ static void test_rectangles_clipped(void **state)
 static void test_rectangles_share_a_tile(void **state)
 {
 	(void)state;
-	struct rdp_classic *c = client_connect(true, 0, true);
+	struct rdp_classic *c = client_connect(true, 0, true, false);
 	uint8_t *px = screen;
 	draw(px, 1);
 	struct surface_update f = frame_of(px);
@@ -372,7 +432,7 @@ static void test_rectangles_share_a_tile(void **state)
 static void test_frame_smaller_than_desktop(void **state)
 {
 	(void)state;
-	struct rdp_classic *c = client_connect(false, 0, false);
+	struct rdp_classic *c = client_connect(false, 0, false, false);
 	uint32_t fw = 98, fh = 66;
 	uint8_t *px = malloc((size_t)fw * fh * 4);
 	assert_non_null(px);
@@ -388,6 +448,50 @@ static void test_frame_smaller_than_desktop(void **state)
 	free(px);
 }
 
+/* Text scrolled up: the client copies what it holds with ScrBlt, in one
+ * paint, and gets only the new lines as planar; its picture is exact. */
+static void test_scrolled_content_as_scrblt(void **state)
+{
+	(void)state;
+	struct rdp_classic *c = client_connect(false, 2, true, true);
+	uint8_t *px = screen;
+	draw_document(px, 0);
+	struct surface_update f = frame_of(px);
+	assert_true(rdp_classic_send(c, &f, &all, 1));
+	rdp_classic_acknowledged(c, client.last_id);
+	assert_int_equal(client.scrblts, 0);
+	/* Scrolled up by 20 rows: new lines at the bottom. */
+	draw_document(px, 20);
+	uint32_t tiles = client.bitmap_tiles;
+	assert_true(rdp_classic_send(c, &f, &all, 1));
+	print_message("scroll: %u ScrBlt orders in %u paints, %u planar tiles\n", client.scrblts, client.paints,
+		      client.bitmap_tiles - tiles);
+	assert_true(client.scrblts >= 1);
+	assert_int_equal(client.paints, 1);
+	assert_false(client.painting);
+	assert_true(client.bitmap_tiles - tiles <= 2 * W / 64);
+	assert_int_equal(differing(px, NULL), 0);
+	client_disconnect(c);
+}
+
+/* The same scroll to a client without ScrBlt: planar for all of it. */
+static void test_no_scrblt_without_the_order(void **state)
+{
+	(void)state;
+	struct rdp_classic *c = client_connect(false, 0, false, false);
+	uint8_t *px = screen;
+	draw_document(px, 0);
+	struct surface_update f = frame_of(px);
+	assert_true(rdp_classic_send(c, &f, &all, 1));
+	draw_document(px, 20);
+	uint32_t tiles = client.bitmap_tiles;
+	assert_true(rdp_classic_send(c, &f, &all, 1));
+	assert_int_equal(client.scrblts, 0);
+	assert_int_equal(client.bitmap_tiles - tiles, (W / 64) * (H / 64));
+	assert_int_equal(differing(px, NULL), 0);
+	client_disconnect(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +501,8 @@ int main(void)
 	    cmocka_unit_test(test_rectangles_clipped),
 	    cmocka_unit_test(test_rectangles_share_a_tile),
 	    cmocka_unit_test(test_frame_smaller_than_desktop),
+	    cmocka_unit_test(test_scrolled_content_as_scrblt),
+	    cmocka_unit_test(test_no_scrblt_without_the_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
