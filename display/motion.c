@@ -113,6 +113,16 @@ struct motion *motion_new(void)
 	return m;
 }
 
+void motion_apply(uint8_t *pixels, size_t stride, const struct motion_move *mv)
+{
+	size_t bytes = (size_t)mv->src.width * 4;
+	for (uint32_t j = 0; j < mv->src.height; j++) {
+		uint32_t row = mv->dst_y > mv->src.y ? mv->src.height - 1 - j : j;
+		memmove(pixels + (mv->dst_y + row) * stride + (size_t)mv->dst_x * 4,
+			pixels + (mv->src.y + row) * stride + (size_t)mv->src.x * 4, bytes);
+	}
+}
+
 void motion_free(struct motion *m)
 {
 	if (!m)

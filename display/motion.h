@@ -44,6 +44,11 @@ struct motion_result {
 
 struct motion;
 
+/* Copies the move's source to its destination in pixels (stride bytes a
+ * row), rows in the order that reads each before it is overwritten, as a
+ * client does. */
+void motion_apply(uint8_t *pixels, size_t stride, const struct motion_move *mv);
+
 struct motion *motion_new(void);
 void motion_free(struct motion *m);
 /* For tests: another row hash (a weak one makes collisions). */

@@ -92,6 +92,18 @@ struct rdp_classic *rdp_classic_new(rdpContext *ctx)
 	return b;
 }
 
+/* No ScrBlt: no moves looked for, no picture of the client's kept. */
+static void rdp_classic_drop_motion(struct rdp_classic *b)
+{
+	motion_free(b->motion);
+	free(b->held);
+	free(b->lossy);
+	b->motion = NULL;
+	b->held = NULL;
+	b->lossy = NULL;
+	b->held_valid = false;
+}
+
 static void rdp_classic_forget(struct rdp_classic *b)
 {
 	rfx_context_free(b->rfx);
@@ -103,13 +115,7 @@ static void rdp_classic_forget(struct rdp_classic *b)
 	free(b->rfx_piece);
 	free(b->photo);
 	free(b->lossy_at);
-	motion_free(b->motion);
-	free(b->held);
-	free(b->lossy);
-	b->motion = NULL;
-	b->held = NULL;
-	b->lossy = NULL;
-	b->held_valid = false;
+	rdp_classic_drop_motion(b);
 	b->rfx_rects = NULL;
 	b->rfx_piece = NULL;
 	b->photo = NULL;
@@ -179,12 +185,7 @@ bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height)
 		b->lossy = calloc(n, sizeof(*b->lossy));
 		if (!b->motion || !b->held || !b->lossy) {
 			log_warn("rdp: no memory for the client's %ux%u picture: no ScrBlt", width, height);
-			motion_free(b->motion);
-			free(b->held);
-			free(b->lossy);
-			b->motion = NULL;
-			b->held = NULL;
-			b->lossy = NULL;
+			rdp_classic_drop_motion(b);
 		}
 	}
 	log_info("rdp: bitmap updates at %ux%u%s%s, %s", width, height,
@@ -394,18 +395,6 @@ static bool rdp_classic_marker(struct rdp_classic *b, uint32_t action)
 	return b->ctx->update->SurfaceFrameMarker(b->ctx, &marker);
 }
 
-/* Copies src of the client's picture to (x, y) in ours: rows in the order
- * that reads each before it is overwritten, as the client does. */
-static void rdp_classic_held_move(struct rdp_classic *b, const struct motion_move *mv)
-{
-	size_t stride = (size_t)b->width * 4, bytes = (size_t)mv->src.width * 4;
-	for (uint32_t j = 0; j < mv->src.height; j++) {
-		uint32_t row = mv->dst_y > mv->src.y ? mv->src.height - 1 - j : j;
-		memmove(b->held + (mv->dst_y + row) * stride + (size_t)mv->dst_x * 4,
-			b->held + (mv->src.y + row) * stride + (size_t)mv->src.x * 4, bytes);
-	}
-}
-
 /* The moves among the damage as ScrBlt orders, sent before anything of the
  * frame draws over their sources; rects gets what is left to encode. */
 static bool rdp_classic_send_moves(struct rdp_classic *b, const struct surface_update *f,
@@ -449,7 +438,7 @@ static bool rdp_classic_send_moves(struct rdp_classic *b, const struct surface_u
 		};
 		if (!update->primary->ScrBlt(b->ctx, &blt))
 			return false;
-		rdp_classic_held_move(b, mv);
+		motion_apply(b->held, (size_t)b->width * 4, mv);
 		/* Tiles the copy covers whole are now exact at the client. */
 		for (uint32_t row = (mv->dst_y + RDP_CLASSIC_TILE - 1) / RDP_CLASSIC_TILE;
 		     (row + 1) * RDP_CLASSIC_TILE <= mv->dst_y + mv->src.height; row++)

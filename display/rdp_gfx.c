@@ -839,18 +839,6 @@ static bool rdp_gfx_send_video(struct rdp_gfx *g, const struct surface_update *f
 	return true;
 }
 
-/* Copies src of the client's picture to (x, y) in ours: rows in the order
- * that reads each before it is overwritten, as the client does. */
-static void rdp_gfx_held_move(struct rdp_gfx *g, const struct motion_move *mv)
-{
-	size_t stride = (size_t)g->width * 4, bytes = (size_t)mv->src.width * 4;
-	for (uint32_t j = 0; j < mv->src.height; j++) {
-		uint32_t row = mv->dst_y > mv->src.y ? mv->src.height - 1 - j : j;
-		memmove(g->held + (mv->dst_y + row) * stride + (size_t)mv->dst_x * 4,
-			g->held + (mv->src.y + row) * stride + (size_t)mv->src.x * 4, bytes);
-	}
-}
-
 /* Sends the moves among the damage as SurfaceToSurface, before anything
  * else of the frame draws over their sources. Fills rects with what is
  * left to encode: video-like rectangles as they are (no search in them:
@@ -902,7 +890,7 @@ static bool rdp_gfx_send_moves(struct rdp_gfx *g, const struct surface_update *f
 		};
 		if (g->ctx->SurfaceToSurface(g->ctx, &copy) != CHANNEL_RC_OK)
 			return false;
-		rdp_gfx_held_move(g, mv);
+		motion_apply(g->held, (size_t)g->width * 4, mv);
 		/* Tiles the copy covers whole are now exact at the client. */
 		for (uint32_t row = (mv->dst_y + RDP_GFX_TILE - 1) / RDP_GFX_TILE;
 		     (row + 1) * RDP_GFX_TILE <= mv->dst_y + mv->src.height; row++)
