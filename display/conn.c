@@ -2,6 +2,7 @@
  * from the broker's threads and applied on the connection's own thread. */
 #include "conn.h"
 
+#include "../common/fd.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -43,7 +44,7 @@ struct display_conn *display_conn_new(const struct display_hooks *hooks, const c
 		log_error("display: no memory for a connection from %s", address);
 		return NULL;
 	}
-	c->event_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	c->event_fd = fd_move_high(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	if (c->event_fd < 0) {
 		log_error("display: cannot create a connection's eventfd: %s", strerror(errno));
 		free(c);

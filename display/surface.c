@@ -3,6 +3,7 @@
  * and input passed on to the surface's sink. */
 #include "surface_internal.h"
 
+#include "../common/fd.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -327,7 +328,7 @@ struct surface_viewer *surface_viewer_add(struct surface *s)
 	struct surface_viewer *v = calloc(1, sizeof(*v));
 	if (!v)
 		return NULL;
-	v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	v->wake_fd = fd_move_high(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	if (v->wake_fd < 0) {
 		log_error("display: cannot create a viewer's eventfd: %s", strerror(errno));
 		free(v);

@@ -3,6 +3,7 @@
  * one for input, so a keystroke never waits behind a burst of damage. */
 #include "surface_internal.h"
 
+#include "../common/fd.h"
 #include "../common/ipc.h"
 #include "../common/log.h"
 #include "../hypervisor/vmm_control.h"
@@ -290,8 +291,8 @@ struct surface *surface_attach_vmm(const char *control_socket)
 	a->s = surface_create_external();
 	if (!a->path || !a->s)
 		goto fail;
-	a->screen_fd = ipc_connect(control_socket);
-	a->input_fd = a->screen_fd >= 0 ? ipc_connect(control_socket) : a->screen_fd;
+	a->screen_fd = fd_move_high(ipc_connect(control_socket));
+	a->input_fd = a->screen_fd >= 0 ? fd_move_high(ipc_connect(control_socket)) : a->screen_fd;
 	if (a->input_fd < 0) {
 		log_error("display: cannot connect to %s: %s", control_socket, strerror(-a->input_fd));
 		goto fail;

@@ -4,6 +4,7 @@
 #include "conn.h"
 #include "vnc_front.h"
 
+#include "../common/fd.h"
 #include "../common/log.h"
 
 #include <arpa/inet.h>
@@ -19,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/select.h>
+#include <sys/select.h> /* FD_SETSIZE */
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,9 +32,9 @@
 /* A frame to show before the surface has one (a VMM whose guest has not set a mode yet). */
 #define VNC_EMPTY_WIDTH    640
 #define VNC_EMPTY_HEIGHT   480
-/* How long select() waits: bounds how late a stop request or data that libvncserver buffered internally (a
+/* How long a connection's poll() waits: bounds how late data that libvncserver buffered internally (a
  * WebSocket frame read ahead) is noticed. */
-#define VNC_POLL_US        10000
+#define VNC_POLL_MS        10
 /* A client that moved the pointer this recently draws its own cursor where it put it; the guest's echo of an
  * older position would make it jump back. */
 #define VNC_OWN_POINTER_NS 500000000LL
@@ -553,27 +554,40 @@ static void vnc_conn_loop(struct vnc_conn *vnc)
 {
 	int event = display_conn_event_fd(vnc->dc);
 	while (!atomic_load(&vnc->srv->stop) && vnc->screen->clientHead) {
-		/* Wait for the client's bytes, the surface or the broker; then let libvncserver read and send. */
-		int wake = surface_viewer_wake_fd(vnc->viewer);
-		fd_set rd = vnc->screen->allFds;
-		int max = vnc->screen->maxFd;
-		FD_SET(wake, &rd);
-		FD_SET(event, &rd);
-		FD_SET(vnc->srv->stop_fd, &rd);
-		max = wake > max ? wake : max;
-		max = event > max ? event : max;
-		max = vnc->srv->stop_fd > max ? vnc->srv->stop_fd : max;
-		struct timeval tv = {.tv_sec = 0, .tv_usec = VNC_POLL_US};
-		int n = select(max + 1, &rd, NULL, NULL, &tv);
-		if (n > 0 && FD_ISSET(event, &rd))
+		/* Wait for the client's bytes, the surface or the broker; then let libvncserver read and send. poll(),
+		 * not select(): our descriptors live above FD_SETSIZE (common/fd.h). */
+		struct pollfd p[4] = {{.fd = vnc->screen->clientHead->sock, .events = POLLIN},
+				      {.fd = surface_viewer_wake_fd(vnc->viewer), .events = POLLIN},
+				      {.fd = event, .events = POLLIN},
+				      {.fd = vnc->srv->stop_fd, .events = POLLIN}};
+		int n = poll(p, 4, VNC_POLL_MS);
+		if (n > 0 && p[2].revents)
 			vnc_conn_event(vnc);
-		if (n > 0 && (FD_ISSET(wake, &rd) || FD_ISSET(event, &rd)))
+		if (n > 0 && (p[1].revents || p[2].revents))
 			vnc_take(vnc);
 		rfbProcessEvents(vnc->screen, 0);
 		/* libvncserver frees a closed client on the next round; rfbProcessEvents did it, or will. */
 		if (vnc->client && vnc->screen->clientHead != vnc->client)
 			vnc->client = NULL;
 	}
+}
+
+/* Every low descriptor is taken: the client hears so in its own protocol (an RFB 3.3 failure, or HTTP for a
+ * WebSocket client, which spoke first) rather than the server failing. Closes sock. */
+static void vnc_refuse_full(int sock, bool spoke_first, const char *address)
+{
+	static const char reason[] = "the server is full; try again later";
+	char buf[128];
+	int n = spoke_first
+		    ? snprintf(buf, sizeof(buf),
+			       "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+			       sizeof(reason) - 1, reason)
+		    : snprintf(buf, sizeof(buf), "RFB 003.003\n%c%c%c%c%c%c%c%c%s", 0, 0, 0, 0, 0, 0, 0,
+			       (int)(sizeof(reason) - 1), reason);
+	log_warn("vnc: refusing %s: no descriptor below %d is free for libvncserver", address, FD_SETSIZE);
+	if (send(sock, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("vnc: %s: %s", address, strerror(errno));
+	close(sock);
 }
 
 /* The screen of one connection, at the size of the surface's first frame, handed the accepted socket. */
@@ -635,6 +649,14 @@ static void *vnc_conn_thread(void *opaque)
 			  : 1;
 	if (rc <= 0)
 		vnc->sock = -1; /* the front's now, or closed */
+	if (rc == 1) {
+		/* libvncserver takes the client's socket as it is, and can only hold a low one. */
+		int low = fd_move_low(vnc->sock);
+		if (low < 0)
+			vnc_refuse_full(vnc->sock, srv->tls != NULL, display_conn_address(vnc->dc));
+		vnc->sock = low;
+		rc = low < 0 ? low : rc;
+	}
 	if (rc >= 0) {
 		info.user = creds.given ? creds.user : NULL;
 		info.password = creds.given ? creds.password : NULL;
@@ -694,6 +716,7 @@ static void vnc_accept(struct vnc_server *srv)
 			log_warn("vnc: accept: %s", strerror(errno));
 		return;
 	}
+	sock = fd_move_high(sock);
 	char address[64];
 	vnc_address(&sa, len, address, sizeof(address));
 	struct vnc_conn *vnc = calloc(1, sizeof(*vnc));

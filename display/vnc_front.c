@@ -5,6 +5,7 @@
  * None. */
 #include "vnc_front.h"
 
+#include "../common/fd.h"
 #include "../common/log.h"
 #include "../common/tls.h"
 
@@ -20,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/select.h> /* FD_SETSIZE */
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -53,6 +55,7 @@ struct vnc_front {
 	int minor;   /* the client's RFB 3.x */
 	char address[64];
 	int lib;       /* our end of the pair; libvncserver has the other */
+	int plain;     /* the other, low (libvncserver's), until vnc_front_relay() hands it over */
 	int relay_end; /* an eventfd: the relay stops */
 	pthread_t relay;
 	bool relaying;
@@ -388,6 +391,7 @@ int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *ad
 	f->sock = sock;
 	f->stop_fd = stop_fd;
 	f->lib = -1;
+	f->plain = -1;
 	f->relay_end = -1;
 	snprintf(f->address, sizeof(f->address), "%s", address);
 	/* What libvncserver would do for a client it served directly: small updates go out at once. */
@@ -411,22 +415,45 @@ int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *ad
 	return 0;
 }
 
+/* The relay's socket pair: our end high, libvncserver's below FD_SETSIZE (all it can hold). */
+static int front_pair(struct vnc_front *f)
+{
+	int pair[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
+		log_error("vnc: %s: socketpair: %s", f->address, strerror(errno));
+		return -errno;
+	}
+	f->lib = fd_move_high(pair[1]);
+	f->plain = fd_move_low(pair[0]);
+	if (f->plain < 0) {
+		log_warn("vnc: refusing %s: no descriptor below %d is free for libvncserver", f->address, FD_SETSIZE);
+		close(pair[0]);
+		return -EMFILE;
+	}
+	return 0;
+}
+
 int vnc_front_result(struct vnc_front *f, const char *refusal)
 {
 	int64_t deadline = front_now_ms() + FRONT_LIB_MS;
+	int full = refusal ? 0 : front_pair(f);
+	if (full < 0)
+		refusal =
+		    full == -EMFILE ? "the server is full; try again later" : "the server cannot take a connection now";
 	/* RFB 3.3 and 3.7's None have no result: a refusal can only close. */
+	int refused = full < 0 ? full : -EACCES;
 	if (f->minor == 3 || (f->minor == 7 && !f->ssl))
-		return refusal ? -EACCES : 0;
+		return refusal ? refused : 0;
 	uint8_t result[4] = {0, 0, 0, refusal ? 1 : 0};
 	int err = front_write(f, result, sizeof(result), deadline);
 	if (err < 0 || !refusal || f->minor < 8)
-		return err < 0 ? err : refusal ? -EACCES : 0;
+		return err < 0 ? err : refusal ? refused : 0;
 	size_t len = strlen(refusal);
 	uint8_t be[4] = {(uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8), (uint8_t)len};
 	err = front_write(f, be, sizeof(be), deadline);
 	if (!err)
 		err = front_write(f, refusal, len, deadline);
-	return err < 0 ? err : -EACCES;
+	return err < 0 ? err : refused;
 }
 
 /* ---- the relay ---- */
@@ -602,29 +629,25 @@ static void *front_relay_thread(void *opaque)
 
 int vnc_front_relay(struct vnc_front *f)
 {
-	int pair[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0) {
-		log_error("vnc: %s: socketpair: %s", f->address, strerror(errno));
-		return -errno;
-	}
-	f->lib = pair[1];
+	if (f->plain < 0)
+		return -EINVAL; /* no accepted result before */
 	/* Our client's version, there before libvncserver looks for WebSocket, so it need not wait. */
 	int flags = fcntl(f->lib, F_GETFL);
 	if (write(f->lib, "RFB 003.008\n", 12) != 12 || flags < 0 || fcntl(f->lib, F_SETFL, flags | O_NONBLOCK) < 0 ||
-	    (f->relay_end = eventfd(0, EFD_CLOEXEC)) < 0) {
+	    (f->relay_end = fd_move_high(eventfd(0, EFD_CLOEXEC))) < 0) {
 		int err = -errno;
 		log_error("vnc: %s: cannot set up the relay: %s", f->address, strerror(errno));
-		close(pair[0]);
 		return err;
 	}
 	int err = pthread_create(&f->relay, NULL, front_relay_thread, f);
 	if (err) {
 		log_error("vnc: %s: cannot start the relay thread: %s", f->address, strerror(err));
-		close(pair[0]);
 		return -err;
 	}
 	f->relaying = true;
-	return pair[0];
+	int plain = f->plain;
+	f->plain = -1;
+	return plain;
 }
 
 void vnc_front_close(struct vnc_front *f)
@@ -641,6 +664,8 @@ void vnc_front_close(struct vnc_front *f)
 	close(f->sock);
 	if (f->lib >= 0)
 		close(f->lib);
+	if (f->plain >= 0)
+		close(f->plain);
 	if (f->relay_end >= 0)
 		close(f->relay_end);
 	free(f);

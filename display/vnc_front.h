@@ -42,11 +42,15 @@ int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *ad
 			struct vnc_front_credentials *creds);
 
 /* Tells the client how its security ended: accepted (refusal NULL), or
- * refused with a reason. 0 or negative errno. */
+ * refused with a reason. 0 or negative errno. Accepting sets up the
+ * relay's socket pair first; when no descriptor below FD_SETSIZE is free
+ * for libvncserver's end, the client is refused ("the server is full")
+ * and -EMFILE returned. */
 int vnc_front_result(struct vnc_front *f, const char *refusal);
 
-/* Starts the relay: returns the plain socket libvncserver takes (it owns
- * it from then on), or a negative errno. */
+/* Starts the relay after an accepting vnc_front_result(): returns the
+ * plain socket libvncserver takes (below FD_SETSIZE; it owns it from then
+ * on), or a negative errno. */
 int vnc_front_relay(struct vnc_front *f);
 
 /* Ends the relay, closes the client's connection, frees f (NULL: nothing). */

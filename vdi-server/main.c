@@ -5,6 +5,7 @@
  * serves one running VM to every client without a login (development and
  * the display tests). */
 #include "../broker/broker.h"
+#include "../common/fd.h"
 #include "../common/log.h"
 #include "../common/tls.h"
 #include "../display/display.h"
@@ -364,5 +365,11 @@ int main(int argc, char **argv)
 	struct server_options o;
 	if (server_parse(argc, argv, &o) < 0)
 		return 1;
+	/* Every connection takes several descriptors: far more than the default 1024 are wanted. */
+	long limit = fd_raise_limit();
+	if (limit >= 0 && limit < 4096)
+		log_warn("the descriptor limit is %ld (ulimit -n): few connections at once will fit", limit);
+	else
+		log_debug("descriptor limit: %ld", limit);
 	return o.desktop ? serve_one_desktop(&o) : serve_broker(&o);
 }
