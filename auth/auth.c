@@ -162,6 +162,36 @@ static void audit(struct auth *a, const char *event, const char *user, const cha
 		a->audit(a->audit_opaque, event, user, address, detail);
 }
 
+/* Whether user or addr is locked out: if so the attempt is refused, counted and audited, and *locked_for_s
+ * (may be NULL) set. */
+static bool refused_locked(struct auth *a, const char *user, const char *addr, const char *log_user,
+			   const char *log_addr, unsigned *locked_for_s)
+{
+	unsigned left = auth_lockout_remaining(a->lockout, user, addr);
+	if (!left)
+		return false;
+	char detail[96];
+	count(a, &a->stats.locked_refused);
+	snprintf(detail, sizeof(detail), "locked out for %u more s", left);
+	log_info("login refused for %s from %s: %s", log_user, log_addr, detail);
+	audit(a, "locked_refused", user, addr, detail);
+	if (locked_for_s)
+		*locked_for_s = left;
+	return true;
+}
+
+enum auth_result auth_check_remembered(struct auth *a, const char *user, const char *address, unsigned *locked_for_s)
+{
+	char addr[ADDRESS_MAX + 1], log_user[LOG_USER_MAX + 1], log_addr[ADDRESS_MAX + 1];
+	if (locked_for_s)
+		*locked_for_s = 0;
+	user = user ? user : "";
+	snprintf(addr, sizeof(addr), "%s", address ? address : "");
+	printable(log_user, sizeof(log_user), user);
+	printable(log_addr, sizeof(log_addr), *addr ? addr : "unknown address");
+	return refused_locked(a, user, addr, log_user, log_addr, locked_for_s) ? AUTH_LOCKED : AUTH_OK;
+}
+
 enum auth_result auth_check(struct auth *a, const char *user, const char *password, const char *address,
 			    unsigned *locked_for_s)
 {
@@ -174,16 +204,8 @@ enum auth_result auth_check(struct auth *a, const char *user, const char *passwo
 	printable(log_user, sizeof(log_user), user);
 	printable(log_addr, sizeof(log_addr), *addr ? addr : "unknown address");
 
-	unsigned left = auth_lockout_remaining(a->lockout, user, addr);
-	if (left) {
-		count(a, &a->stats.locked_refused);
-		snprintf(detail, sizeof(detail), "locked out for %u more s", left);
-		log_info("login refused for %s from %s: %s", log_user, log_addr, detail);
-		audit(a, "locked_refused", user, addr, detail);
-		if (locked_for_s)
-			*locked_for_s = left;
+	if (refused_locked(a, user, addr, log_user, log_addr, locked_for_s))
 		return AUTH_LOCKED;
-	}
 
 	int rc = -EACCES;
 	if (*user && strnlen(user, USER_MAX + 1) <= USER_MAX && strnlen(password, PASSWORD_MAX + 1) <= PASSWORD_MAX) {

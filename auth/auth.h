@@ -55,6 +55,12 @@ void auth_destroy(struct auth *auth);
 enum auth_result auth_check(struct auth *auth, const char *user, const char *password, const char *address,
 			    unsigned *locked_for_s);
 
+/* For credentials that passed auth_check() a moment ago and that the caller remembers (the API's cache of
+ * them): the lockout still comes first. AUTH_LOCKED (counted and audited as auth_check() does) while the
+ * user or the address is locked out, else AUTH_OK without asking the backend and without an audit record. */
+enum auth_result auth_check_remembered(struct auth *auth, const char *user, const char *address,
+				       unsigned *locked_for_s);
+
 /* Is user named in list, a space-separated list of user names, "@group"s and "*" (everyone)?
  * Groups are the users file's for the file backend and the system's (getgrouplist) for PAM. */
 bool auth_in_list(struct auth *auth, const char *user, const char *list);

@@ -554,7 +554,9 @@ static bool authorize(struct api *api, struct MHD_Connection *conn, struct req *
 	unsigned locked_for = 0;
 	uint8_t mac[32];
 	bool have_mac = cred_mac(api, user, password, mac), known = have_mac && cred_known(api, mac);
-	enum auth_result ar = known ? AUTH_OK : auth_check(api->auth, user, password, address, &locked_for);
+	/* A remembered password passes only while neither its user nor this address is locked out. */
+	enum auth_result ar = known ? auth_check_remembered(api->auth, user, address, &locked_for)
+				    : auth_check(api->auth, user, password, address, &locked_for);
 	/* Remembered from when it was checked: a minute from then, not from each use. */
 	if (ar == AUTH_OK && have_mac && !known)
 		cred_remember(api, mac);
