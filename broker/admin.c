@@ -213,13 +213,13 @@ static struct broker_op *admin_op_new(struct broker *b, const char *pool, unsign
 static void admin_operation_get(void *opaque, const char *id, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_op *op = NULL;
 	for (unsigned i = 0; i < BROKER_OPS; i++)
 		if (b->ops[i].id[0] && strcmp(b->ops[i].id, id) == 0)
 			op = &b->ops[i];
 	if (!op) {
-		pthread_mutex_unlock(&b->lock);
+		broker_unlock(b);
 		api_result_error(res, 404, "no operation %s", id);
 		return;
 	}
@@ -236,7 +236,7 @@ static void admin_operation_get(void *opaque, const char *id, struct api_result 
 	    json_pack("{s:s, s:s, s:I, s:I, s:s}", "id", op->id, "state", state, "done", (json_int_t)done, "total",
 		      (json_int_t)op->total, "error",
 		      !strcmp(state, "failed") ? "desktops failed to start (see their logs in the run directory)" : "");
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 }
 
 /* ---- pools ---- */
@@ -245,7 +245,7 @@ static void admin_pools_list(void *opaque, struct api_result *res)
 {
 	struct broker *b = opaque;
 	json_t *list = json_array();
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	for (struct broker_pool *p = b->pool_list; p; p = p->next) {
 		json_t *j = broker_pool_to_json(&p->spec);
 		unsigned n = 0, running = 0, assigned = 0;
@@ -262,18 +262,18 @@ static void admin_pools_list(void *opaque, struct api_result *res)
 		json_object_set_new(j, "assigned", json_integer(assigned));
 		json_array_append_new(list, j);
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	res->json = json_pack("{s:o}", "pools", list);
 }
 
 static void admin_pool_get(void *opaque, const char *name, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_pool *p = broker_pool_find(b, name);
 	if (p)
 		res->json = broker_pool_to_json(&p->spec);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (!p)
 		api_result_error(res, 404, "no pool %s", name);
 }
@@ -294,14 +294,14 @@ static void admin_pool_create(void *opaque, const char *name, json_t *body, stru
 		api_result_error(res, 400, "%s", err);
 		return;
 	}
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	int r = broker_pool_add(b, &spec, true);
 	if (r == 0) {
 		struct broker_op *op = admin_op_new(b, name, spec.size);
 		res->status = 202;
 		res->json = json_pack("{s:s, s:s}", "operation", op->id, "pool", name);
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (r < 0)
 		api_result_errno(res, r, r == -EEXIST ? "pool %s exists" : "cannot create pool %s", name);
 }
@@ -310,7 +310,7 @@ static void admin_pool_update(void *opaque, const char *name, json_t *body, stru
 {
 	struct broker *b = opaque;
 	char err[256];
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_pool *p = broker_pool_find(b, name);
 	struct pool_spec spec;
 	int r = -ENOENT;
@@ -328,7 +328,7 @@ static void admin_pool_update(void *opaque, const char *name, json_t *body, stru
 	}
 	if (r == 0)
 		res->json = broker_pool_to_json(&p->spec);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (r == -ENOENT)
 		api_result_error(res, 404, "no pool %s", name);
 	else if (r < 0 && r != -EINVAL)
@@ -338,9 +338,9 @@ static void admin_pool_update(void *opaque, const char *name, json_t *body, stru
 static void admin_pool_delete(void *opaque, const char *name, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	int r = broker_pool_remove(b, name);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (r == -EBUSY)
 		api_result_error(res, 409, "pool %s has desktops in use; log their users off first", name);
 	else if (r == -EPERM)
@@ -366,22 +366,22 @@ static void admin_desktops_list(void *opaque, const char *pool, struct api_resul
 {
 	struct broker *b = opaque;
 	json_t *list = json_array();
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	for (struct broker_desktop *d = b->desktops; d; d = d->next)
 		if (!pool || strcmp(d->pool, pool) == 0)
 			json_array_append_new(list, admin_desktop_json(b, d));
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	res->json = json_pack("{s:o}", "desktops", list);
 }
 
 static void admin_desktop_get(void *opaque, const char *name, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_desktop *d = broker_desktop_find(b, name);
 	if (d)
 		res->json = admin_desktop_json(b, d);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (!d)
 		api_result_error(res, 404, "no desktop %s", name);
 }
@@ -390,7 +390,7 @@ enum admin_power { ADMIN_ON, ADMIN_OFF, ADMIN_REFRESH, ADMIN_DELETE, ADMIN_SUSPE
 
 static void admin_power(struct broker *b, const char *name, enum admin_power what, struct api_result *res)
 {
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_desktop *d = broker_desktop_find(b, name);
 	int r = -ENOENT;
 	if (d) {
@@ -399,34 +399,41 @@ static void admin_power(struct broker *b, const char *name, enum admin_power wha
 		if (held != d->held_off && store_desktop_set_held(b->store, d->store_id, held) < 0)
 			log_warn("broker: desktop %s: its hold is not stored; a restart forgets it", d->name);
 		d->held_off = held;
+		/* Decided here; done by an action worker, the lock released while this request waits for it. */
+		enum act_kind act = ACT_RESTART;
+		r = 0;
 		switch (what) {
 		case ADMIN_ON:
-			r = d->state == DESKTOP_RUNNING || d->state == DESKTOP_STARTING
-				? 0
-				: pools_desktop_restart(b->pools, d->name);
+			r = d->state == DESKTOP_RUNNING || d->state == DESKTOP_STARTING ? 1 : 0;
 			break;
 		case ADMIN_OFF:
-			r = pools_desktop_stop(b->pools, d->name);
+			act = ACT_STOP;
 			break;
 		case ADMIN_REFRESH:
-			r = pools_desktop_restart(b->pools, d->name);
 			break;
 		case ADMIN_SUSPEND:
-			r = d->state == DESKTOP_RUNNING ? pools_desktop_suspend(b->pools, d->name) : -EBUSY;
+			act = ACT_SUSPEND;
+			r = d->state == DESKTOP_RUNNING ? 0 : -EBUSY;
 			break;
 		case ADMIN_RESUME:
-			r = d->state == DESKTOP_SUSPENDED ? pools_desktop_resume(b->pools, d->name) : -EBUSY;
+			act = ACT_RESUME;
+			r = d->state == DESKTOP_SUSPENDED ? 0 : -EBUSY;
 			break;
 		case ADMIN_DELETE:
 			broker_audit(b, "desktop_delete", d->user, NULL, d->pool, d->name, "admin");
 			d->deleting = true;
-			r = pools_desktop_remove(b->pools, d->name);
+			act = ACT_REMOVE;
 			break;
 		}
+		r = r == 0 ? broker_act_wait(b, act, name) : r > 0 ? 0 : r;
+		/* The desktop may have gone while the lock was released. */
+		d = broker_desktop_find(b, name);
+		if (r == 0 && !d && what != ADMIN_DELETE)
+			r = -ENOENT;
 	}
 	if (r == 0 && what != ADMIN_DELETE)
 		res->json = admin_desktop_json(b, d);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (r == 0 && what == ADMIN_DELETE)
 		res->status = 202;
 	if (r == 0 && what == ADMIN_DELETE)
@@ -471,10 +478,10 @@ static void admin_desktop_delete(void *opaque, const char *name, struct api_resu
 static void admin_desktop_screenshot(void *opaque, const char *name, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_desktop *d = broker_desktop_find(b, name);
 	struct surface *s = d ? surface_ref(d->surface) : NULL;
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (!d) {
 		api_result_error(res, 404, "no desktop %s", name);
 		return;
@@ -521,7 +528,7 @@ static void admin_sessions_list(void *opaque, struct api_result *res)
 		return;
 	}
 	json_t *arr = json_array();
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	for (size_t i = 0; i < n; i++) {
 		const struct store_session *s = &list[i];
 		struct broker_desktop *d = broker_desktop_by_id(b, s->desktop_id);
@@ -532,7 +539,7 @@ static void admin_sessions_list(void *opaque, struct api_result *res)
 						     (json_int_t)s->started, "last_seen", (json_int_t)s->last_seen,
 						     "disconnected_at", (json_int_t)s->disconnected_at));
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	free(list);
 	res->json = json_pack("{s:o}", "sessions", arr);
 }
@@ -540,9 +547,9 @@ static void admin_sessions_list(void *opaque, struct api_result *res)
 static void admin_session_disconnect(void *opaque, int64_t id, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	int r = session_disconnect_id(b, id);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (r < 0)
 		api_result_errno(res, r, "no session %lld", (long long)id);
 	else
@@ -552,9 +559,9 @@ static void admin_session_disconnect(void *opaque, int64_t id, struct api_result
 static void admin_session_logoff(void *opaque, int64_t id, struct api_result *res)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	int r = session_logoff_id(b, id, "logged off by an admin");
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (r < 0)
 		api_result_errno(res, r, "no session %lld", (long long)id);
 	else
@@ -608,12 +615,12 @@ static void admin_metrics(void *opaque, struct api_result *res)
 		fprintf(f, "vdi_sessions{state=\"%s\"} %llu\n", store_session_state_name((enum store_session_state)s),
 			(unsigned long long)counts.sessions[s]);
 	unsigned conns = 0, on_desktop = 0;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	for (struct broker_conn *c = b->conns; c; c = c->next) {
 		conns++;
 		on_desktop += c->phase == CONN_DESKTOP;
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	fprintf(f, "# HELP vdi_connections Client connections now.\n# TYPE vdi_connections gauge\n");
 	fprintf(f, "vdi_connections{on=\"greeter\"} %u\nvdi_connections{on=\"desktop\"} %u\n", conns - on_desktop,
 		on_desktop);

@@ -67,6 +67,7 @@ static char *broker_pool_json(const struct pool_spec *s)
  * `start` (else it exists powered off until wanted). */
 static struct broker_desktop *broker_provision(struct broker *b, struct broker_pool *pool, bool start)
 {
+	assert_locked(b);
 	/* Numbered after the highest in use, so a replaced desktop gets a new
 	 * name (the audit log never mixes the old one with the new). */
 	char name[DESKTOP_NAME_MAX + 1];
@@ -102,17 +103,13 @@ static struct broker_desktop *broker_provision(struct broker *b, struct broker_p
 	d->next = b->desktops;
 	b->desktops = d;
 	if (start) {
-		r = pools_desktop_start(b->pools, &pool->spec, d->name, NULL);
+		broker_act(b, ACT_START, d->name, NULL, &pool->spec);
 	} else {
 		/* Known to pools, powered off. */
-		r = pools_adopt(b->pools, &pool->spec, d->name, 0, NULL);
-		if (r == 0) {
-			d->state = DESKTOP_STOPPED;
-			store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, STORE_DESKTOP_STOPPED);
-		}
+		broker_act(b, ACT_CREATE_OFF, d->name, NULL, &pool->spec);
+		d->state = DESKTOP_STOPPED;
+		store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, STORE_DESKTOP_STOPPED);
 	}
-	if (r < 0)
-		log_error("broker: cannot set up desktop %s: %s", d->name, strerror(-r));
 	return d;
 }
 
@@ -125,7 +122,7 @@ int64_t broker_now(struct broker *b)
 	return b->clock_start + (ts.tv_sec - b->clock_base) * (int64_t)b->clock_speed;
 }
 
-static enum power_state broker_power_state(enum desktop_state s)
+enum power_state broker_power_state(enum desktop_state s)
 {
 	switch (s) {
 	case DESKTOP_RUNNING:
@@ -150,12 +147,13 @@ static enum power_state broker_power_state(enum desktop_state s)
  * count against it). */
 static void broker_fill_pools(struct broker *b)
 {
+	assert_locked(b);
 	if (!b->pools)
 		return;
 	size_t busy = 0;
 	for (struct broker_desktop *d = b->desktops; d; d = d->next)
-		busy +=
-		    d->state == DESKTOP_STARTING || d->state == DESKTOP_STOPPING || d->state == DESKTOP_PROVISIONING;
+		busy += d->acts || d->state == DESKTOP_STARTING || d->state == DESKTOP_STOPPING ||
+			d->state == DESKTOP_PROVISIONING;
 	size_t budget = b->power_ops > busy ? b->power_ops - busy : 0;
 	int64_t now = time(NULL);
 	for (struct broker_pool *p = b->pool_list; p && budget; p = p->next) {
@@ -171,7 +169,7 @@ static void broker_fill_pools(struct broker *b)
 			/* An admin's power-off or suspend stands: it is not a spare. */
 			bool assigned = d->user[0] || d->conn || d->held_off;
 			pd[n] = (struct power_desktop){
-			    .state = broker_power_state(d->state),
+			    .state = d->acts ? d->heads_for : broker_power_state(d->state),
 			    .assigned = assigned,
 			    .settling = !assigned && (p->spec.surplus == POOL_SURPLUS_KEEP ||
 						      now - d->free_since < (int64_t)p->spec.surplus_after_s),
@@ -193,20 +191,21 @@ static void broker_fill_pools(struct broker *b)
 				broker_provision(b, p, a[i].op == POWER_CREATE_ON);
 				break;
 			case POWER_START:
-				pools_desktop_restart(b->pools, d->name);
+				broker_act(b, ACT_RESTART, d->name, NULL, NULL);
 				break;
 			case POWER_RESUME:
-				pools_desktop_resume(b->pools, d->name);
+				broker_act(b, ACT_RESUME, d->name, NULL, NULL);
 				break;
 			case POWER_STOP:
-				if (p->spec.surplus == POOL_SURPLUS_SUSPEND && d->state == DESKTOP_RUNNING)
-					pools_desktop_suspend(b->pools, d->name);
-				else
-					pools_desktop_stop(b->pools, d->name);
+				broker_act(b,
+					   p->spec.surplus == POOL_SURPLUS_SUSPEND && d->state == DESKTOP_RUNNING
+					       ? ACT_SUSPEND
+					       : ACT_STOP,
+					   d->name, NULL, NULL);
 				break;
 			case POWER_DELETE:
 				d->deleting = true;
-				pools_desktop_remove(b->pools, d->name);
+				broker_act(b, ACT_REMOVE, d->name, NULL, NULL);
 				break;
 			}
 		}
@@ -253,6 +252,7 @@ static void broker_pool_reap(struct broker *b, const char *name)
 
 int broker_pool_add(struct broker *b, const struct pool_spec *spec, bool from_api)
 {
+	assert_locked(b);
 	if (broker_pool_find(b, spec->name))
 		return -EEXIST;
 	struct broker_pool *p = calloc(1, sizeof(*p));
@@ -303,7 +303,7 @@ int broker_pool_change(struct broker *b, struct broker_pool *p, const struct poo
 		if (strcmp(d->pool, p->spec.name) != 0 || d->deleting || d->user[0] || d->conn)
 			continue;
 		d->deleting = true;
-		pools_desktop_remove(b->pools, d->name);
+		broker_act(b, ACT_REMOVE, d->name, NULL, NULL);
 		have--;
 	}
 	broker_fill_pools(b);
@@ -324,7 +324,7 @@ int broker_pool_remove(struct broker *b, const char *name)
 	for (struct broker_desktop *d = b->desktops; d; d = d->next) {
 		if (strcmp(d->pool, name) == 0 && !d->deleting) {
 			d->deleting = true;
-			pools_desktop_remove(b->pools, d->name);
+			broker_act(b, ACT_REMOVE, d->name, NULL, NULL);
 		}
 	}
 	broker_pool_reap(b, name);
@@ -336,10 +336,14 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 {
 	struct broker *b = opaque;
 	(void)from;
-	pthread_mutex_lock(&b->lock);
+	/* The screen of a desktop that runs now, attached before the lock is taken: the VMM may take
+	 * seconds to answer. */
+	struct surface *attached = info->state == DESKTOP_RUNNING ? surface_attach_vmm(info->socket) : NULL;
+	broker_lock(b);
 	struct broker_desktop *d = broker_desktop_find(b, info->name);
 	if (!d) {
-		pthread_mutex_unlock(&b->lock);
+		broker_unlock(b);
+		surface_destroy(attached);
 		return;
 	}
 	enum desktop_state was = d->state;
@@ -351,9 +355,10 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 		store_desktop_set_vmm(b->store, d->store_id, 0, NULL);
 	store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY, (enum store_desktop_state)info->state);
 	if (info->state == DESKTOP_RUNNING && !d->surface) {
-		d->surface = surface_attach_vmm(info->socket);
+		d->surface = attached;
+		attached = NULL;
 		if (d->user[0])
-			pools_desktop_set_label(b->pools, d->name, d->user);
+			broker_act(b, ACT_LABEL, d->name, d->user, NULL);
 	} else if (info->state != DESKTOP_RUNNING && d->surface) {
 		surface_destroy(d->surface);
 		d->surface = NULL;
@@ -373,11 +378,13 @@ static void broker_on_state(void *opaque, const struct desktop_info *info, enum 
 		broker_unlink_desktop(b, d);
 		broker_pool_reap(b, pool);
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
+	surface_destroy(attached); /* not wanted: it had one already */
 }
 
 struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool *pool, const char *user, bool *starting)
 {
+	assert_locked(b);
 	*starting = false;
 	/* Theirs first; then a free one, the readiest: running, starting,
 	 * suspended (resumes in milliseconds), powered off (boots). */
@@ -413,12 +420,14 @@ struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool 
 		store_desktop_assign(b->store, d->store_id, user);
 		broker_audit(b, "assign", user, NULL, d->pool, d->name, NULL);
 		/* Shown now if it runs, kept for its start if not. */
-		pools_desktop_set_label(b->pools, d->name, user);
+		broker_act(b, ACT_LABEL, d->name, user, NULL);
 	}
-	if (d->state == DESKTOP_SUSPENDED)
-		pools_desktop_resume(b->pools, d->name);
-	else if (d->state == DESKTOP_STOPPED || d->state == DESKTOP_FAILED)
-		pools_desktop_restart(b->pools, d->name);
+	/* Started unless that is under way (a pending action already heads for it). */
+	bool heading = d->acts && d->heads_for == POWER_STARTING;
+	if (d->state == DESKTOP_SUSPENDED && !heading)
+		broker_act(b, ACT_RESUME, d->name, NULL, NULL);
+	else if ((d->state == DESKTOP_STOPPED || d->state == DESKTOP_FAILED) && !heading)
+		broker_act(b, ACT_RESTART, d->name, NULL, NULL);
 	*starting = d->state != DESKTOP_RUNNING;
 	/* A spare was taken: the scheduler starts the next. */
 	broker_fill_pools(b);
@@ -427,6 +436,7 @@ struct broker_desktop *broker_desktop_take(struct broker *b, struct broker_pool 
 
 void broker_desktop_logoff(struct broker *b, struct broker_desktop *d)
 {
+	assert_locked(b);
 	struct broker_pool *pool = broker_pool_find(b, d->pool);
 	enum pool_on_logoff what = pool ? pool->spec.on_logoff : POOL_LOGOFF_KEEP;
 	bool keep_user = pool && pool->spec.assignment == POOL_DEDICATED && what != POOL_LOGOFF_DELETE;
@@ -438,13 +448,13 @@ void broker_desktop_logoff(struct broker *b, struct broker_desktop *d)
 		d->free_since = time(NULL);
 		d->user[0] = '\0';
 		store_desktop_assign(b->store, d->store_id, NULL);
-		pools_desktop_set_label(b->pools, d->name, "");
+		broker_act(b, ACT_LABEL, d->name, "", NULL);
 	}
 	if (what == POOL_LOGOFF_REFRESH) {
-		pools_desktop_restart(b->pools, d->name);
+		broker_act(b, ACT_RESTART, d->name, NULL, NULL);
 	} else if (what == POOL_LOGOFF_DELETE) {
 		d->deleting = true;
-		pools_desktop_remove(b->pools, d->name);
+		broker_act(b, ACT_REMOVE, d->name, NULL, NULL);
 	}
 }
 
@@ -485,7 +495,7 @@ static void broker_adopt(struct broker *b)
 			store_desktop_set_state(b->store, d->store_id, STORE_DESKTOP_ANY,
 						(enum store_desktop_state)d->state);
 			if (d->user[0])
-				pools_desktop_set_label(b->pools, d->name, d->user);
+				broker_act(b, ACT_LABEL, d->name, d->user, NULL);
 		}
 		/* An adopted running desktop has its screen at once. */
 		struct desktop_info info;
@@ -524,18 +534,20 @@ static void broker_load_api_pools(struct broker *b)
 static void *broker_ticker(void *opaque)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	while (!b->stopping) {
 		struct timespec until;
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_sec += 1;
+		lock_released(b);
 		pthread_cond_timedwait(&b->tick, &b->lock, &until);
+		lock_taken(b);
 		if (!b->stopping) {
 			session_tick(b);
 			broker_power_tick(b);
 		}
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	return NULL;
 }
 
@@ -549,7 +561,10 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->jobs_ready, NULL);
 	pthread_cond_init(&b->tick, NULL);
+	pthread_cond_init(&b->acts_ready, NULL);
+	pthread_cond_init(&b->acts_done, NULL);
 	b->jobs_tail = &b->jobs;
+	b->acts_tail = &b->acts;
 	b->greeter_width = cfg->greeter_width ? cfg->greeter_width : 1024;
 	b->power_ops = cfg->power_ops ? cfg->power_ops : 4;
 	b->clock_start = cfg->clock_start;
@@ -596,6 +611,7 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 		broker_stop(b);
 		return NULL;
 	}
+	broker_lock(b); /* nobody else runs yet; the functions below check that it is held */
 	for (size_t i = cfg->npools; i-- > 0;) {
 		char why[160];
 		int r = pool_spec_check(&cfg->pools[i], why, sizeof(why));
@@ -603,11 +619,13 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 			r = broker_pool_add(b, &cfg->pools[i], false);
 		if (r < 0) {
 			snprintf(err, errlen, "%s", r == -EINVAL ? why : strerror(-r));
+			broker_unlock(b);
 			broker_stop(b);
 			return NULL;
 		}
 	}
 	broker_load_api_pools(b);
+	broker_unlock(b);
 	char snapshots[4096];
 	snprintf(snapshots, sizeof(snapshots), "%s/snapshots", cfg->data_dir);
 	struct pools_config pc = {
@@ -617,11 +635,13 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	    .events = {.state = broker_on_state, .opaque = b},
 	};
 	b->pools = pools_create(&pc, err, errlen);
-	if (!b->pools) {
+	if (!b->pools || broker_act_start(b) < 0) {
+		if (b->pools)
+			snprintf(err, errlen, "cannot start the broker's threads");
 		broker_stop(b);
 		return NULL;
 	}
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	broker_adopt(b);
 	/* Connections of the previous run are gone: their sessions are
 	 * disconnected from now, and their timeouts run. */
@@ -634,7 +654,7 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 		free(sessions);
 	}
 	broker_fill_pools(b);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (session_start_workers(b, cfg->auth_workers) < 0 ||
 	    pthread_create(&b->ticker, NULL, broker_ticker, b) != 0) {
 		snprintf(err, errlen, "cannot start the broker's threads");
@@ -648,15 +668,16 @@ void broker_stop(struct broker *b)
 {
 	if (!b)
 		return;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	bool ticking = b->workers != NULL;
 	b->stopping = true;
 	pthread_cond_broadcast(&b->tick);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	if (ticking)
 		pthread_join(b->ticker, NULL);
 	api_stop(b->api);
 	session_stop_workers(b);
+	broker_act_stop(b);
 	/* VMMs keep running: the next vdi-server adopts them. */
 	pools_destroy(b->pools);
 	while (b->desktops)
@@ -672,6 +693,8 @@ void broker_stop(struct broker *b)
 	free(b->data_dir);
 	free(b->run_dir);
 	pthread_cond_destroy(&b->tick);
+	pthread_cond_destroy(&b->acts_ready);
+	pthread_cond_destroy(&b->acts_done);
 	pthread_cond_destroy(&b->jobs_ready);
 	pthread_mutex_destroy(&b->lock);
 	free(b);

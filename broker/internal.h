@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
 
@@ -28,6 +29,8 @@ struct broker_desktop {
 	bool deleting;                  /* on_logoff delete: gone once stopped */
 	int64_t free_since;             /* when it last became free (its user logged off, it was made) */
 	bool held_off;                  /* an admin powered or suspended it: the scheduler leaves it be */
+	unsigned acts;                  /* actions asked of pools/ and not finished yet (act.c) */
+	enum power_state heads_for;     /* with acts: the power state they lead to */
 };
 
 struct broker_pool {
@@ -68,8 +71,15 @@ struct auth_job {
 	char password[257];
 };
 
+/* What the broker asks of pools/, done outside its lock (act.c). */
+enum act_kind { ACT_START, ACT_CREATE_OFF, ACT_STOP, ACT_RESTART, ACT_SUSPEND, ACT_RESUME, ACT_REMOVE, ACT_LABEL };
+struct act;
+#define BROKER_ACT_WORKERS 4
+
 struct broker {
-	pthread_mutex_t lock; /* everything below */
+	pthread_mutex_t lock; /* everything below; taken with broker_lock() */
+	pthread_t lock_owner; /* for assert_locked() */
+	bool lock_held;
 	struct auth *auth;
 	struct store *store;
 	struct pools *pools;
@@ -92,13 +102,64 @@ struct broker {
 	unsigned power_ops;
 	long long clock_start, clock_base;
 	unsigned clock_speed;
+	/* actions on desktops, carried out by workers outside the lock (act.c) */
+	struct act *acts, **acts_tail;
+	struct act *acts_running[BROKER_ACT_WORKERS];
+	pthread_cond_t acts_ready, acts_done;
+	pthread_t act_workers[BROKER_ACT_WORKERS];
+	unsigned nact_workers, nact_workers_started;
+	bool acts_stopping;
 	/* the admin API */
 	struct api *api;
 	struct broker_op ops[BROKER_OPS];
 	unsigned next_op;
 };
 
+/* The broker's lock. assert_locked() checks "under the lock" where a
+ * function says so (assert() is on in every build but NDEBUG ones). */
+static inline void lock_taken(struct broker *b)
+{
+	b->lock_owner = pthread_self();
+	b->lock_held = true;
+}
+static inline void lock_released(struct broker *b)
+{
+	b->lock_held = false;
+}
+static inline void broker_lock(struct broker *b)
+{
+	pthread_mutex_lock(&b->lock);
+	lock_taken(b);
+}
+static inline void broker_unlock(struct broker *b)
+{
+	lock_released(b);
+	pthread_mutex_unlock(&b->lock);
+}
+/* Waits on cond, the lock released meanwhile. */
+static inline void broker_wait(struct broker *b, pthread_cond_t *cond)
+{
+	lock_released(b);
+	pthread_cond_wait(cond, &b->lock);
+	lock_taken(b);
+}
+#define assert_locked(b) assert((b)->lock_held &&pthread_equal((b)->lock_owner, pthread_self()))
+
+/* act.c. Under the lock: asks for an action on desktop `name` (`label` for
+ * ACT_LABEL, or the label to start with; `spec` for ACT_START and
+ * ACT_CREATE_OFF); it runs soon, on a worker, without the lock. */
+void broker_act(struct broker *b, enum act_kind kind, const char *name, const char *label,
+		const struct pool_spec *spec);
+/* Under the lock: the same, waiting (the lock released meanwhile) until it
+ * has run; pools/' result. */
+int broker_act_wait(struct broker *b, enum act_kind kind, const char *name);
+int broker_act_start(struct broker *b);
+/* Joins the workers; actions not begun are dropped. */
+void broker_act_stop(struct broker *b);
+
 /* broker.c */
+/* A desktop's power state as the scheduler sees it (headed for, while actions are pending). */
+enum power_state broker_power_state(enum desktop_state s);
 struct broker_pool *broker_pool_find(struct broker *b, const char *name);
 struct broker_desktop *broker_desktop_find(struct broker *b, const char *name);
 struct broker_desktop *broker_desktop_by_id(struct broker *b, int64_t id);

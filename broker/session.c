@@ -61,6 +61,7 @@ static void conn_show_desktop(struct broker_conn *c, struct broker_desktop *d)
 /* Under the lock: user c->user gets pool's desktop on this connection. */
 static void conn_assign(struct broker *b, struct broker_conn *c, struct broker_pool *pool)
 {
+	assert_locked(b);
 	snprintf(c->pool, sizeof(c->pool), "%s", pool->spec.name);
 	bool starting;
 	struct broker_desktop *d = broker_desktop_take(b, pool, c->user, &starting);
@@ -96,15 +97,52 @@ static void conn_assign(struct broker *b, struct broker_conn *c, struct broker_p
 	conn_message(c, GREETER_INFO, "starting your desktop...");
 }
 
-/* Under the lock: after a successful login, the pools the user may use. */
-static void conn_logged_in(struct broker *b, struct broker_conn *c)
+/* The pools as they are now, for an entitlement check made outside the
+ * lock (group look-ups may block): names and entitlement lists, copied
+ * under the lock. */
+struct pool_entitlements {
+	size_t n;
+	struct {
+		char name[POOL_NAME_MAX + 1];
+		char entitlement[POOL_ENTITLE_MAX];
+		bool entitled;
+	} pool[GREETER_POOLS_MAX];
+};
+
+static void entitlements_copy(struct broker *b, struct pool_entitlements *e, const char *only)
 {
+	assert_locked(b);
+	e->n = 0;
+	for (struct broker_pool *p = b->pool_list; p && e->n < GREETER_POOLS_MAX; p = p->next) {
+		if (p->deleting || (only && strcmp(p->spec.name, only) != 0))
+			continue;
+		snprintf(e->pool[e->n].name, sizeof(e->pool[e->n].name), "%s", p->spec.name);
+		snprintf(e->pool[e->n].entitlement, sizeof(e->pool[e->n].entitlement), "%s", p->spec.entitlement);
+		e->pool[e->n].entitled = false;
+		e->n++;
+	}
+}
+
+/* Without the lock. */
+static void entitlements_check(struct auth *auth, const char *user, struct pool_entitlements *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		e->pool[i].entitled = auth_in_list(auth, user, e->pool[i].entitlement);
+}
+
+/* Under the lock: after a successful login, the pools the user may use
+ * (checked outside the lock; a pool removed since is passed over). */
+static void conn_logged_in(struct broker *b, struct broker_conn *c, const struct pool_entitlements *e)
+{
+	assert_locked(b);
 	const char *names[GREETER_POOLS_MAX];
 	size_t n = 0;
-	struct broker_pool *only = NULL;
-	for (struct broker_pool *p = b->pool_list; p && n < GREETER_POOLS_MAX; p = p->next) {
-		if (!auth_in_list(b->auth, c->user, p->spec.entitlement))
+	struct broker_pool *only = NULL, *entitled[GREETER_POOLS_MAX];
+	for (size_t i = 0; i < e->n; i++) {
+		struct broker_pool *p = e->pool[i].entitled ? broker_pool_find(b, e->pool[i].name) : NULL;
+		if (!p || p->deleting)
 			continue;
+		entitled[n] = p;
 		names[n++] = p->spec.name;
 		only = p;
 	}
@@ -114,11 +152,10 @@ static void conn_logged_in(struct broker *b, struct broker_conn *c)
 		return;
 	}
 	/* Someone who had a session in one pool goes back to it. */
-	for (struct broker_pool *p = b->pool_list; p && n > 1; p = p->next) {
+	for (size_t i = 0; i < n && n > 1; i++) {
 		struct store_session s;
-		if (auth_in_list(b->auth, c->user, p->spec.entitlement) &&
-		    store_session_get(b->store, c->user, p->spec.name, &s) == 0) {
-			conn_assign(b, c, p);
+		if (store_session_get(b->store, c->user, entitled[i]->spec.name, &s) == 0) {
+			conn_assign(b, c, entitled[i]);
 			return;
 		}
 	}
@@ -137,6 +174,7 @@ static void conn_logged_in(struct broker *b, struct broker_conn *c)
 /* Under the lock: a login to check, for a worker. */
 static void conn_queue_login(struct broker *b, struct broker_conn *c, const char *user, const char *password)
 {
+	assert_locked(b);
 	if (b->njobs >= AUTH_QUEUE_MAX) {
 		conn_refuse(c, "%s", "the server is busy; try again in a moment");
 		return;
@@ -166,30 +204,45 @@ static void greeter_on_submit(void *opaque, const char *user, const char *passwo
 {
 	struct broker_conn *c = opaque;
 	struct broker *b = c->b;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	if (c->phase == CONN_GREETER)
 		conn_queue_login(b, c, user, password);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 }
 
 static void greeter_on_choose(void *opaque, const char *pool_name)
 {
 	struct broker_conn *c = opaque;
 	struct broker *b = c->b;
-	pthread_mutex_lock(&b->lock);
-	struct broker_pool *p = broker_pool_find(b, pool_name);
-	if (c->phase == CONN_CHOOSE && p && auth_in_list(b->auth, c->user, p->spec.entitlement))
+	struct pool_entitlements *e = malloc(sizeof(*e));
+	if (!e)
+		return;
+	char user[BROKER_USER_MAX + 1];
+	broker_lock(b);
+	entitlements_copy(b, e, pool_name);
+	snprintf(user, sizeof(user), "%s", c->user);
+	broker_unlock(b);
+	entitlements_check(b->auth, user, e);
+	broker_lock(b);
+	struct broker_pool *p = e->n && e->pool[0].entitled ? broker_pool_find(b, pool_name) : NULL;
+	if (c->phase == CONN_CHOOSE && p && !p->deleting && strcmp(c->user, user) == 0)
 		conn_assign(b, c, p);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
+	free(e);
 }
 
 static void *auth_worker(void *opaque)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	struct pool_entitlements *pools = malloc(sizeof(*pools));
+	if (!pools) {
+		log_error("broker: no memory for an authentication worker");
+		return NULL;
+	}
+	broker_lock(b);
 	for (;;) {
 		while (!b->jobs && !b->stopping)
-			pthread_cond_wait(&b->jobs_ready, &b->lock);
+			broker_wait(b, &b->jobs_ready);
 		if (b->stopping && !b->jobs)
 			break;
 		struct auth_job *job = b->jobs;
@@ -199,15 +252,21 @@ static void *auth_worker(void *opaque)
 		b->njobs--;
 		char address[64];
 		snprintf(address, sizeof(address), "%s", job->conn->address);
-		pthread_mutex_unlock(&b->lock);
+		broker_unlock(b);
 		unsigned locked_for = 0;
 		enum auth_result r = auth_check(b->auth, job->user, job->password, address, &locked_for);
 		explicit_bzero(job->password, sizeof(job->password));
-		pthread_mutex_lock(&b->lock);
+		/* The pools this user may use, looked up without the lock. */
+		broker_lock(b);
+		entitlements_copy(b, pools, NULL);
+		broker_unlock(b);
+		if (r == AUTH_OK)
+			entitlements_check(b->auth, job->user, pools);
+		broker_lock(b);
 		struct broker_conn *c = job->conn;
 		if (c->phase == CONN_AUTH && !b->stopping) {
 			if (r == AUTH_OK) {
-				conn_logged_in(b, c);
+				conn_logged_in(b, c, pools);
 			} else if (r == AUTH_LOCKED) {
 				char text[64];
 				snprintf(text, sizeof(text), "%u", locked_for);
@@ -221,7 +280,8 @@ static void *auth_worker(void *opaque)
 		conn_unref(c);
 		free(job);
 	}
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
+	free(pools);
 	return NULL;
 }
 
@@ -242,10 +302,10 @@ int session_start_workers(struct broker *b, unsigned n)
 
 void session_stop_workers(struct broker *b)
 {
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	b->stopping = true;
 	pthread_cond_broadcast(&b->jobs_ready);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		pthread_join(b->workers[i], NULL);
 	free(b->workers);
@@ -273,20 +333,20 @@ struct surface *session_connect(void *opaque, struct display_conn *dc, const str
 		return NULL;
 	}
 	struct surface *s = greeter_surface(c->greeter);
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	c->next = b->conns;
 	b->conns = c;
 	/* RDP autologon: the client sent credentials inside TLS. */
 	if (info->user && info->password && *info->password)
 		conn_queue_login(b, c, info->user, info->password);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	return s;
 }
 
 void session_disconnect(void *opaque, struct display_conn *dc)
 {
 	struct broker *b = opaque;
-	pthread_mutex_lock(&b->lock);
+	broker_lock(b);
 	struct broker_conn *c = NULL;
 	for (struct broker_conn **it = &b->conns; *it; it = &(*it)->next) {
 		if ((*it)->dc == dc) {
@@ -296,7 +356,7 @@ void session_disconnect(void *opaque, struct display_conn *dc)
 		}
 	}
 	if (!c) {
-		pthread_mutex_unlock(&b->lock);
+		broker_unlock(b);
 		return;
 	}
 	c->dc = NULL;
@@ -313,7 +373,7 @@ void session_disconnect(void *opaque, struct display_conn *dc)
 	struct greeter *g = c->greeter;
 	c->greeter = NULL;
 	conn_unref(c);
-	pthread_mutex_unlock(&b->lock);
+	broker_unlock(b);
 	/* On the connection's own thread: no input call of this greeter is
 	 * under way, and nobody else touches it once it is out of c. */
 	greeter_destroy(g);
@@ -321,6 +381,7 @@ void session_disconnect(void *opaque, struct display_conn *dc)
 
 void session_desktop_changed(struct broker *b, struct broker_desktop *d, const char *reason)
 {
+	assert_locked(b);
 	struct broker_conn *c = d->conn;
 	if (!c || !c->dc)
 		return;
@@ -359,6 +420,7 @@ void session_desktop_changed(struct broker *b, struct broker_desktop *d, const c
 /* Under the lock: ends a session (its timeout passed, or an admin asked). */
 static void session_end(struct broker *b, const struct store_session *s, const char *why)
 {
+	assert_locked(b);
 	struct broker_desktop *d = broker_desktop_by_id(b, s->desktop_id);
 	if (d) {
 		if (d->conn) {
@@ -377,6 +439,7 @@ static void session_end(struct broker *b, const struct store_session *s, const c
 
 void session_tick(struct broker *b)
 {
+	assert_locked(b);
 	for (struct broker_conn *c = b->conns; c; c = c->next) {
 		if (c->greeter && (c->phase == CONN_AUTH || c->phase == CONN_WAIT))
 			greeter_tick(c->greeter);
@@ -403,15 +466,13 @@ void session_tick(struct broker *b)
 		/* Disconnected a while: the desktop is suspended or powered off
 		 * (its session stays; reconnecting brings it back). */
 		struct broker_desktop *d = broker_desktop_by_id(b, s->desktop_id);
-		if (d && d->state == DESKTOP_RUNNING && !d->conn && p->spec.on_disconnect != POOL_DISCONNECT_NONE &&
-		    s->disconnected_at && now - s->disconnected_at >= (int64_t)p->spec.on_disconnect_after_s) {
+		if (d && d->state == DESKTOP_RUNNING && !d->conn && !d->acts &&
+		    p->spec.on_disconnect != POOL_DISCONNECT_NONE && s->disconnected_at &&
+		    now - s->disconnected_at >= (int64_t)p->spec.on_disconnect_after_s) {
 			bool suspend = p->spec.on_disconnect == POOL_DISCONNECT_SUSPEND;
 			broker_audit(b, suspend ? "suspend" : "poweroff", s->user, NULL, d->pool, d->name,
 				     "disconnected");
-			if (suspend)
-				pools_desktop_suspend(b->pools, d->name);
-			else
-				pools_desktop_stop(b->pools, d->name);
+			broker_act(b, suspend ? ACT_SUSPEND : ACT_STOP, d->name, NULL, NULL);
 		}
 		if (!p->spec.disconnect_timeout_s)
 			continue;
@@ -442,6 +503,7 @@ static int session_by_id(struct broker *b, int64_t id, struct store_session *out
 
 int session_disconnect_id(struct broker *b, int64_t id)
 {
+	assert_locked(b);
 	struct store_session s;
 	int r = session_by_id(b, id, &s);
 	if (r < 0)
@@ -455,6 +517,7 @@ int session_disconnect_id(struct broker *b, int64_t id)
 
 int session_logoff_id(struct broker *b, int64_t id, const char *why)
 {
+	assert_locked(b);
 	struct store_session s;
 	int r = session_by_id(b, id, &s);
 	if (r == 0)
