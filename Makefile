@@ -36,7 +36,7 @@ DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-fo
 	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
 	libvncserver-dev freerdp2-dev libssl-dev libavcodec-dev \
 	libpam0g-dev libcrypt-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libpam-wrapper sqlite3 curl \
-	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium
+	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium libsdl2-dev
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
@@ -205,3 +205,21 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# ---- vdi-client ----
+# The thin client: SDL2, FreeRDP's client library, libvncclient, OpenSSL and jansson. It speaks protocols, not
+# vdi's internals, so it links none of libvdi.a; only the desktop guest's glyphs (font_data.o) for its text.
+CLIENT_SRC := $(wildcard client/*.c)
+CLIENT_OBJ := $(CLIENT_SRC:%.c=$(BUILD)/obj/%.o)
+CLIENT_PKGS := sdl2 freerdp-client2 freerdp2 winpr2 libvncclient openssl
+CLIENT_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(CLIENT_PKGS) 2>/dev/null))
+LDLIBS_CLIENT = $(shell pkg-config --libs $(CLIENT_PKGS) 2>/dev/null) -ljansson -lpthread
+all: $(BIN)/vdi-client
+
+$(BUILD)/obj/client/%.o: client/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(CLIENT_CFLAGS) -c $< -o $@
+
+$(BIN)/vdi-client: $(CLIENT_OBJ) $(BUILD)/obj/guest/font_data.o
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_CLIENT)
