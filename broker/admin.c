@@ -673,6 +673,8 @@ int broker_start_api(struct broker *b, const char *listen, const char *cert, con
 	    .audit = admin_audit,
 	    .desktop_suspend = admin_desktop_suspend,
 	    .desktop_resume = admin_desktop_resume,
+	    .me_pools = user_api_pools,
+	    .me_ticket = user_api_ticket,
 	};
 	struct api_config cfg = {.listen = listen, .cert_file = cert, .key_file = key, .auth = b->auth};
 	b->api = api_start(&cfg, &be, err, errlen);

@@ -56,6 +56,8 @@ enum route_id {
 	R_EVENTS,
 	R_OPERATION,
 	R_METRICS,
+	R_ME_POOLS,
+	R_ME_TICKET,
 };
 
 /* What the one "*" segment of a route holds, and so how it is checked. */
@@ -66,34 +68,37 @@ struct route {
 	const char *pattern; /* full path; "*" matches one segment */
 	enum route_id id;
 	enum param_kind param;
-	bool body; /* needs a JSON object body */
+	bool body;     /* needs a JSON object body */
+	bool any_user; /* for every user (their own things), not only admins */
 };
 
 static const struct route routes[] = {
-    {"GET", "/api/v1/pools", R_POOLS_LIST, P_NONE, false},
-    {"POST", "/api/v1/pools", R_POOL_CREATE, P_NONE, true},
-    {"GET", "/api/v1/pools/*", R_POOL_GET, P_POOL, false},
-    {"PATCH", "/api/v1/pools/*", R_POOL_UPDATE, P_POOL, true},
-    {"DELETE", "/api/v1/pools/*", R_POOL_DELETE, P_POOL, false},
-    {"GET", "/api/v1/desktops", R_DESKTOPS_LIST, P_NONE, false},
-    {"GET", "/api/v1/desktops/*", R_DESKTOP_GET, P_DESKTOP, false},
-    {"DELETE", "/api/v1/desktops/*", R_DESKTOP_DELETE, P_DESKTOP, false},
-    {"POST", "/api/v1/desktops/*/poweron", R_DESKTOP_POWERON, P_DESKTOP, false},
-    {"POST", "/api/v1/desktops/*/poweroff", R_DESKTOP_POWEROFF, P_DESKTOP, false},
-    {"POST", "/api/v1/desktops/*/refresh", R_DESKTOP_REFRESH, P_DESKTOP, false},
-    {"POST", "/api/v1/desktops/*/suspend", R_DESKTOP_SUSPEND, P_DESKTOP, false},
-    {"POST", "/api/v1/desktops/*/resume", R_DESKTOP_RESUME, P_DESKTOP, false},
-    {"GET", "/api/v1/desktops/*/screenshot", R_DESKTOP_SCREENSHOT, P_DESKTOP, false},
-    {"GET", "/api/v1/sessions", R_SESSIONS_LIST, P_NONE, false},
-    {"POST", "/api/v1/sessions/*/disconnect", R_SESSION_DISCONNECT, P_SESSION, false},
-    {"POST", "/api/v1/sessions/*/logoff", R_SESSION_LOGOFF, P_SESSION, false},
-    {"GET", "/api/v1/users", R_USERS_LIST, P_NONE, false},
-    {"POST", "/api/v1/users", R_USER_ADD, P_NONE, true},
-    {"PATCH", "/api/v1/users/*", R_USER_PASSWD, P_USER, true},
-    {"DELETE", "/api/v1/users/*", R_USER_DEL, P_USER, false},
-    {"GET", "/api/v1/events", R_EVENTS, P_NONE, false},
-    {"GET", "/api/v1/operations/*", R_OPERATION, P_OPERATION, false},
-    {"GET", "/metrics", R_METRICS, P_NONE, false},
+    {"GET", "/api/v1/pools", R_POOLS_LIST, P_NONE, false, false},
+    {"POST", "/api/v1/pools", R_POOL_CREATE, P_NONE, true, false},
+    {"GET", "/api/v1/pools/*", R_POOL_GET, P_POOL, false, false},
+    {"PATCH", "/api/v1/pools/*", R_POOL_UPDATE, P_POOL, true, false},
+    {"DELETE", "/api/v1/pools/*", R_POOL_DELETE, P_POOL, false, false},
+    {"GET", "/api/v1/desktops", R_DESKTOPS_LIST, P_NONE, false, false},
+    {"GET", "/api/v1/desktops/*", R_DESKTOP_GET, P_DESKTOP, false, false},
+    {"DELETE", "/api/v1/desktops/*", R_DESKTOP_DELETE, P_DESKTOP, false, false},
+    {"POST", "/api/v1/desktops/*/poweron", R_DESKTOP_POWERON, P_DESKTOP, false, false},
+    {"POST", "/api/v1/desktops/*/poweroff", R_DESKTOP_POWEROFF, P_DESKTOP, false, false},
+    {"POST", "/api/v1/desktops/*/refresh", R_DESKTOP_REFRESH, P_DESKTOP, false, false},
+    {"POST", "/api/v1/desktops/*/suspend", R_DESKTOP_SUSPEND, P_DESKTOP, false, false},
+    {"POST", "/api/v1/desktops/*/resume", R_DESKTOP_RESUME, P_DESKTOP, false, false},
+    {"GET", "/api/v1/desktops/*/screenshot", R_DESKTOP_SCREENSHOT, P_DESKTOP, false, false},
+    {"GET", "/api/v1/sessions", R_SESSIONS_LIST, P_NONE, false, false},
+    {"POST", "/api/v1/sessions/*/disconnect", R_SESSION_DISCONNECT, P_SESSION, false, false},
+    {"POST", "/api/v1/sessions/*/logoff", R_SESSION_LOGOFF, P_SESSION, false, false},
+    {"GET", "/api/v1/users", R_USERS_LIST, P_NONE, false, false},
+    {"POST", "/api/v1/users", R_USER_ADD, P_NONE, true, false},
+    {"PATCH", "/api/v1/users/*", R_USER_PASSWD, P_USER, true, false},
+    {"DELETE", "/api/v1/users/*", R_USER_DEL, P_USER, false, false},
+    {"GET", "/api/v1/events", R_EVENTS, P_NONE, false, false},
+    {"GET", "/api/v1/operations/*", R_OPERATION, P_OPERATION, false, false},
+    {"GET", "/metrics", R_METRICS, P_NONE, false, false},
+    {"GET", "/api/v1/me/pools", R_ME_POOLS, P_NONE, false, true},
+    {"POST", "/api/v1/me/pools/*/ticket", R_ME_TICKET, P_POOL, false, true},
 };
 
 /* Credentials that passed auth_check() lately: a client that sends them
@@ -126,8 +131,9 @@ struct api {
 struct req {
 	const struct route *route;
 	char param[API_NAME_MAX];
-	char user[API_NAME_MAX]; /* authenticated (admin or not); "" before */
-	char path[256];          /* for the audit, sanitized */
+	char user[API_NAME_MAX];  /* authenticated (admin or not), sanitized for logs; "" before */
+	char login[API_NAME_MAX]; /* the same as given, for the routes of a user's own things */
+	char path[256];           /* for the audit, sanitized */
 	char method[8];
 	bool write; /* POST, PATCH, DELETE */
 	bool responded;
@@ -567,6 +573,12 @@ static bool authorize(struct api *api, struct MHD_Connection *conn, struct req *
 	switch (ar) {
 	case AUTH_OK:
 		sanitize(r->user, sizeof(r->user), user);
+		if (strlen(user) < sizeof(r->login))
+			memcpy(r->login, user, strlen(user) + 1);
+		if (r->route && r->route->any_user && r->login[0]) {
+			ok = true;
+			break;
+		}
 		if (!auth_is_admin(api->auth, user)) {
 			*ret = send_error(api, conn, r, 403, NULL, NULL, "%s is not an administrator", r->user);
 			break;
@@ -964,6 +976,12 @@ static void dispatch(struct api *api, struct MHD_Connection *conn, struct req *r
 		break;
 	case R_METRICS:
 		metrics_route(api, res);
+		break;
+	case R_ME_POOLS:
+		CALL(me_pools, r->login, res);
+		break;
+	case R_ME_TICKET:
+		CALL(me_ticket, r->login, p, res);
 		break;
 	}
 }

@@ -11,7 +11,9 @@
  *   GET users | POST users {"name","password","groups"} | PATCH users/NAME {"password"} |
  *   DELETE users/NAME   (served by the API itself through auth_user_*)
  *   GET events?after=ID&limit=N&event=KIND | GET operations/ID
- * and GET /metrics (Prometheus text 0.0.4). Every route needs an admin (auth_is_admin).
+ * and GET /metrics (Prometheus text 0.0.4). Every route needs an admin (auth_is_admin), but for a
+ * user's own things, open to every user who authenticates:
+ *   GET me/pools | POST me/pools/NAME/ticket
  *
  * Before a callback runs the API has authenticated the admin, checked the path parameters (NAME:
  * [A-Za-z0-9._-], 1..127 bytes, not starting with '-' or '.'; session ID: a decimal 1..2^63-1;
@@ -107,6 +109,13 @@ struct api_backend {
 	 * state is a 409; a long one may answer 202 with an operation. */
 	void (*desktop_suspend)(void *opaque, const char *name, struct api_result *res);
 	void (*desktop_resume)(void *opaque, const char *name, struct api_result *res);
+
+	/* A user's own (any authenticated user; `user` as they logged in). The pools they may use with
+	 * each one's state for them: {"pools": [{"name", "state": "assigned"|"ready"|"starting"|
+	 * "unavailable"}]}. A one-time ticket that logs them into pool `pool` over RDP or VNC in place
+	 * of their password: 201 {"ticket", "pool", "expires_in"}; 403 when they may not use it. */
+	void (*me_pools)(void *opaque, const char *user, struct api_result *res);
+	void (*me_ticket)(void *opaque, const char *user, const char *pool, struct api_result *res);
 };
 
 struct api_config {

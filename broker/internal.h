@@ -3,6 +3,7 @@
 #ifndef VDI_BROKER_INTERNAL_H
 #define VDI_BROKER_INTERNAL_H
 
+#include "api.h"
 #include "broker.h"
 #include "greeter.h"
 #include "store.h"
@@ -76,6 +77,32 @@ enum act_kind { ACT_START, ACT_CREATE_OFF, ACT_STOP, ACT_RESTART, ACT_SUSPEND, A
 struct act;
 #define BROKER_ACT_WORKERS 4
 
+/* One-time login tickets (user_api.c). */
+#define BROKER_TICKETS  256
+#define TICKET_TEXT_MAX 64
+struct broker_ticket {
+	uint8_t hash[32]; /* SHA-256 of the ticket's text */
+	char user[BROKER_USER_MAX + 1];
+	char pool[POOL_NAME_MAX + 1];
+	int64_t expires; /* CLOCK_MONOTONIC seconds; 0: free */
+};
+
+/* The pools as they are now, for an entitlement check made outside the
+ * lock (group look-ups may block): names and entitlement lists, copied
+ * under the lock (session.c). */
+struct pool_entitlements {
+	size_t n;
+	struct {
+		char name[POOL_NAME_MAX + 1];
+		char entitlement[POOL_ENTITLE_MAX];
+		bool entitled;
+	} pool[GREETER_POOLS_MAX];
+};
+/* Under the lock: every pool's, or only `only`'s. */
+void entitlements_copy(struct broker *b, struct pool_entitlements *e, const char *only);
+/* Without the lock: fills each pool's `entitled` for user. */
+void entitlements_check(struct auth *auth, const char *user, struct pool_entitlements *e);
+
 struct broker {
 	pthread_mutex_t lock; /* everything below; taken with broker_lock() */
 	pthread_t lock_owner; /* for assert_locked() */
@@ -109,6 +136,7 @@ struct broker {
 	pthread_t act_workers[BROKER_ACT_WORKERS];
 	unsigned nact_workers, nact_workers_started;
 	bool acts_stopping;
+	struct broker_ticket tickets[BROKER_TICKETS];
 	/* the admin API */
 	struct api *api;
 	struct broker_op ops[BROKER_OPS];
@@ -184,6 +212,12 @@ void broker_audit(struct broker *b, const char *event, const char *user, const c
 /* admin.c: pools as the API and the store see them */
 json_t *broker_pool_to_json(const struct pool_spec *s);
 int broker_pool_from_json(json_t *j, struct pool_spec *s, char *err, size_t errlen);
+
+/* user_api.c: the API's routes for a user's own things. */
+void user_api_pools(void *opaque, const char *user, struct api_result *res);
+void user_api_ticket(void *opaque, const char *user, const char *pool, struct api_result *res);
+/* Under the lock: whether text is a live ticket of user's (it is used up); its pool into pool. */
+bool broker_ticket_take(struct broker *b, const char *user, const char *text, char pool[POOL_NAME_MAX + 1]);
 
 /* session.c */
 struct surface *session_connect(void *opaque, struct display_conn *dc, const struct display_conn_info *info);

@@ -97,19 +97,7 @@ static void conn_assign(struct broker *b, struct broker_conn *c, struct broker_p
 	conn_message(c, GREETER_INFO, "starting your desktop...");
 }
 
-/* The pools as they are now, for an entitlement check made outside the
- * lock (group look-ups may block): names and entitlement lists, copied
- * under the lock. */
-struct pool_entitlements {
-	size_t n;
-	struct {
-		char name[POOL_NAME_MAX + 1];
-		char entitlement[POOL_ENTITLE_MAX];
-		bool entitled;
-	} pool[GREETER_POOLS_MAX];
-};
-
-static void entitlements_copy(struct broker *b, struct pool_entitlements *e, const char *only)
+void entitlements_copy(struct broker *b, struct pool_entitlements *e, const char *only)
 {
 	assert_locked(b);
 	e->n = 0;
@@ -124,7 +112,7 @@ static void entitlements_copy(struct broker *b, struct pool_entitlements *e, con
 }
 
 /* Without the lock. */
-static void entitlements_check(struct auth *auth, const char *user, struct pool_entitlements *e)
+void entitlements_check(struct auth *auth, const char *user, struct pool_entitlements *e)
 {
 	for (size_t i = 0; i < e->n; i++)
 		e->pool[i].entitled = auth_in_list(auth, user, e->pool[i].entitlement);
@@ -250,15 +238,21 @@ static void *auth_worker(void *opaque)
 		if (!b->jobs)
 			b->jobs_tail = &b->jobs;
 		b->njobs--;
-		char address[64];
+		char address[64], ticket_pool[POOL_NAME_MAX + 1] = "";
 		snprintf(address, sizeof(address), "%s", job->conn->address);
+		/* A ticket from the user API stands in for the password once, for its pool; the lockout
+		 * still comes first. */
+		bool ticket = broker_ticket_take(b, job->user, job->password, ticket_pool);
 		broker_unlock(b);
 		unsigned locked_for = 0;
-		enum auth_result r = auth_check(b->auth, job->user, job->password, address, &locked_for);
+		enum auth_result r = ticket ? auth_check_remembered(b->auth, job->user, address, &locked_for)
+					    : auth_check(b->auth, job->user, job->password, address, &locked_for);
 		explicit_bzero(job->password, sizeof(job->password));
-		/* The pools this user may use, looked up without the lock. */
+		/* The pools this user may use (the ticket's alone), looked up without the lock. */
 		broker_lock(b);
-		entitlements_copy(b, pools, NULL);
+		if (ticket && r == AUTH_OK)
+			broker_audit(b, "login_ok", job->user, address, ticket_pool, NULL, "ticket");
+		entitlements_copy(b, pools, ticket ? ticket_pool : NULL);
 		broker_unlock(b);
 		if (r == AUTH_OK)
 			entitlements_check(b->auth, job->user, pools);
