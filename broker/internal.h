@@ -102,6 +102,8 @@ struct pool_entitlements {
 void entitlements_copy(struct broker *b, struct pool_entitlements *e, const char *only);
 /* Without the lock: fills each pool's `entitled` for user. */
 void entitlements_check(struct auth *auth, const char *user, struct pool_entitlements *e);
+/* Without the lock: both of the above, in memory the caller frees; NULL without memory. */
+struct pool_entitlements *entitlements_of(struct broker *b, const char *user, const char *only);
 
 struct broker {
 	pthread_mutex_t lock; /* everything below; taken with broker_lock() */

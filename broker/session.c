@@ -118,6 +118,18 @@ void entitlements_check(struct auth *auth, const char *user, struct pool_entitle
 		e->pool[i].entitled = auth_in_list(auth, user, e->pool[i].entitlement);
 }
 
+struct pool_entitlements *entitlements_of(struct broker *b, const char *user, const char *only)
+{
+	struct pool_entitlements *e = malloc(sizeof(*e));
+	if (!e)
+		return NULL;
+	broker_lock(b);
+	entitlements_copy(b, e, only);
+	broker_unlock(b);
+	entitlements_check(b->auth, user, e);
+	return e;
+}
+
 /* Under the lock: after a successful login, the pools the user may use
  * (checked outside the lock; a pool removed since is passed over). */
 static void conn_logged_in(struct broker *b, struct broker_conn *c, const struct pool_entitlements *e)

@@ -113,15 +113,11 @@ static const char *pool_state_for(struct broker *b, const struct broker_pool *p,
 void user_api_pools(void *opaque, const char *user, struct api_result *res)
 {
 	struct broker *b = opaque;
-	struct pool_entitlements *e = malloc(sizeof(*e));
+	struct pool_entitlements *e = entitlements_of(b, user, NULL);
 	if (!e) {
 		api_result_error(res, 500, "out of memory");
 		return;
 	}
-	broker_lock(b);
-	entitlements_copy(b, e, NULL);
-	broker_unlock(b);
-	entitlements_check(b->auth, user, e);
 	json_t *list = json_array();
 	broker_lock(b);
 	for (size_t i = 0; i < e->n; i++) {
@@ -138,15 +134,11 @@ void user_api_pools(void *opaque, const char *user, struct api_result *res)
 void user_api_ticket(void *opaque, const char *user, const char *pool, struct api_result *res)
 {
 	struct broker *b = opaque;
-	struct pool_entitlements *e = malloc(sizeof(*e));
+	struct pool_entitlements *e = entitlements_of(b, user, pool);
 	if (!e) {
 		api_result_error(res, 500, "out of memory");
 		return;
 	}
-	broker_lock(b);
-	entitlements_copy(b, e, pool);
-	broker_unlock(b);
-	entitlements_check(b->auth, user, e);
 	char text[TICKET_TEXT_MAX];
 	int r = -ENOENT;
 	broker_lock(b);

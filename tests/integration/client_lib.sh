@@ -25,15 +25,21 @@ disconnect_timeout = 60s
 EOF
 	start_broker
 	wait_running 1
+	start_xvfb
+	echo pw-alice >"$WORK/alice.pw"
+	echo not-her-password >"$WORK/wrong.pw"
+}
+
+# start_xvfb: the X server vdi-client runs in, on $XDISPLAY, answering.
+start_xvfb() {
 	Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp -noreset >"$WORK/xvfb.log" 2>&1 &
 	local i
 	for ((i = 0; i < 50; i++)); do
-		DISPLAY=$XDISPLAY xdotool getdisplaygeometry >/dev/null 2>&1 && break
+		DISPLAY=$XDISPLAY xdotool getdisplaygeometry >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
-	[ $i -lt 50 ] || { cat "$WORK/xvfb.log"; fail "Xvfb did not start"; }
-	echo pw-alice >"$WORK/alice.pw"
-	echo not-her-password >"$WORK/wrong.pw"
+	cat "$WORK/xvfb.log"
+	fail "Xvfb did not start"
 }
 
 # start_client NAME ARGS...: vdi-client in Xvfb (at most 60 s), its output in $WORK/NAME.out, its pid in

@@ -23,8 +23,7 @@ entitlement = alice
 EOF
 start_broker
 wait_running 2
-Xvfb $XDISPLAY -screen 0 1280x1024x24 -nolisten tcp -noreset >"$WORK/xvfb.log" 2>&1 &
-for ((i = 0; i < 50; i++)); do DISPLAY=$XDISPLAY xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
+start_xvfb
 echo pw-alice >"$WORK/alice.pw"
 
 API="https://127.0.0.1:$API_PORT/api/v1"
