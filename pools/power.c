@@ -188,9 +188,9 @@ size_t power_plan(const struct power_policy *p, time_t now, const struct power_d
 	power_targets(p, now, &min, &spare);
 	size_t limit = budget < max_out ? budget : max_out, k = 0;
 	size_t existing = 0, ready = 0;
+	/* A desktop on its way down (stopped, suspended) still exists: the
+	 * caller leaves out the ones being deleted. */
 	for (size_t i = 0; i < n; i++) {
-		if (desktops[i].state == POWER_STOPPING)
-			continue;
 		existing++;
 		if (!desktops[i].assigned && (desktops[i].state == POWER_ON || desktops[i].state == POWER_STARTING))
 			ready++;

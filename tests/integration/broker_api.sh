@@ -125,7 +125,8 @@ build/tests/tools/rdppixels --port $RDP --user alice --pass alicepw --size 800x6
 	--wait-stable 1 --sleep 30 >"$WORK/rdp.out" 2>&1 &
 client=$!
 for ((i = 0; i < 100; i++)); do V sessions | grep -q alice && break; sleep 0.2; done
-V sessions | grep -Eq 'alice +demo +demo-[12] +connected +rdp' || { V sessions; fail "no connected session for alice"; }
+V sessions | grep -Eq 'alice +demo +demo-[12] +connected +rdp' || {
+	V sessions; V desktops; V events --limit 60; fail "no connected session for alice"; }
 id=$(V --json sessions | python3 -c 'import json,sys; print(json.load(sys.stdin)["sessions"][0]["id"])')
 V session logoff "$id" >/dev/null || fail "logoff failed"
 for ((i = 0; i < 50; i++)); do kill -0 $client 2>/dev/null || break; sleep 0.2; done

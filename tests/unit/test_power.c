@@ -100,6 +100,7 @@ static void test_targets_through_a_week(void **state)
 }
 
 /* Applies a plan the way the broker would, at once. */
+#define POWER_DELETED ((enum power_state)99)
 static void apply(struct power_desktop *d, size_t *n, const struct power_action *a, size_t k)
 {
 	for (size_t i = 0; i < k; i++) {
@@ -118,10 +119,16 @@ static void apply(struct power_desktop *d, size_t *n, const struct power_action 
 			d[a[i].desktop].state = POWER_OFF;
 			break;
 		case POWER_DELETE:
-			d[a[i].desktop].state = POWER_STOPPING; /* gone */
+			d[a[i].desktop].state = POWER_DELETED;
 			break;
 		}
 	}
+	/* Deleted ones leave the list, as the broker's do. */
+	size_t kept = 0;
+	for (size_t i = 0; i < *n; i++)
+		if (d[i].state != POWER_DELETED)
+			d[kept++] = d[i];
+	*n = kept;
 }
 
 static size_t count(const struct power_desktop *d, size_t n, enum power_state s, bool assigned)
@@ -228,14 +235,30 @@ static void test_min_and_max(void **state)
 		d[n++] = (struct power_desktop){.state = POWER_OFF, .assigned = i == 0};
 	p.max = 6;
 	apply(d, &n, a, power_plan(&p, at(3, 3, 0), d, n, 16, a, 16));
-	size_t existing = 0;
-	for (size_t i = 0; i < n; i++)
-		existing += d[i].state != POWER_STOPPING;
-	assert_int_equal(existing, 6);
+	assert_int_equal(n, 6);
 	/* The assigned one is still there. */
 	assert_int_equal(count(d, n, POWER_OFF, true), 1);
 	/* Nothing to do once settled. */
 	assert_int_equal(power_plan(&p, at(3, 3, 0), d, n, 16, a, 16), 0);
+}
+
+/* A desktop on its way down (an admin suspends it) still counts against
+ * max: a full pool makes no new one meanwhile. */
+static void test_stopping_still_exists(void **state)
+{
+	(void)state;
+	struct power_policy p = {.min = 0, .max = 2, .spare = 2};
+	struct power_desktop d[4] = {
+	    {.state = POWER_STOPPING, .assigned = true}, /* held by the admin's suspend */
+	    {.state = POWER_ON},
+	};
+	struct power_action a[8];
+	assert_int_equal(power_plan(&p, at(3, 3, 0), d, 2, 8, a, 8), 0);
+	/* Not held (a surplus stop under way): still there, not ready. */
+	d[0].assigned = false;
+	size_t k = power_plan(&p, at(3, 3, 0), d, 2, 8, a, 8);
+	for (size_t i = 0; i < k; i++)
+		assert_true(a[i].op != POWER_CREATE && a[i].op != POWER_CREATE_ON);
 }
 
 int main(void)
@@ -247,6 +270,7 @@ int main(void)
 	    cmocka_unit_test(test_spares_kept_as_users_come_and_go),
 	    cmocka_unit_test(test_resume_before_boot_and_budget),
 	    cmocka_unit_test(test_min_and_max),
+	    cmocka_unit_test(test_stopping_still_exists),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
