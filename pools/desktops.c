@@ -41,18 +41,22 @@ struct desktop {
 	bool suspending; /* stopping: a snapshot is being written (suspend to disk) */
 	bool resuming;   /* starting from its suspend snapshot */
 	bool cloned;     /* started as a clone of its pool's template */
+	bool awaiting;   /* starting: no VMM yet, waits for its pool's template */
 };
 
-/* A pool's template for instant clones. */
+/* A pool's template for instant clones, one per source (a pool's desktops
+ * started before its settings changed keep cloning the one they came from). */
 enum template_state { TEMPLATE_PREPARING, TEMPLATE_READY, TEMPLATE_FAILED };
 struct template
 {
 	struct template *next;
 	char pool[POOL_NAME_MAX + 1];
 	enum template_state state;
-	char dir[POOL_PATH_MAX];
+	char dir[POOL_PATH_MAX]; /* SNAPSHOT_DIR/template-POOL/HASH, HASH of its source */
+	struct template_source src;
 	struct pool_spec spec;
 	struct pools *p;
+	int booted; /* atomic: its guest has shown a screen (snapshotted in seconds) */
 };
 
 struct pending_event {
@@ -140,46 +144,128 @@ static void desktop_unwatch(struct desktop *d)
 	d->info.pid = 0;
 }
 
-/* A thread of its own: boots the pool's template and snapshots it. */
+static int desktop_launch(struct pools *p, struct desktop *d, const char *why);
+
+/* Removes a snapshot directory: its files, then itself. Clones running from
+ * it keep their open file. */
+static void remove_snapshot_dir(const char *dir)
+{
+	char file[POOL_PATH_MAX + 64];
+	DIR *it = opendir(dir);
+	if (!it)
+		return;
+	struct dirent *e;
+	while ((e = readdir(it)))
+		if (e->d_name[0] != '.' && (size_t)snprintf(file, sizeof(file), "%s/%s", dir, e->d_name) < sizeof(file))
+			unlink(file);
+	closedir(it);
+	rmdir(dir);
+}
+
+/* Under the lock: template directories of pool `t->pool` that no template
+ * of this run owns (older settings, an earlier vdi-server) go. */
+static void template_sweep(struct pools *p, const struct template *t)
+{
+	char parent[POOL_PATH_MAX], dir[POOL_PATH_MAX + 64];
+	snprintf(parent, sizeof(parent), "%s/template-%s", p->snapshot_dir, t->pool);
+	DIR *it = opendir(parent);
+	if (!it)
+		return;
+	struct dirent *e;
+	while ((e = readdir(it))) {
+		if (e->d_name[0] == '.' || (size_t)snprintf(dir, sizeof(dir), "%s/%s", parent, e->d_name) >= sizeof(dir))
+			continue;
+		bool owned = false;
+		for (const struct template *o = p->templates; o && !owned; o = o->next)
+			owned = strcmp(o->dir, dir) == 0;
+		if (!owned)
+			remove_snapshot_dir(dir);
+	}
+	closedir(it);
+}
+
+/* A thread of its own: boots the pool's template and snapshots it; then
+ * the pool's desktops that waited for it start, as its clones (or cold if
+ * it failed). */
 static void *template_thread(void *opaque)
 {
 	struct template *t = opaque;
 	struct pools *p = t->p;
-	int r = pool_template_prepare(p->vmm_path, p->run_dir, &t->spec, t->dir);
+	int r = pool_template_prepare(p->vmm_path, p->run_dir, &t->spec, t->dir, &t->booted);
 	pthread_mutex_lock(&p->lock);
 	t->state = r == 0 ? TEMPLATE_READY : TEMPLATE_FAILED;
+	if (r == 0)
+		template_sweep(p, t);
+	for (struct desktop *d = p->desktops; d && !p->stop; d = d->next) {
+		if (!d->awaiting || strcmp(d->spec.name, t->pool) != 0)
+			continue;
+		d->awaiting = false;
+		desktop_launch(p, d, r == 0 ? "started as a clone of its template" : "started cold: no template");
+	}
 	p->preparing--;
 	pthread_cond_broadcast(&p->prepared);
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
-/* Under the lock: the pool's template when ready; otherwise its making is
- * started (once) and NULL is returned, so the desktop boots cold. */
-static struct template *template_for(struct pools *p, const struct pool_spec *spec)
+/* FNV-1a: names a source's directory. */
+static uint32_t template_hash(const struct template_source *src)
 {
-	for (struct template *t = p->templates; t; t = t->next)
-		if (strcmp(t->pool, spec->name) == 0)
-			return t->state == TEMPLATE_READY ? t : NULL;
-	struct template *t = calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
-	snprintf(t->pool, sizeof(t->pool), "%s", spec->name);
-	snprintf(t->dir, sizeof(t->dir), "%s/template-%s", p->snapshot_dir, spec->name);
-	t->spec = *spec;
-	t->p = p;
-	t->state = TEMPLATE_PREPARING;
-	t->next = p->templates;
-	p->templates = t;
-	pthread_t thread;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&thread, &attr, template_thread, t) == 0)
-		p->preparing++;
-	else
-		t->state = TEMPLATE_FAILED;
-	pthread_attr_destroy(&attr);
+	const unsigned char *b = (const unsigned char *)src;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < sizeof(*src); i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
+}
+
+/* Under the lock: the template a desktop of `spec` starts from. Ready: it
+ * is returned. Being made: NULL with *wait set, so the desktop waits for
+ * it, unless `urgent` (a user waits for this desktop) and the template's
+ * guest has not booted yet, when booting cold is as soon. None yet for
+ * this source (new settings or image files): its making starts, and the
+ * same holds. Failed: NULL, the desktop boots cold. */
+static struct template *template_for(struct pools *p, const struct pool_spec *spec, bool urgent, bool *wait)
+{
+	struct template_source src;
+	pool_template_source(p->vmm_path, spec, &src);
+	*wait = false;
+	struct template *t = p->templates;
+	while (t && (strcmp(t->pool, spec->name) != 0 || memcmp(&t->src, &src, sizeof(src)) != 0))
+		t = t->next;
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (!t)
+			return NULL;
+		char parent[POOL_PATH_MAX];
+		if ((size_t)snprintf(t->dir, sizeof(t->dir), "%s/template-%s/%08x", p->snapshot_dir, spec->name,
+				     template_hash(&src)) >= sizeof(t->dir)) {
+			log_error("pools: the template directory of pool %s: its path is too long", spec->name);
+			free(t);
+			return NULL;
+		}
+		snprintf(parent, sizeof(parent), "%.*s", (int)(strrchr(t->dir, '/') - t->dir), t->dir);
+		if (mkdir(parent, 0700) < 0 && errno != EEXIST)
+			log_warn("pools: %s: %s", parent, strerror(errno));
+		snprintf(t->pool, sizeof(t->pool), "%s", spec->name);
+		t->src = src;
+		t->spec = *spec;
+		t->p = p;
+		t->state = TEMPLATE_PREPARING;
+		t->next = p->templates;
+		p->templates = t;
+		pthread_t thread;
+		pthread_attr_t attr;
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		if (pthread_create(&thread, &attr, template_thread, t) == 0)
+			p->preparing++;
+		else
+			t->state = TEMPLATE_FAILED;
+		pthread_attr_destroy(&attr);
+	}
+	if (t->state == TEMPLATE_READY)
+		return t;
+	*wait = t->state == TEMPLATE_PREPARING && (!urgent || __atomic_load_n(&t->booted, __ATOMIC_ACQUIRE));
 	return NULL;
 }
 
@@ -198,33 +284,34 @@ static void desktop_snapshot_dir(const struct pools *p, const struct desktop *d,
 	snprintf(out, size, "%s/%s", p->snapshot_dir, d->info.name);
 }
 
-/* Removes a desktop's suspend snapshot (its files, then the directory). */
+/* Removes a desktop's suspend snapshot. */
 static void desktop_forget_snapshot(const struct pools *p, const struct desktop *d)
 {
-	char dir[POOL_PATH_MAX], file[POOL_PATH_MAX + 16];
+	char dir[POOL_PATH_MAX];
 	desktop_snapshot_dir(p, d, dir, sizeof(dir));
-	DIR *it = opendir(dir);
-	if (!it)
-		return;
-	struct dirent *e;
-	while ((e = readdir(it)))
-		if (e->d_name[0] != '.' && (size_t)snprintf(file, sizeof(file), "%s/%s", dir, e->d_name) < sizeof(file))
-			unlink(file);
-	closedir(it);
-	rmdir(dir);
+	remove_snapshot_dir(dir);
 }
 
 /* Under the lock: launches the VMM and watches it; starting. A suspended
  * desktop resumes from its snapshot; a pool with clones starts one from its
- * template once that is ready; otherwise the desktop boots. */
+ * template, waiting (starting, no VMM yet) while that is made; otherwise
+ * the desktop boots. */
 static int desktop_launch(struct pools *p, struct desktop *d, const char *why)
 {
 	pid_t pid;
 	/* A socket file left by a VMM that died would look like an answer. */
 	unlink(d->info.socket);
 	int r;
-	struct template *t = !d->resuming && d->spec.clone ? template_for(p, &d->spec) : NULL;
+	bool wait = false;
+	struct template *t =
+	    !d->resuming && d->spec.clone ? template_for(p, &d->spec, d->label[0] != '\0', &wait) : NULL;
 	d->cloned = t != NULL;
+	if (wait) {
+		d->awaiting = true;
+		d->deadline_ms = 0;
+		desktop_set_state(p, d, DESKTOP_STARTING, "waiting for its pool's template");
+		return 0;
+	}
 	if (d->resuming) {
 		char dir[POOL_PATH_MAX];
 		desktop_snapshot_dir(p, d, dir, sizeof(dir));
@@ -252,7 +339,11 @@ static int desktop_launch(struct pools *p, struct desktop *d, const char *why)
 	int64_t now = pools_now_ms();
 	d->deadline_ms = now + (int64_t)p->start_timeout_s * 1000;
 	d->probe_ms = now;
-	desktop_set_state(p, d, DESKTOP_STARTING, why);
+	if (d->info.state == DESKTOP_STARTING) { /* it waited for its template */
+		log_info("pools: desktop %s: %s", d->info.name, why);
+		pools_wake(p); /* its VMM to watch and probe */
+	} else
+		desktop_set_state(p, d, DESKTOP_STARTING, why);
 	return 0;
 }
 
@@ -332,9 +423,12 @@ static int desktop_stop_then(struct pools *p, const char *name, bool then_start,
 	if (d->pidfd < 0) {
 		/* Nothing runs: act now. */
 		int r = 0;
+		d->awaiting = false;
 		if (then_remove) {
 			desktop_set_state(p, d, DESKTOP_STOPPED, "removed");
 			desktop_free(p, d);
+		} else if (d->info.state == DESKTOP_STARTING && !then_start) {
+			desktop_set_state(p, d, DESKTOP_STOPPED, why);
 		} else if (then_start) {
 			d->info.restarts = 0;
 			d->info.given_up = false;
@@ -491,6 +585,15 @@ int pools_desktop_set_label(struct pools *p, const char *name, const char *label
 	}
 	/* Kept for restarts: a refreshed desktop shows the same name. */
 	snprintf(d->label, sizeof(d->label), "%s", label ? label : "");
+	/* A user now waits for a desktop that waits for its template: booted
+	 * cold when that is as soon. */
+	bool wait = true;
+	if (d->awaiting && d->label[0])
+		template_for(p, &d->spec, true, &wait);
+	if (!wait) {
+		d->awaiting = false;
+		desktop_launch(p, d, "started cold for its user: the template has not booted yet");
+	}
 	bool running = d->info.state == DESKTOP_RUNNING;
 	snprintf(socket, sizeof(socket), "%s", d->info.socket);
 	pthread_mutex_unlock(&p->lock);
@@ -595,6 +698,8 @@ static int64_t pools_tick(struct pools *p, char (*probe)[POOL_PATH_MAX], pid_t *
 		after = d->next;
 		switch (d->info.state) {
 		case DESKTOP_STARTING:
+			if (d->awaiting)
+				break; /* the template's thread starts it */
 			if (now >= d->deadline_ms) {
 				char why[64];
 				snprintf(why, sizeof(why), "it did not start in %u s", p->start_timeout_s);

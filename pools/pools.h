@@ -92,7 +92,8 @@ struct power_action {
  * under min are created (powered off); spares beyond the target are
  * stopped, never below min existing or touching an assigned or settling one;
  * desktops beyond max that are free and off are deleted. Desktops already
- * starting count as ready, already stopping as gone. Returns how many. */
+ * starting count as ready; stopping ones still exist (the caller leaves out
+ * those being deleted). Returns how many. */
 size_t power_plan(const struct power_policy *p, time_t now, const struct power_desktop *desktops, size_t n,
 		  size_t budget, struct power_action *out, size_t max_out);
 

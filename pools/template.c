@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,10 +35,45 @@ static bool template_has_screen(const char *socket)
 	return r == 0 && len == sizeof(vs) && vs.width && vs.height;
 }
 
-int pool_template_prepare(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *dir)
+static void template_file(const char *path, struct template_file *out)
+{
+	struct stat st;
+	if (!path[0] || stat(path, &st) < 0)
+		return; /* left zero: a missing file is caught when the VMM starts */
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	out->size = st.st_size;
+	out->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+void pool_template_source(const char *vmm_path, const struct pool_spec *spec, struct template_source *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->template = spec->template;
+	out->vcpus = spec->vcpus;
+	out->memory_mib = spec->memory_mib;
+	out->width = spec->width;
+	out->height = spec->height;
+	if (spec->template == POOL_TEMPLATE_DESKTOP) {
+		template_file(vmm_path, &out->files[0]);
+		return;
+	}
+	snprintf(out->kernel, sizeof(out->kernel), "%s", spec->kernel);
+	snprintf(out->initrd, sizeof(out->initrd), "%s", spec->initrd);
+	snprintf(out->disk, sizeof(out->disk), "%s", spec->disk);
+	snprintf(out->cmdline, sizeof(out->cmdline), "%s", spec->cmdline);
+	template_file(spec->kernel, &out->files[0]);
+	template_file(spec->initrd, &out->files[1]);
+	template_file(spec->disk, &out->files[2]);
+}
+
+int pool_template_prepare(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *dir,
+			  int *booted)
 {
 	char name[DESKTOP_NAME_MAX + 16], socket[POOL_PATH_MAX];
-	snprintf(name, sizeof(name), "template-%s", spec->name);
+	/* Named after the directory too: two templates of a pool may be made at once. */
+	const char *slash = strrchr(dir, '/');
+	snprintf(name, sizeof(name), "template-%s-%.8s", spec->name, slash ? slash + 1 : dir);
 	if ((size_t)snprintf(socket, sizeof(socket), "%s/%s.sock", run_dir, name) >= 108)
 		return -ENAMETOOLONG;
 	unlink(socket);
@@ -60,6 +96,7 @@ int pool_template_prepare(const char *vmm_path, const char *run_dir, const struc
 			  TEMPLATE_BOOT_MS / 1000);
 		r = -ETIMEDOUT;
 	} else {
+		__atomic_store_n(booted, 1, __ATOMIC_RELEASE);
 		template_sleep_ms(TEMPLATE_SETTLE_MS);
 		char payload[sizeof(struct vmm_snapshot) + VMM_SNAPSHOT_PATH_MAX];
 		struct vmm_snapshot req = {.flags = VMM_SNAPSHOT_STOP};

@@ -326,6 +326,34 @@ static void test_suspend_and_resume(void **state)
 	pools_destroy(p);
 }
 
+/* How many lines of desktop NAME's console contain `what`. */
+static int serial_count(const char *name, const char *what)
+{
+	char serial[128], line[256];
+	snprintf(serial, sizeof(serial), "%s/%s.serial", run_dir, name);
+	FILE *f = fopen(serial, "r");
+	int n = 0;
+	while (f && fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* How many templates (snapshot directories) pool `pool` has. */
+static int template_dirs(const char *pool)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "ls -d %s/template-%s/*/state 2>/dev/null | wc -l", run_dir, pool);
+	FILE *f = popen(cmd, "r");
+	int n = -1;
+	if (f && fscanf(f, "%d", &n) != 1)
+		n = -1;
+	if (f)
+		pclose(f);
+	return n;
+}
+
 static void test_clones_from_a_template(void **state)
 {
 	(void)state;
@@ -337,41 +365,50 @@ static void test_clones_from_a_template(void **state)
 	spec.memory_mib = 64;
 	spec.clone = true;
 	forget_events();
-	/* The first boots cold while the template is made. */
+	/* The first waits (starting, no VMM) while the template is made, then
+	 * starts as its clone: it never boots. */
 	assert_int_equal(pools_desktop_start(p, &spec, "cl-1", NULL), 0);
-	assert_true(saw("cl-1:starting>running;", 20));
-	for (int i = 0; i < 300 && !file_exists(run_dir, "template-cl/state"); i++)
-		usleep(100000);
-	assert_true(file_exists(run_dir, "template-cl/state"));
-	sleep(1); /* the template's thread marks it ready after its VMM has gone */
+	struct desktop_info d;
+	assert_int_equal(pools_desktop_info(p, "cl-1", &d), 0);
+	assert_int_equal(d.state, DESKTOP_STARTING);
+	assert_int_equal(d.pid, 0);
+	assert_true(saw("cl-1:starting>running;", 90));
+	assert_int_equal(template_dirs("cl"), 1);
+	/* Once made, the next starts from it at once, with its own label. */
 	assert_int_equal(pools_desktop_start(p, &spec, "cl-2", "dave"), 0);
 	assert_true(saw("cl-2:starting>running;", 20));
-	char serial[128], line[256];
-	snprintf(serial, sizeof(serial), "%s/cl-2.serial", run_dir);
-	bool labelled = false;
-	for (int i = 0; i < 50 && !labelled; i++) {
-		FILE *f = fopen(serial, "r");
-		while (f && fgets(line, sizeof(line), f))
-			labelled |= strstr(line, "label \"dave\"") != NULL;
-		if (f)
-			fclose(f);
-		if (!labelled)
-			usleep(100000);
-	}
-	/* A clone: it never booted (no "desktop ready" of its own), and it
-	 * shows its own label. */
-	FILE *f = fopen(serial, "r");
-	assert_non_null(f);
-	int ready = 0;
-	while (fgets(line, sizeof(line), f))
-		ready += strstr(line, "desktop ready") != NULL;
-	fclose(f);
-	assert_int_equal(ready, 0);
-	assert_true(labelled);
-	assert_int_equal(pools_desktop_remove(p, "cl-1"), 0);
-	assert_int_equal(pools_desktop_remove(p, "cl-2"), 0);
-	assert_true(saw("cl-1:stopping>stopped;", 10));
-	assert_true(saw("cl-2:stopping>stopped;", 10));
+	for (int i = 0; i < 50 && !serial_count("cl-2", "label \"dave\""); i++)
+		usleep(100000);
+	assert_int_equal(serial_count("cl-2", "label \"dave\""), 1);
+	assert_int_equal(serial_count("cl-1", "desktop ready"), 0);
+	assert_int_equal(serial_count("cl-2", "desktop ready"), 0);
+	/* New settings: a new template; a desktop nobody waits for waits for it. */
+	spec.memory_mib = 96;
+	assert_int_equal(pools_desktop_start(p, &spec, "cl-3", NULL), 0);
+	assert_int_equal(pools_desktop_info(p, "cl-3", &d), 0);
+	assert_int_equal(d.pid, 0);
+	assert_true(saw("cl-3:starting>running;", 90));
+	assert_int_equal(template_dirs("cl"), 2);
+	assert_int_equal(serial_count("cl-3", "desktop ready"), 0);
+	/* Newer settings again, and a user waits: the template has not booted
+	 * yet, so this desktop boots cold rather than wait for it. */
+	spec.memory_mib = 80;
+	assert_int_equal(pools_desktop_start(p, &spec, "cl-4", "erin"), 0);
+	assert_int_equal(pools_desktop_info(p, "cl-4", &d), 0);
+	assert_true(d.pid > 0);
+	assert_true(saw("cl-4:starting>running;", 20));
+	for (int i = 0; i < 600 && !serial_count("cl-4", "desktop ready"); i++)
+		usleep(100000);
+	assert_int_equal(serial_count("cl-4", "desktop ready"), 1);
+	/* A desktop waiting for its template can be removed meanwhile. */
+	spec.memory_mib = 72;
+	assert_int_equal(pools_desktop_start(p, &spec, "cl-5", NULL), 0);
+	assert_int_equal(pools_desktop_remove(p, "cl-5"), 0);
+	assert_int_equal(pools_desktop_info(p, "cl-5", &d), -ENOENT);
+	const char *names[] = {"cl-1", "cl-2", "cl-3", "cl-4"};
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pools_desktop_remove(p, names[i]), 0);
+	assert_true(saw("cl-4:stopping>stopped;", 10));
 	pools_destroy(p);
 }
 
