@@ -57,7 +57,7 @@ FUZZ_OBJ := $(LIB_SRC:%.c=$(BUILD)/fuzzobj/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/tests/fuzz/%)
 BENCH_BIN := $(BENCH_SRC:tests/bench/%.c=$(BUILD)/tests/bench/%)
-TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/tests/tools/%) $(BUILD)/tests/tools/srcaddr.so
 
 GUEST_ELF := $(BUILD)/guest/vdi-guest.elf
 GUEST_OBJ := $(patsubst %,$(BUILD)/guest/%.o,$(basename $(GUEST_SRC))) $(BUILD)/guest/font_data.o
@@ -175,6 +175,11 @@ $(BUILD)/tests/fuzz/%: tests/fuzz/%.c $(BUILD)/libvdi-fuzz.a | deps
 $(BUILD)/tests/bench/%: tests/bench/%.c $(BUILD)/libvdi.a | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(DISPLAY_CFLAGS) $< -o $@ $(BUILD)/libvdi.a $(LDLIBS_ALL)
+
+# LD_PRELOAD libraries for tests (tests/tools/preload/): not linked with our code.
+$(BUILD)/tests/tools/%.so: tests/tools/preload/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -shared -fPIC $< -o $@ -ldl
 
 # Test clients (libvncclient, libfreerdp) and helpers the integration tests
 # drive; they may use vdi's own library.

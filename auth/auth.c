@@ -9,11 +9,14 @@
 #include "../common/log.h"
 
 #include <errno.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #define USER_MAX          256 /* longer names are refused without asking the backend */
@@ -21,6 +24,8 @@
 #define ADDRESS_MAX       128
 #define LOCKOUT_TABLE_MAX 65536
 #define LOG_USER_MAX      64 /* of a name, in a log line */
+#define NAME_KEY_MAX      64
+#define NAME_HEX          24 /* hex digits of an unknown name's HMAC in the audit */
 
 struct auth {
 	enum auth_backend backend;
@@ -28,6 +33,8 @@ struct auth {
 	char *admins;
 	struct auth_file *file;
 	struct auth_lockout *lockout;
+	unsigned char name_key[NAME_KEY_MAX];
+	size_t name_key_len;
 	auth_audit_fn audit;
 	void *audit_opaque;
 	pthread_mutex_t stats_mutex;
@@ -107,10 +114,31 @@ struct auth *auth_create(const struct auth_config *cfg, char *err, size_t err_le
 	a->audit_opaque = cfg->audit_opaque;
 	a->pam_service = strdup(service);
 	a->admins = cfg->admins ? strdup(cfg->admins) : NULL;
-	a->lockout = auth_lockout_create(cfg->lockout_attempts ? cfg->lockout_attempts : 5,
-					 cfg->lockout_window_s ? cfg->lockout_window_s : 600,
-					 cfg->lockout_duration_s ? cfg->lockout_duration_s : 300, LOCKOUT_TABLE_MAX,
-					 cfg->clock ? cfg->clock : monotonic_seconds);
+	struct auth_lockout_config lc = {
+	    .pair_attempts = cfg->lockout_attempts ? cfg->lockout_attempts : 5,
+	    .address_attempts = cfg->lockout_address_attempts ? cfg->lockout_address_attempts : 20,
+	    .user_attempts = cfg->lockout_user_attempts ? cfg->lockout_user_attempts : 10,
+	    .window_s = cfg->lockout_window_s ? cfg->lockout_window_s : 600,
+	    .duration_s = cfg->lockout_duration_s ? cfg->lockout_duration_s : 300,
+	    .max_duration_s = cfg->lockout_max_duration_s ? cfg->lockout_max_duration_s : 3600,
+	    .max_delay_s = cfg->lockout_max_delay_s ? cfg->lockout_max_delay_s : 60,
+	    .max_entries = LOCKOUT_TABLE_MAX,
+	    .clock = cfg->clock ? cfg->clock : monotonic_seconds,
+	};
+	a->lockout = auth_lockout_create(&lc);
+	if (cfg->name_key) {
+		a->name_key_len = cfg->name_key_len < NAME_KEY_MAX ? cfg->name_key_len : NAME_KEY_MAX;
+		memcpy(a->name_key, cfg->name_key, a->name_key_len);
+	} else {
+		a->name_key_len = 32;
+		if (getrandom(a->name_key, a->name_key_len, 0) != (ssize_t)a->name_key_len)
+			a->name_key_len = 0;
+	}
+	if (a->name_key_len < 16) {
+		set_err(err, err_len, "the key of unknown user names needs 16 to 64 bytes");
+		auth_destroy(a);
+		return NULL;
+	}
 	if (!a->pam_service || (cfg->admins && !a->admins) || !a->lockout) {
 		set_err(err, err_len, "out of memory");
 		auth_destroy(a);
@@ -136,6 +164,7 @@ void auth_destroy(struct auth *a)
 	auth_lockout_destroy(a->lockout);
 	free(a->pam_service);
 	free(a->admins);
+	explicit_bzero(a->name_key, sizeof(a->name_key));
 	pthread_mutex_destroy(&a->stats_mutex);
 	free(a);
 }
@@ -156,16 +185,45 @@ static void count(struct auth *a, uint64_t *counter)
 	pthread_mutex_unlock(&a->stats_mutex);
 }
 
-static void audit(struct auth *a, const char *event, const char *user, const char *address, const char *detail)
+/* Whether the backend knows user: the users file's, or the system's user database for PAM. */
+static bool known_user(struct auth *a, const char *user)
 {
-	if (a->audit)
-		a->audit(a->audit_opaque, event, user, address, detail);
+	if (!*user || strnlen(user, USER_MAX + 1) > USER_MAX)
+		return false;
+	if (a->backend == AUTH_BACKEND_FILE)
+		return auth_file_has_user(a->file, user) == 1;
+	return auth_pam_user_exists(user) == 1;
 }
 
-/* Whether user or addr is locked out: if so the attempt is refused, counted and audited, and *locked_for_s
- * (may be NULL) set. */
-static bool refused_locked(struct auth *a, const char *user, const char *addr, const char *log_user,
-			   const char *log_addr, unsigned *locked_for_s)
+/* The name the audit keeps of a refused attempt's user: as typed when the backend knows it, else
+ * "unknown:" and the start of its HMAC (out holds at least 8 + NAME_HEX + 1). */
+static const char *audit_name(struct auth *a, const char *user, char *out)
+{
+	if (!*user || known_user(a, user))
+		return user;
+	unsigned char mac[EVP_MAX_MD_SIZE];
+	unsigned len = 0;
+	if (!HMAC(EVP_sha256(), a->name_key, (int)a->name_key_len, (const unsigned char *)user, strnlen(user, 4096),
+		  mac, &len) ||
+	    len * 2 < NAME_HEX)
+		return "unknown";
+	memcpy(out, "unknown:", 8);
+	for (unsigned i = 0; i < NAME_HEX / 2; i++)
+		snprintf(out + 8 + 2 * i, 3, "%02x", mac[i]);
+	return out;
+}
+
+static void audit(struct auth *a, const char *event, const char *user, const char *address, const char *detail)
+{
+	char name[8 + NAME_HEX + 1];
+	if (a->audit)
+		a->audit(a->audit_opaque, event, strcmp(event, "login_ok") ? audit_name(a, user, name) : user, address,
+			 detail);
+}
+
+/* Whether user or addr is locked out: if so the attempt is refused, counted and audited (the audit's
+ * log line is the only one: a flood of them is aggregated there), and *locked_for_s (may be NULL) set. */
+static bool refused_locked(struct auth *a, const char *user, const char *addr, unsigned *locked_for_s)
 {
 	unsigned left = auth_lockout_remaining(a->lockout, user, addr);
 	if (!left)
@@ -173,7 +231,6 @@ static bool refused_locked(struct auth *a, const char *user, const char *addr, c
 	char detail[96];
 	count(a, &a->stats.locked_refused);
 	snprintf(detail, sizeof(detail), "locked out for %u more s", left);
-	log_info("login refused for %s from %s: %s", log_user, log_addr, detail);
 	audit(a, "locked_refused", user, addr, detail);
 	if (locked_for_s)
 		*locked_for_s = left;
@@ -182,29 +239,25 @@ static bool refused_locked(struct auth *a, const char *user, const char *addr, c
 
 enum auth_result auth_check_remembered(struct auth *a, const char *user, const char *address, unsigned *locked_for_s)
 {
-	char addr[ADDRESS_MAX + 1], log_user[LOG_USER_MAX + 1], log_addr[ADDRESS_MAX + 1];
+	char addr[ADDRESS_MAX + 1];
 	if (locked_for_s)
 		*locked_for_s = 0;
 	user = user ? user : "";
 	snprintf(addr, sizeof(addr), "%s", address ? address : "");
-	printable(log_user, sizeof(log_user), user);
-	printable(log_addr, sizeof(log_addr), *addr ? addr : "unknown address");
-	return refused_locked(a, user, addr, log_user, log_addr, locked_for_s) ? AUTH_LOCKED : AUTH_OK;
+	return refused_locked(a, user, addr, locked_for_s) ? AUTH_LOCKED : AUTH_OK;
 }
 
 enum auth_result auth_check(struct auth *a, const char *user, const char *password, const char *address,
 			    unsigned *locked_for_s)
 {
-	char addr[ADDRESS_MAX + 1], log_user[LOG_USER_MAX + 1], log_addr[ADDRESS_MAX + 1], detail[96];
+	char addr[ADDRESS_MAX + 1], log_user[LOG_USER_MAX + 1], log_addr[ADDRESS_MAX + 1], detail[160];
 	if (locked_for_s)
 		*locked_for_s = 0;
 	user = user ? user : "";
 	password = password ? password : "";
 	snprintf(addr, sizeof(addr), "%s", address ? address : "");
-	printable(log_user, sizeof(log_user), user);
-	printable(log_addr, sizeof(log_addr), *addr ? addr : "unknown address");
 
-	if (refused_locked(a, user, addr, log_user, log_addr, locked_for_s))
+	if (refused_locked(a, user, addr, locked_for_s))
 		return AUTH_LOCKED;
 
 	int rc = -EACCES;
@@ -216,8 +269,10 @@ enum auth_result auth_check(struct auth *a, const char *user, const char *passwo
 			rc = auth_pam_check(a->pam_service, user, password, addr);
 	}
 	if (rc == 0) {
-		auth_lockout_success(a->lockout, user);
+		auth_lockout_success(a->lockout, user, addr);
 		count(a, &a->stats.logins_ok);
+		printable(log_user, sizeof(log_user), user);
+		printable(log_addr, sizeof(log_addr), *addr ? addr : "unknown address");
 		log_info("login ok for %s from %s", log_user, log_addr);
 		audit(a, "login_ok", user, addr, a->backend == AUTH_BACKEND_FILE ? "file" : "pam");
 		return AUTH_OK;
@@ -228,20 +283,28 @@ enum auth_result auth_check(struct auth *a, const char *user, const char *passwo
 		audit(a, "login_failed", user, addr, "the authentication backend could not answer");
 		return AUTH_ERROR;
 	}
-	log_info("login failed for %s from %s", log_user, log_addr);
-	audit(a, "login_failed", user, addr, "wrong user name or password");
+	/* No log line of our own for a failure: the audit's is aggregated in a flood, and an unknown name
+	 * is not printed. */
 	int reached = auth_lockout_failure(a->lockout, user, addr);
-	if (!reached)
-		return AUTH_DENIED;
-	count(a, &a->stats.lockouts);
-	unsigned duration = auth_lockout_remaining(a->lockout, user, addr);
-	snprintf(detail, sizeof(detail), "%s%s%s locked out for %u s", reached & AUTH_LOCKOUT_USER ? "user" : "",
-		 reached == (AUTH_LOCKOUT_USER | AUTH_LOCKOUT_ADDRESS) ? " and " : "",
-		 reached & AUTH_LOCKOUT_ADDRESS ? "address" : "", duration);
-	log_warn("%s after repeated failures for %s from %s", detail, log_user, log_addr);
-	audit(a, "lockout", user, addr, detail);
+	unsigned left = reached ? auth_lockout_remaining(a->lockout, user, addr) : 0;
+	if (reached & AUTH_LOCKOUT_DELAY)
+		snprintf(detail, sizeof(detail),
+			 "wrong user name or password; too many failures for this user: the "
+			 "next attempt from this address in %u s",
+			 left);
+	else
+		snprintf(detail, sizeof(detail), "wrong user name or password");
+	audit(a, "login_failed", user, addr, detail);
+	if (reached & (AUTH_LOCKOUT_PAIR | AUTH_LOCKOUT_ADDRESS)) {
+		count(a, &a->stats.lockouts);
+		snprintf(detail, sizeof(detail), "%s%s%s locked out for %u s",
+			 reached & AUTH_LOCKOUT_PAIR ? "user from this address" : "",
+			 (reached & AUTH_LOCKOUT_PAIR) && (reached & AUTH_LOCKOUT_ADDRESS) ? " and " : "",
+			 reached & AUTH_LOCKOUT_ADDRESS ? "address" : "", left);
+		audit(a, "lockout", user, addr, detail);
+	}
 	if (locked_for_s)
-		*locked_for_s = duration;
+		*locked_for_s = left;
 	return AUTH_DENIED;
 }
 

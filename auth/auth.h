@@ -17,22 +17,35 @@ enum auth_result {
 	AUTH_ERROR,  /* the backend could not answer (PAM misconfigured, users file unreadable) */
 };
 
-/* Audit events: "login_ok", "login_failed", "lockout" (this failure started a lockout; detail says
- * whether of the user or the address and for how long), "locked_refused". user and address are the
- * caller's strings, unsanitized; detail is ours. Called from the thread calling auth_check(). */
+/* Audit events: "login_ok", "login_failed", "lockout" (this failure started a lockout; detail says of
+ * what, the user name from this address or the address, and for how long), "locked_refused". address is
+ * the caller's string, unsanitized; detail is ours. user is the caller's string for a name the backend
+ * knows (the users file's users; with PAM, the system's user database, getpwnam), and for any other
+ * name "unknown:" and 24 hex digits of its HMAC-SHA256 under name_key, so a password typed into the
+ * name field is never kept in clear, while the same unknown name still reads the same each time.
+ * Called from the thread calling auth_check(). */
 typedef void (*auth_audit_fn)(void *opaque, const char *event, const char *user, const char *address,
 			      const char *detail);
 
+/* The lockout's rules (auth/auth_lockout.h, README "Lockout"): failures counted per (user name,
+ * address) pair, per address and per user name; pairs and addresses are locked out, users only slowed
+ * down on addresses they have not logged in from. Every 0 takes the default in brackets. */
 struct auth_config {
 	enum auth_backend backend;
-	const char *pam_service;     /* NULL: "vdi" */
-	const char *users_file;      /* file backend: created 0600 by the first auth_user_add() */
-	unsigned lockout_attempts;   /* failures within the window that lock; 0: 5 */
-	unsigned lockout_window_s;   /* 0: 600 */
-	unsigned lockout_duration_s; /* 0: 300 */
-	const char *admins;          /* "user @group ..." allowed the admin API; NULL: nobody; "*" refused */
-	uint64_t (*clock)(void);     /* seconds on any monotonic scale; NULL: CLOCK_MONOTONIC (tests inject) */
-	auth_audit_fn audit;         /* may be NULL */
+	const char *pam_service;           /* NULL: "vdi" */
+	const char *users_file;            /* file backend: created 0600 by the first auth_user_add() */
+	unsigned lockout_attempts;         /* failures of one user name from one address that lock that pair [5] */
+	unsigned lockout_address_attempts; /* failures from one address, any user names, that lock it [20] */
+	unsigned lockout_user_attempts;    /* failures of one user name, any address, past which it is slowed [10] */
+	unsigned lockout_window_s;         /* the window failures are counted in [600] */
+	unsigned lockout_duration_s;     /* the first lockout; each next one of the same pair or address twice [300] */
+	unsigned lockout_max_duration_s; /* the longest lockout [3600] */
+	unsigned lockout_max_delay_s;    /* the longest per-user delay [60] */
+	const char *admins;              /* "user @group ..." allowed the admin API; NULL: nobody; "*" refused */
+	uint64_t (*clock)(void);         /* seconds on any monotonic scale; NULL: CLOCK_MONOTONIC (tests inject) */
+	const unsigned char *name_key;   /* the key of unknown names in the audit (copied); NULL: random */
+	size_t name_key_len;             /* 16..64 bytes */
+	auth_audit_fn audit;             /* may be NULL */
 	void *audit_opaque;
 };
 
@@ -49,15 +62,16 @@ struct auth *auth_create(const struct auth_config *cfg, char *err, size_t err_le
 void auth_destroy(struct auth *auth);
 
 /* Thread safe. address is the client's address as text without the port ("192.0.2.7", "2001:db8::1"; a
- * port would make every connection a new address), or NULL/"" when unknown (then only the per-user
- * limit applies). locked_for_s (may be NULL) is set to the
- * seconds left of a lockout on AUTH_LOCKED, and on the AUTH_DENIED that started one; 0 otherwise. */
+ * port would make every connection a new address), or NULL/"" when unknown (then all unknown addresses
+ * count as one). locked_for_s (may be NULL) is set to the seconds this user name must wait from this
+ * address on AUTH_LOCKED, and on the AUTH_DENIED that started a lockout or a delay; 0 otherwise. */
 enum auth_result auth_check(struct auth *auth, const char *user, const char *password, const char *address,
 			    unsigned *locked_for_s);
 
 /* For credentials that passed auth_check() a moment ago and that the caller remembers (the API's cache of
  * them): the lockout still comes first. AUTH_LOCKED (counted and audited as auth_check() does) while the
- * user or the address is locked out, else AUTH_OK without asking the backend and without an audit record. */
+ * user name from this address, or the address, is locked out or must wait, else AUTH_OK without asking the backend and
+ * without an audit record. */
 enum auth_result auth_check_remembered(struct auth *auth, const char *user, const char *address,
 				       unsigned *locked_for_s);
 

@@ -21,6 +21,8 @@ int auth_file_del(struct auth_file *f, const char *user);
 int auth_file_list(struct auth_file *f, void (*fn)(void *opaque, const char *user, const char *groups), void *opaque);
 /* 1 if user is in group, 0 if not (or no such user), negative errno if the file is unreadable. */
 int auth_file_in_group(struct auth_file *f, const char *user, const char *group);
+/* 1 if the file has user (disabled or not), 0 if not, negative errno if the file is unreadable. */
+int auth_file_has_user(struct auth_file *f, const char *user);
 /* Lines skipped as malformed at the last load. */
 unsigned auth_file_bad_lines(struct auth_file *f);
 

@@ -618,6 +618,16 @@ int auth_file_in_group(struct auth_file *f, const char *user, const char *group)
 	return ret;
 }
 
+int auth_file_has_user(struct auth_file *f, const char *user)
+{
+	pthread_mutex_lock(&f->mutex);
+	int ret = refresh(f, false);
+	if (ret == 0)
+		ret = find_user(f->lines, f->nlines, user) != NULL;
+	pthread_mutex_unlock(&f->mutex);
+	return ret;
+}
+
 unsigned auth_file_bad_lines(struct auth_file *f)
 {
 	pthread_mutex_lock(&f->mutex);

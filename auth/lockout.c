@@ -1,5 +1,6 @@
-/* lockout.c — failed-login counters per user name and per address in a bounded hash table with
- * least-recently-used eviction, so an attacker spraying addresses cannot grow memory. */
+/* lockout.c — failed-login counters per (user, address) pair, per address and per user name, and the
+ * addresses users logged in from, in bounded hash tables with least-recently-used eviction, so an
+ * attacker spraying names or addresses cannot grow memory. The rules are in auth_lockout.h. */
 #include "auth_lockout.h"
 
 #include "../common/log.h"
@@ -10,61 +11,109 @@
 #include <string.h>
 #include <sys/random.h>
 
-/* Keys longer than this are cut: auth_check() refuses longer user names, and no address is this long. */
-#define KEY_MAX           255
+/* Parts of keys longer than this are cut: auth_check() refuses longer user names and cuts addresses. */
+#define PART_MAX          256
 /* How many locked entries eviction steps over, looking for one that is merely counting, before it
  * gives up and evicts a locked one. */
 #define EVICT_SKIP_LOCKED 16
+/* Lockout durations double at most this many times (then max_duration_s caps them anyway). */
+#define LEVEL_MAX         20
 
-enum key_kind { KEY_USER = 'u', KEY_ADDRESS = 'a' };
+enum key_kind { KEY_PAIR = 'p', KEY_ADDRESS = 'a', KEY_USER = 'u', KEY_KNOWN = 'k' };
 
 struct entry {
 	struct entry *chain;         /* next in the hash bucket */
 	struct entry *newer, *older; /* LRU list */
-	uint64_t window_start;       /* time of the first failure counted */
-	uint64_t locked_until;       /* 0 or the time the lockout ends */
+	uint64_t window_start;       /* time of the first failure counted (known: of the last success) */
+	uint64_t locked_until;       /* 0 or the time the lockout or delay ends */
 	unsigned failures;
+	unsigned level; /* lockouts so far: the next lasts duration << level */
 	uint64_t hash;
+	size_t len;
 	char kind;
 	char key[];
 };
 
-struct auth_lockout {
-	pthread_mutex_t mutex;
-	unsigned attempts, window_s, duration_s;
-	uint64_t (*clock)(void);
+struct table {
 	struct entry **buckets;
 	size_t nbuckets; /* a power of two */
 	size_t count, max_entries;
 	struct entry *newest, *oldest;
-	uint64_t seed; /* random, so bucket chains cannot be planned from outside */
 	bool warned_full;
 };
 
-struct auth_lockout *auth_lockout_create(unsigned attempts, unsigned window_s, unsigned duration_s, size_t max_entries,
-					 uint64_t (*clock)(void))
+struct auth_lockout {
+	pthread_mutex_t mutex;
+	struct auth_lockout_config cfg;
+	struct table counts, known;
+	uint64_t seed; /* random, so bucket chains cannot be planned from outside */
+};
+
+/* A key: for a pair the address, then 0x1f (never in an address), then the user name. */
+struct key {
+	char kind;
+	size_t len;
+	char text[2 * PART_MAX + 2];
+};
+
+static void make_key(struct key *k, char kind, const char *user, const char *address)
 {
-	if (!attempts || !window_s || !duration_s || !max_entries || !clock || max_entries > (SIZE_MAX >> 4))
+	k->kind = kind;
+	k->len = 0;
+	if (address) {
+		size_t n = strnlen(address, PART_MAX);
+		memcpy(k->text, address, n);
+		k->len = n;
+	}
+	if (address && user)
+		k->text[k->len++] = 0x1f;
+	if (user) {
+		size_t n = strnlen(user, PART_MAX);
+		memcpy(k->text + k->len, user, n);
+		k->len += n;
+	}
+}
+
+static int table_init(struct table *t, size_t max_entries)
+{
+	t->nbuckets = 16;
+	while (t->nbuckets < max_entries)
+		t->nbuckets <<= 1;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	t->max_entries = max_entries;
+	return t->buckets ? 0 : -1;
+}
+
+static void table_free(struct table *t)
+{
+	for (struct entry *e = t->newest, *next; e; e = next) {
+		next = e->older;
+		free(e);
+	}
+	free(t->buckets);
+}
+
+struct auth_lockout *auth_lockout_create(const struct auth_lockout_config *cfg)
+{
+	if (!cfg->pair_attempts || !cfg->address_attempts || !cfg->user_attempts || !cfg->window_s ||
+	    !cfg->duration_s || !cfg->max_delay_s || !cfg->max_entries || !cfg->clock ||
+	    cfg->max_entries > (SIZE_MAX >> 4))
 		return NULL;
 	struct auth_lockout *lo = calloc(1, sizeof(*lo));
 	if (!lo)
 		return NULL;
-	lo->nbuckets = 16;
-	while (lo->nbuckets < max_entries)
-		lo->nbuckets <<= 1;
-	lo->buckets = calloc(lo->nbuckets, sizeof(*lo->buckets));
-	if (!lo->buckets) {
+	lo->cfg = *cfg;
+	if (lo->cfg.max_duration_s < lo->cfg.duration_s)
+		lo->cfg.max_duration_s = lo->cfg.duration_s;
+	if (table_init(&lo->counts, cfg->max_entries) < 0 || table_init(&lo->known, cfg->max_entries) < 0) {
+		free(lo->counts.buckets);
+		free(lo->known.buckets);
 		free(lo);
 		return NULL;
 	}
 	if (getrandom(&lo->seed, sizeof(lo->seed), GRND_NONBLOCK) != sizeof(lo->seed))
 		lo->seed = (uint64_t)(uintptr_t)lo ^ 0x9e3779b97f4a7c15ull;
 	pthread_mutex_init(&lo->mutex, NULL);
-	lo->attempts = attempts;
-	lo->window_s = window_s;
-	lo->duration_s = duration_s;
-	lo->max_entries = max_entries;
-	lo->clock = clock;
 	return lo;
 }
 
@@ -72,26 +121,18 @@ void auth_lockout_destroy(struct auth_lockout *lo)
 {
 	if (!lo)
 		return;
-	for (struct entry *e = lo->newest, *next; e; e = next) {
-		next = e->older;
-		free(e);
-	}
-	free(lo->buckets);
+	table_free(&lo->counts);
+	table_free(&lo->known);
 	pthread_mutex_destroy(&lo->mutex);
 	free(lo);
 }
 
-static size_t key_len(const char *key)
-{
-	return strnlen(key, KEY_MAX);
-}
-
-static uint64_t key_hash(const struct auth_lockout *lo, char kind, const char *key, size_t len)
+static uint64_t key_hash(const struct auth_lockout *lo, const struct key *k)
 {
 	uint64_t h = lo->seed ^ 0xcbf29ce484222325ull;
-	h = (h ^ (unsigned char)kind) * 0x100000001b3ull;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)key[i]) * 0x100000001b3ull;
+	h = (h ^ (unsigned char)k->kind) * 0x100000001b3ull;
+	for (size_t i = 0; i < k->len; i++)
+		h = (h ^ (unsigned char)k->text[i]) * 0x100000001b3ull;
 	/* Final mix so the low bits used for the bucket depend on every byte. */
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdull;
@@ -99,50 +140,55 @@ static uint64_t key_hash(const struct auth_lockout *lo, char kind, const char *k
 	return h;
 }
 
-static struct entry *lookup(struct auth_lockout *lo, char kind, const char *key, uint64_t *hash_out)
+static struct entry *lookup(struct auth_lockout *lo, struct table *t, const struct key *k, uint64_t *hash_out)
 {
-	size_t len = key_len(key);
-	uint64_t h = key_hash(lo, kind, key, len);
+	uint64_t h = key_hash(lo, k);
 	if (hash_out)
 		*hash_out = h;
-	for (struct entry *e = lo->buckets[h & (lo->nbuckets - 1)]; e; e = e->chain)
-		if (e->hash == h && e->kind == kind && !strncmp(e->key, key, len) && e->key[len] == '\0')
+	for (struct entry *e = t->buckets[h & (t->nbuckets - 1)]; e; e = e->chain)
+		if (e->hash == h && e->kind == k->kind && e->len == k->len && !memcmp(e->key, k->text, k->len))
 			return e;
 	return NULL;
 }
 
-static void lru_unlink(struct auth_lockout *lo, struct entry *e)
+static void lru_unlink(struct table *t, struct entry *e)
 {
 	if (e->newer)
 		e->newer->older = e->older;
 	else
-		lo->newest = e->older;
+		t->newest = e->older;
 	if (e->older)
 		e->older->newer = e->newer;
 	else
-		lo->oldest = e->newer;
+		t->oldest = e->newer;
 	e->newer = e->older = NULL;
 }
 
-static void lru_push_newest(struct auth_lockout *lo, struct entry *e)
+static void lru_push_newest(struct table *t, struct entry *e)
 {
-	e->older = lo->newest;
+	e->older = t->newest;
 	e->newer = NULL;
-	if (lo->newest)
-		lo->newest->newer = e;
-	lo->newest = e;
-	if (!lo->oldest)
-		lo->oldest = e;
+	if (t->newest)
+		t->newest->newer = e;
+	t->newest = e;
+	if (!t->oldest)
+		t->oldest = e;
 }
 
-static void remove_entry(struct auth_lockout *lo, struct entry *e)
+static void touch(struct table *t, struct entry *e)
 {
-	struct entry **p = &lo->buckets[e->hash & (lo->nbuckets - 1)];
+	lru_unlink(t, e);
+	lru_push_newest(t, e);
+}
+
+static void remove_entry(struct table *t, struct entry *e)
+{
+	struct entry **p = &t->buckets[e->hash & (t->nbuckets - 1)];
 	while (*p != e)
 		p = &(*p)->chain;
 	*p = e->chain;
-	lru_unlink(lo, e);
-	lo->count--;
+	lru_unlink(t, e);
+	t->count--;
 	free(e);
 }
 
@@ -151,49 +197,57 @@ static bool is_locked(const struct entry *e, uint64_t now)
 	return e->locked_until > now;
 }
 
-/* Nothing left to remember: not locked, and no failure inside the window. */
+/* Nothing left to remember: not locked, no failure inside the window, and (for the doubling) no
+ * lockout that ended less than a window ago. A known address lasts AUTH_LOCKOUT_KNOWN_S. */
 static bool is_expired(const struct auth_lockout *lo, const struct entry *e, uint64_t now)
 {
-	return !is_locked(e, now) && (e->failures == 0 || now - e->window_start >= lo->window_s);
+	if (e->kind == KEY_KNOWN)
+		return now - e->window_start >= AUTH_LOCKOUT_KNOWN_S;
+	return !is_locked(e, now) && (e->failures == 0 || now - e->window_start >= lo->cfg.window_s) &&
+	       (e->level == 0 || now - e->locked_until >= lo->cfg.window_s);
 }
 
 /* Makes room for one more entry: drops expired entries from the old end, then, if the table is still
- * full, the least recently failed entry that is not locked (a locked one only as a last resort). */
-static void make_room(struct auth_lockout *lo, uint64_t now)
+ * full, the least recently used entry that is not locked (a locked one only as a last resort). */
+static void make_room(struct auth_lockout *lo, struct table *t, uint64_t now)
 {
-	while (lo->oldest && is_expired(lo, lo->oldest, now))
-		remove_entry(lo, lo->oldest);
-	if (lo->count < lo->max_entries)
+	while (t->oldest && is_expired(lo, t->oldest, now))
+		remove_entry(t, t->oldest);
+	if (t->count < t->max_entries)
 		return;
-	if (!lo->warned_full) {
-		log_warn("lockout table full (%zu entries): forgetting the oldest failure counts", lo->max_entries);
-		lo->warned_full = true;
+	if (!t->warned_full) {
+		log_warn("lockout table full (%zu entries): forgetting the oldest %s", t->max_entries,
+			 t == &lo->known ? "known addresses" : "failure counts");
+		t->warned_full = true;
 	}
-	struct entry *victim = lo->oldest;
+	struct entry *victim = t->oldest;
 	for (int i = 0; i < EVICT_SKIP_LOCKED && victim && is_locked(victim, now); i++)
 		victim = victim->newer;
-	remove_entry(lo, victim && !is_locked(victim, now) ? victim : lo->oldest);
+	remove_entry(t, victim && !is_locked(victim, now) ? victim : t->oldest);
 }
 
-static struct entry *get_or_add(struct auth_lockout *lo, char kind, const char *key, uint64_t now)
+/* The entry of k, added if new, made the most recently used. */
+static struct entry *get_or_add(struct auth_lockout *lo, struct table *t, const struct key *k, uint64_t now)
 {
 	uint64_t h;
-	struct entry *e = lookup(lo, kind, key, &h);
-	if (e)
+	struct entry *e = lookup(lo, t, k, &h);
+	if (e) {
+		touch(t, e);
 		return e;
-	make_room(lo, now);
-	size_t len = key_len(key);
-	e = calloc(1, sizeof(*e) + len + 1);
+	}
+	make_room(lo, t, now);
+	e = calloc(1, sizeof(*e) + k->len + 1);
 	if (!e)
 		return NULL;
-	memcpy(e->key, key, len);
-	e->kind = kind;
+	memcpy(e->key, k->text, k->len);
+	e->len = k->len;
+	e->kind = k->kind;
 	e->hash = h;
-	size_t b = h & (lo->nbuckets - 1);
-	e->chain = lo->buckets[b];
-	lo->buckets[b] = e;
-	lru_push_newest(lo, e);
-	lo->count++;
+	size_t b = h & (t->nbuckets - 1);
+	e->chain = t->buckets[b];
+	t->buckets[b] = e;
+	lru_push_newest(t, e);
+	t->count++;
 	return e;
 }
 
@@ -202,68 +256,142 @@ static uint64_t remaining_of(const struct entry *e, uint64_t now)
 	return e && is_locked(e, now) ? e->locked_until - now : 0;
 }
 
-unsigned auth_lockout_remaining(struct auth_lockout *lo, const char *user, const char *address)
+static uint64_t remaining_locked(struct auth_lockout *lo, const char *user, const char *address, uint64_t now)
 {
-	pthread_mutex_lock(&lo->mutex);
-	uint64_t now = lo->clock();
-	uint64_t left = remaining_of(lookup(lo, KEY_USER, user, NULL), now);
+	struct key k;
+	make_key(&k, KEY_PAIR, user, address ? address : "");
+	uint64_t left = remaining_of(lookup(lo, &lo->counts, &k, NULL), now);
 	if (address && *address) {
-		uint64_t a = remaining_of(lookup(lo, KEY_ADDRESS, address, NULL), now);
+		make_key(&k, KEY_ADDRESS, NULL, address);
+		uint64_t a = remaining_of(lookup(lo, &lo->counts, &k, NULL), now);
 		if (a > left)
 			left = a;
 	}
+	return left;
+}
+
+unsigned auth_lockout_remaining(struct auth_lockout *lo, const char *user, const char *address)
+{
+	pthread_mutex_lock(&lo->mutex);
+	uint64_t left = remaining_locked(lo, user, address, lo->cfg.clock());
 	pthread_mutex_unlock(&lo->mutex);
 	return left > UINT32_MAX ? UINT32_MAX : (unsigned)left;
 }
 
-/* Returns true when this failure locked e. */
-static bool count_failure(struct auth_lockout *lo, struct entry *e, uint64_t now)
+/* Starts a new window when the last one has passed, forgetting the doubling a window after the last
+ * lockout ended; returns the failures counted in the window, this one included. */
+static unsigned count_one(const struct auth_lockout *lo, struct entry *e, uint64_t now)
 {
-	lru_unlink(lo, e);
-	lru_push_newest(lo, e);
-	if (is_locked(e, now))
-		return false; /* a concurrent attempt that was let in before the lockout began */
-	if (e->failures == 0 || now - e->window_start >= lo->window_s) {
+	if (e->level && !is_locked(e, now) && now - e->locked_until >= lo->cfg.window_s)
+		e->level = 0;
+	if (e->failures == 0 || now - e->window_start >= lo->cfg.window_s) {
 		e->failures = 0;
 		e->window_start = now;
 	}
-	if (++e->failures < lo->attempts)
-		return false;
+	return ++e->failures;
+}
+
+/* Locks e for duration << level (up to max_duration_s) and raises its level. */
+static void lock(const struct auth_lockout *lo, struct entry *e, uint64_t now)
+{
+	uint64_t d = (uint64_t)lo->cfg.duration_s << e->level;
+	if (d > lo->cfg.max_duration_s)
+		d = lo->cfg.max_duration_s;
 	e->failures = 0;
-	e->locked_until = now + lo->duration_s;
-	return true;
+	e->locked_until = now + d;
+	if (e->level < LEVEL_MAX)
+		e->level++;
+}
+
+static bool is_known(struct auth_lockout *lo, const char *user, const char *address, uint64_t now)
+{
+	if (!address || !*address)
+		return false;
+	struct key k;
+	make_key(&k, KEY_KNOWN, user, address);
+	struct entry *e = lookup(lo, &lo->known, &k, NULL);
+	return e && !is_expired(lo, e, now);
 }
 
 int auth_lockout_failure(struct auth_lockout *lo, const char *user, const char *address)
 {
 	int reached = 0;
+	struct key k;
+	if (!address)
+		address = "";
 	pthread_mutex_lock(&lo->mutex);
-	uint64_t now = lo->clock();
-	struct entry *e = get_or_add(lo, KEY_USER, user, now);
-	if (e && count_failure(lo, e, now))
-		reached |= AUTH_LOCKOUT_USER;
-	if (address && *address) {
-		e = get_or_add(lo, KEY_ADDRESS, address, now);
-		if (e && count_failure(lo, e, now))
+	uint64_t now = lo->cfg.clock();
+	/* An attempt that was let in just before a lockout or delay began: counted once already. */
+	if (remaining_locked(lo, user, address, now)) {
+		pthread_mutex_unlock(&lo->mutex);
+		return 0;
+	}
+	/* The user's count over all addresses decides the delay: how far past the limit. */
+	unsigned over = 0;
+	make_key(&k, KEY_USER, user, NULL);
+	struct entry *e = get_or_add(lo, &lo->counts, &k, now);
+	if (e) {
+		unsigned n = count_one(lo, e, now);
+		over = n > lo->cfg.user_attempts ? n - lo->cfg.user_attempts : 0;
+	}
+	make_key(&k, KEY_PAIR, user, address);
+	e = get_or_add(lo, &lo->counts, &k, now);
+	if (e) {
+		if (count_one(lo, e, now) >= lo->cfg.pair_attempts) {
+			lock(lo, e, now);
+			reached |= AUTH_LOCKOUT_PAIR;
+		} else if (over && !is_known(lo, user, address, now)) {
+			uint64_t d = over > 32 ? lo->cfg.max_delay_s : 1ull << (over - 1);
+			if (d > lo->cfg.max_delay_s)
+				d = lo->cfg.max_delay_s;
+			e->locked_until = now + d;
+			reached |= AUTH_LOCKOUT_DELAY;
+		}
+	}
+	if (*address) {
+		make_key(&k, KEY_ADDRESS, NULL, address);
+		e = get_or_add(lo, &lo->counts, &k, now);
+		if (e && count_one(lo, e, now) >= lo->cfg.address_attempts) {
+			lock(lo, e, now);
 			reached |= AUTH_LOCKOUT_ADDRESS;
+		}
 	}
 	pthread_mutex_unlock(&lo->mutex);
 	return reached;
 }
 
-void auth_lockout_success(struct auth_lockout *lo, const char *user)
+void auth_lockout_success(struct auth_lockout *lo, const char *user, const char *address)
+{
+	struct key k;
+	if (!address)
+		address = "";
+	pthread_mutex_lock(&lo->mutex);
+	uint64_t now = lo->cfg.clock();
+	make_key(&k, KEY_PAIR, user, address);
+	struct entry *e = lookup(lo, &lo->counts, &k, NULL);
+	if (e)
+		remove_entry(&lo->counts, e);
+	if (*address) {
+		make_key(&k, KEY_KNOWN, user, address);
+		e = get_or_add(lo, &lo->known, &k, now);
+		if (e)
+			e->window_start = now;
+	}
+	pthread_mutex_unlock(&lo->mutex);
+}
+
+int auth_lockout_known(struct auth_lockout *lo, const char *user, const char *address)
 {
 	pthread_mutex_lock(&lo->mutex);
-	struct entry *e = lookup(lo, KEY_USER, user, NULL);
-	if (e)
-		remove_entry(lo, e);
+	bool known = is_known(lo, user, address, lo->cfg.clock());
 	pthread_mutex_unlock(&lo->mutex);
+	return known;
 }
 
 size_t auth_lockout_entries(struct auth_lockout *lo)
 {
 	pthread_mutex_lock(&lo->mutex);
-	size_t n = lo->count;
+	size_t n = lo->counts.count;
 	pthread_mutex_unlock(&lo->mutex);
 	return n;
 }

@@ -170,6 +170,14 @@ static char *lookup_gr(const char *group, struct group *gr)
 	return NULL;
 }
 
+int auth_pam_user_exists(const char *user)
+{
+	struct passwd pw;
+	char *buf = lookup_pw(user, &pw);
+	free(buf);
+	return buf != NULL;
+}
+
 int auth_pam_in_group(const char *user, const char *group)
 {
 	struct passwd pw;

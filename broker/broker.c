@@ -22,12 +22,12 @@ void broker_audit(struct broker *b, const char *event, const char *user, const c
 	store_audit_append(b->store, event, user, address, pool, desktop, detail, NULL);
 }
 
-/* auth/'s audit: every login attempt and lockout. */
+/* auth/'s audit: every login attempt and lockout, refused ones rate-limited and aggregated. */
 static void broker_auth_audit(void *opaque, const char *event, const char *user, const char *address,
 			      const char *detail)
 {
 	struct broker *b = opaque;
-	store_audit_append(b->store, event, user, address, NULL, NULL, detail, NULL);
+	audit_limiter_record(b->audit, event, user, address, detail);
 }
 
 struct broker_pool *broker_pool_find(struct broker *b, const char *name)
@@ -603,10 +603,21 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 		broker_stop(b);
 		return NULL;
 	}
+	unsigned char name_key[AUDIT_NAME_KEY_LEN];
+	b->audit = audit_limiter_create(b->store, cfg->audit_retention_s);
+	if (!b->audit || audit_name_key(cfg->data_dir, name_key, err, errlen) < 0) {
+		if (!b->audit)
+			snprintf(err, errlen, "cannot start the audit's thread");
+		broker_stop(b);
+		return NULL;
+	}
 	struct auth_config ac = cfg->auth;
 	ac.audit = broker_auth_audit;
 	ac.audit_opaque = b;
+	ac.name_key = name_key;
+	ac.name_key_len = sizeof(name_key);
 	b->auth = auth_create(&ac, err, errlen);
+	explicit_bzero(name_key, sizeof(name_key));
 	if (!b->auth) {
 		broker_stop(b);
 		return NULL;
@@ -688,6 +699,7 @@ void broker_stop(struct broker *b)
 		free(p);
 	}
 	auth_destroy(b->auth);
+	audit_limiter_destroy(b->audit);
 	store_close(b->store);
 	free(b->host_name);
 	free(b->data_dir);

@@ -18,6 +18,7 @@ struct broker_config {
 	const char *vmm_path; /* vdi-vmm */
 	uint32_t greeter_width, greeter_height;
 	struct auth_config auth;       /* the broker owns the auth instance; its audit goes to the store */
+	int64_t audit_retention_s;     /* audit records older than this are removed (hourly); 0: kept forever */
 	const struct pool_spec *pools; /* the configured pools */
 	size_t npools;
 	unsigned auth_workers; /* authentications at once; 0: 4 */

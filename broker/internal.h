@@ -111,6 +111,7 @@ struct broker {
 	bool lock_held;
 	struct auth *auth;
 	struct store *store;
+	struct audit_limiter *audit; /* auth's records go through it (audit.c) */
 	struct pools *pools;
 	char *data_dir, *run_dir, *host_name;
 	uint32_t greeter_width, greeter_height;
@@ -210,6 +211,18 @@ int broker_pool_change(struct broker *b, struct broker_pool *p, const struct poo
 int broker_pool_remove(struct broker *b, const char *name);
 void broker_audit(struct broker *b, const char *event, const char *user, const char *address, const char *pool,
 		  const char *desktop, const char *detail);
+
+/* audit.c: auth's records, refused ones rate-limited and aggregated; the retention (a thread of its
+ * own, never under the broker's lock). Any thread may record. */
+struct audit_limiter;
+struct audit_limiter *audit_limiter_create(struct store *store, int64_t retention_s);
+/* Writes what was counted and not yet written. */
+void audit_limiter_destroy(struct audit_limiter *l);
+void audit_limiter_record(struct audit_limiter *l, const char *event, const char *user, const char *address,
+			  const char *detail);
+#define AUDIT_NAME_KEY_LEN 32
+/* DATA_DIR/audit.key, made (0600, random) on first use: the key of unknown user names in the audit. */
+int audit_name_key(const char *data_dir, unsigned char key[AUDIT_NAME_KEY_LEN], char *err, size_t errlen);
 
 /* admin.c: pools as the API and the store see them */
 json_t *broker_pool_to_json(const struct pool_spec *s);

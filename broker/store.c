@@ -104,6 +104,7 @@ enum stmt_id {
 	ST_AUDIT_APPEND,
 	ST_AUDIT_LIST,
 	ST_AUDIT_LIST_EVENT,
+	ST_AUDIT_PRUNE,
 	ST_COUNT_DESK,
 	ST_COUNT_SESS,
 	ST_COUNT_EVENTS,
@@ -152,6 +153,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 			" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_AUDIT_LIST_EVENT] = "SELECT " AUDIT_COLS " FROM audit WHERE id > ?1 AND event = ?3 ORDER BY id LIMIT ?2",
+    [ST_AUDIT_PRUNE] = "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ?1 ORDER BY time LIMIT ?2)",
     [ST_COUNT_DESK] = "SELECT state, count(*) FROM desktops GROUP BY state",
     [ST_COUNT_SESS] = "SELECT state, count(*) FROM sessions GROUP BY state",
     [ST_COUNT_EVENTS] = "SELECT event, count(*) FROM audit WHERE time >= ?1 GROUP BY event ORDER BY event",
@@ -1347,6 +1349,24 @@ int store_audit_list(struct store *s, int64_t after_id, unsigned limit, const ch
 	}
 	store_unlock(s);
 	return rc;
+}
+
+int store_audit_prune(struct store *s, int64_t age_s, unsigned limit)
+{
+	if (age_s < 0 || !limit)
+		return -EINVAL;
+	int rc = write_begin(s);
+	if (rc)
+		return rc;
+	sqlite3_stmt *st = stmt(s, ST_AUDIT_PRUNE);
+	if (!st)
+		return write_end(s, -EIO);
+	sqlite3_bind_int64(st, 1, store_now(s) - age_s);
+	sqlite3_bind_int64(st, 2, limit);
+	rc = step_done(s, st, "removing old audit records");
+	int n = rc ? 0 : sqlite3_changes(s->db);
+	rc = write_end(s, rc);
+	return rc ? rc : n;
 }
 
 /* ---- counts ---- */

@@ -193,6 +193,10 @@ int store_audit_append(struct store *s, const char *event, const char *user, con
 int store_audit_list(struct store *s, int64_t after_id, unsigned limit, const char *event, struct store_audit **out,
 		     size_t *count);
 
+/* Deletes up to `limit` of the oldest records older than age_s seconds (by the store's clock); returns
+ * how many, or a negative errno. */
+int store_audit_prune(struct store *s, int64_t age_s, unsigned limit);
+
 /* ---- counts for /metrics ---- */
 
 struct store_counts {

@@ -410,11 +410,27 @@ static int vdi_auth_key(struct vdi_loader *l, const struct cfg_entry *e)
 		return cfg_get_duration(e, 1, 30 * VDI_DAY, &c->lockout_window, l->err, l->errlen);
 	if (!strcmp(k, "lockout_duration"))
 		return cfg_get_duration(e, 1, 30 * VDI_DAY, &c->lockout_duration, l->err, l->errlen);
+	if (!strcmp(k, "lockout_max_duration"))
+		return cfg_get_duration(e, 1, 30 * VDI_DAY, &c->lockout_max_duration, l->err, l->errlen);
+	if (!strcmp(k, "lockout_address_attempts"))
+		return vdi_uint(l, e, 1, 100000, &c->lockout_address_attempts);
+	if (!strcmp(k, "lockout_user_attempts"))
+		return vdi_uint(l, e, 1, 100000, &c->lockout_user_attempts);
+	if (!strcmp(k, "lockout_max_delay"))
+		return cfg_get_duration(e, 1, VDI_DAY, &c->lockout_max_delay, l->err, l->errlen);
 	if (!strcmp(k, "admins"))
 		return vdi_principals(l, e, false, true, &c->admins);
 	return vdi_unknown(l, e,
-			   "backend, pam_service, users_file, lockout_attempts, lockout_window, lockout_duration, "
-			   "admins");
+			   "backend, pam_service, users_file, lockout_attempts, lockout_address_attempts, "
+			   "lockout_user_attempts, lockout_window, lockout_duration, lockout_max_duration, "
+			   "lockout_max_delay, admins");
+}
+
+static int vdi_audit_key(struct vdi_loader *l, const struct cfg_entry *e)
+{
+	if (!strcmp(e->key, "retention"))
+		return cfg_get_duration(e, 0, (int64_t)100 * 365 * VDI_DAY, &l->c->audit_retention, l->err, l->errlen);
+	return vdi_unknown(l, e, "retention");
 }
 
 static int vdi_api_key(struct vdi_loader *l, const struct cfg_entry *e)
@@ -598,9 +614,11 @@ static int vdi_section(struct vdi_loader *l, const struct cfg_section *s)
 		key = vdi_auth_key;
 	else if (!s->arg && !strcmp(s->kind, "api"))
 		key = vdi_api_key;
+	else if (!s->arg && !strcmp(s->kind, "audit"))
+		key = vdi_audit_key;
 	if (!key) {
 		cfg_section_error(s, l->err, l->errlen,
-				  "unknown section (known: [server], [auth], [api], [pool:NAME])");
+				  "unknown section (known: [server], [auth], [api], [audit], [pool:NAME])");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < s->nentries; i++) {
@@ -731,6 +749,11 @@ static struct vdi_config *vdi_config_new(const char *source)
 	c->lockout_attempts = 5;
 	c->lockout_window = 600;
 	c->lockout_duration = 300;
+	c->lockout_address_attempts = 20;
+	c->lockout_user_attempts = 10;
+	c->lockout_max_duration = 3600;
+	c->lockout_max_delay = 60;
+	c->audit_retention = 90 * VDI_DAY;
 	c->api_enabled = true;
 	c->api_port = 8443;
 	if (!c->source || !c->data_dir || !c->bind || !c->pam_service || !c->admins.text) {
@@ -889,9 +912,12 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 
 	fprintf(out, "\n[auth]\nbackend = %s\npam_service = %s\n", vdi_backend_words[c->auth_backend], c->pam_service);
 	vdi_print_key(out, "users_file", c->users_file);
-	fprintf(out, "lockout_attempts = %u\n", c->lockout_attempts);
+	fprintf(out, "lockout_attempts = %u\nlockout_address_attempts = %u\nlockout_user_attempts = %u\n",
+		c->lockout_attempts, c->lockout_address_attempts, c->lockout_user_attempts);
 	vdi_print_duration(out, "lockout_window", c->lockout_window);
 	vdi_print_duration(out, "lockout_duration", c->lockout_duration);
+	vdi_print_duration(out, "lockout_max_duration", c->lockout_max_duration);
+	vdi_print_duration(out, "lockout_max_delay", c->lockout_max_delay);
 	vdi_print_principals(out, "admins", &c->admins);
 
 	fputs("\n[api]\n", out);
@@ -903,6 +929,9 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 		fprintf(out, "listen = %s:%d\n", c->api_addr, c->api_port);
 	vdi_print_key(out, "tls_cert", c->api_tls_cert);
 	vdi_print_key(out, "tls_key", c->api_tls_key);
+
+	fputs("\n[audit]\n", out);
+	vdi_print_duration(out, "retention", c->audit_retention);
 
 	for (size_t i = 0; i < c->npools; i++) {
 		const struct vdi_pool_config *p = &c->pools[i];

@@ -69,9 +69,12 @@ struct vdi_config {
 	enum vdi_auth_backend auth_backend;
 	char *pam_service;
 	char *users_file;
-	unsigned lockout_attempts;
-	int64_t lockout_window, lockout_duration; /* seconds */
+	unsigned lockout_attempts, lockout_address_attempts, lockout_user_attempts;
+	int64_t lockout_window, lockout_duration, lockout_max_duration, lockout_max_delay; /* seconds */
 	struct vdi_principals admins;
+
+	/* [audit] */
+	int64_t audit_retention; /* seconds; 0: forever */
 
 	/* [api] */
 	bool api_enabled;

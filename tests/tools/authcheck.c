@@ -23,7 +23,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: authcheck [--backend file|pam] [--service NAME] [--users FILE] [--attempts N]\n"
-		"                 [--window S] [--duration S] [--admins LIST] [--add USER:PASSWORD[:GROUPS]]...\n"
+		"                 [--address-attempts N] [--window S] [--duration S] [--admins LIST] [--add USER:PASSWORD[:GROUPS]]...\n"
 		"                 [--stats]\n"
 		"stdin, one per line:\n"
 		"  USER PASSWORD [ADDRESS]  prints RESULT USER [locked_for=N] (RESULT: OK DENIED LOCKED ERROR)\n"
@@ -140,6 +140,8 @@ int main(int argc, char **argv)
 			cfg.users_file = val;
 		else if (!strcmp(opt, "--attempts"))
 			cfg.lockout_attempts = parse_unsigned(val);
+		else if (!strcmp(opt, "--address-attempts"))
+			cfg.lockout_address_attempts = parse_unsigned(val);
 		else if (!strcmp(opt, "--window"))
 			cfg.lockout_window_s = parse_unsigned(val);
 		else if (!strcmp(opt, "--duration"))

@@ -561,6 +561,11 @@ static void test_embedded_default(void **state)
 	assert_int_equal(c->lockout_attempts, 5);
 	assert_int_equal(c->lockout_window, 600);
 	assert_int_equal(c->lockout_duration, 300);
+	assert_int_equal(c->lockout_address_attempts, 20);
+	assert_int_equal(c->lockout_user_attempts, 10);
+	assert_int_equal(c->lockout_max_duration, 3600);
+	assert_int_equal(c->lockout_max_delay, 60);
+	assert_int_equal(c->audit_retention, 90 * 86400);
 	assert_false(c->admins.everyone);
 	assert_int_equal(c->admins.count, 0);
 	assert_string_equal(c->admins.text, "");
@@ -627,12 +632,19 @@ static const char full_example[] = "# Every key, none at its default.\n"
 				   "lockout_attempts = 3\n"
 				   "lockout_window = 15m\n"
 				   "lockout_duration = 2h\n"
+				   "lockout_max_duration = 1d\n"
+				   "lockout_address_attempts = 50\n"
+				   "lockout_user_attempts = 7\n"
+				   "lockout_max_delay = 2m\n"
 				   "admins = root @wheel ops.team@example\n"
 				   "\n"
 				   "[api]\n"
 				   "listen = [::1]:9443\n"
 				   "tls_cert = /etc/vdi/api.crt\n"
 				   "tls_key = /etc/vdi/api.key\n"
+				   "\n"
+				   "[audit]\n"
+				   "retention = 30d\n"
 				   "\n"
 				   "[pool:office]\n"
 				   "template = desktop\n"
@@ -701,6 +713,11 @@ static void test_full_example(void **state)
 	assert_int_equal(c->lockout_attempts, 3);
 	assert_int_equal(c->lockout_window, 900);
 	assert_int_equal(c->lockout_duration, 7200);
+	assert_int_equal(c->lockout_max_duration, 86400);
+	assert_int_equal(c->lockout_address_attempts, 50);
+	assert_int_equal(c->lockout_user_attempts, 7);
+	assert_int_equal(c->lockout_max_delay, 120);
+	assert_int_equal(c->audit_retention, 30 * 86400);
 	assert_int_equal(c->admins.count, 3);
 	assert_string_equal(c->admins.names[0], "root");
 	assert_string_equal(c->admins.names[1], "@wheel");
@@ -866,15 +883,18 @@ static void test_schema_errors(void **state)
 		   "vdi.ini:2: expected [section], key = value, or a # comment; got 'rdp_port'");
 	load_fails("[server]\n[server]\n", "vdi.ini:2: duplicate section [server] (first on line 1)");
 	/* Unknown sections and keys. */
-	load_fails("[servr]\n", "vdi.ini:1: [servr]: unknown section (known: [server], [auth], [api], [pool:NAME])");
+	load_fails("[servr]\n",
+		   "vdi.ini:1: [servr]: unknown section (known: [server], [auth], [api], [audit], [pool:NAME])");
 	load_fails("[server:x]\n",
-		   "vdi.ini:1: [server:x]: unknown section (known: [server], [auth], [api], [pool:NAME])");
+		   "vdi.ini:1: [server:x]: unknown section (known: [server], [auth], [api], [audit], [pool:NAME])");
 	load_fails("[server]\nport = 1\n",
 		   "vdi.ini:2: [server] port: unknown key (known here: data_dir, bind, rdp_port, vnc_port, "
 		   "vnc_security, tls_cert, tls_key, vmm, greeter_size, log_level, power_ops)");
 	load_fails("[auth]\n\nbackend = file\nlockout = 5\n",
 		   "vdi.ini:4: [auth] lockout: unknown key (known here: backend, pam_service, users_file, "
-		   "lockout_attempts, lockout_window, lockout_duration, admins)");
+		   "lockout_attempts, lockout_address_attempts, lockout_user_attempts, lockout_window, "
+		   "lockout_duration, lockout_max_duration, lockout_max_delay, admins)");
+	load_fails("[audit]\nretain = 1d\n", "vdi.ini:2: [audit] retain: unknown key (known here: retention)");
 	load_fails("[api]\nport = 1\n", "vdi.ini:2: [api] port: unknown key (known here: listen, tls_cert, tls_key)");
 	load_fails("[pool:a]\nmem = 1\n",
 		   "vdi.ini:2: [pool:a] mem: unknown key (known here: template, kernel, initrd, disk, cmdline, vcpus, "

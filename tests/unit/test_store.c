@@ -695,6 +695,30 @@ static void test_desktop_delete_sets_session_null(void **state)
 
 /* ---- audit ---- */
 
+/* Records older than the retention go, in batches of the given size, the oldest first; younger ones stay. */
+static void test_audit_prune(void **state)
+{
+	struct fixture *f = *state;
+	struct store *s = f->s;
+	for (int i = 0; i < 30; i++) {
+		f->now = 1700000000 + i * 86400;
+		assert_int_equal(store_audit_append(s, "login_failed", "u", "10.1.1.1", NULL, NULL, "d", NULL), 0);
+	}
+	f->now = 1700000000 + 29 * 86400;
+	/* Older than 10 days: the first 19 (day 0 to 18). */
+	assert_int_equal(store_audit_prune(s, 10 * 86400, 15), 15);
+	assert_int_equal(store_audit_prune(s, 10 * 86400, 15), 4);
+	assert_int_equal(store_audit_prune(s, 10 * 86400, 15), 0);
+	struct store_audit *a;
+	size_t n;
+	assert_int_equal(store_audit_list(s, 0, 1000, NULL, &a, &n), 0);
+	assert_int_equal(n, 11);
+	assert_int_equal(a[0].time, 1700000000 + 19 * 86400);
+	free(a);
+	assert_int_equal(store_audit_prune(s, -1, 10), -EINVAL);
+	assert_int_equal(store_audit_prune(s, 0, 0), -EINVAL);
+}
+
 static void test_audit_paging(void **state)
 {
 	struct fixture *f = *state;
@@ -1085,6 +1109,7 @@ int main(void)
 	log_set_level(LOG_WARN); /* the audit's info lines, thousands of them */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_create_and_reopen, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_audit_prune, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_wal_and_pragmas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrates_old_empty_database, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
