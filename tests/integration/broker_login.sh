@@ -15,7 +15,7 @@ cat >>"$WORK/vdi.ini" <<EOF
 [pool:office]
 memory = 64M
 size = 3
-disconnect_timeout = 60s
+disconnect_timeout = 30m
 EOF
 start_broker
 wait_running 3
