@@ -25,7 +25,7 @@ DISPLAY_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(DISPLAY
 LDLIBS_DISPLAY = $(shell pkg-config --libs $(DISPLAY_PKGS) 2>/dev/null) -lpthread
 # The broker's libraries: PAM, libcrypt (password hashes), SQLite (state),
 # jansson and libmicrohttpd (the REST API).
-LDLIBS_BROKER := -lpam -lcrypt -lsqlite3 -ljansson -lmicrohttpd
+LDLIBS_BROKER := -lpam -lcrypt -lsqlite3 -ljansson -lmicrohttpd -lgnutls
 LDLIBS_ALL = $(LDLIBS_VMM) $(LDLIBS_DISPLAY) $(LDLIBS_BROKER)
 # Test clients also speak RDP and VNC themselves.
 LDLIBS_TOOLS = $(shell pkg-config --libs libvncclient freerdp-client2 2>/dev/null)
@@ -35,7 +35,7 @@ DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-fo
 	libcmocka-dev zlib1g-dev liblzma-dev libzstd-dev liblz4-dev \
 	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
 	libvncserver-dev freerdp2-dev libssl-dev libavcodec-dev \
-	libpam0g-dev libcrypt-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libpam-wrapper sqlite3 curl \
+	libpam0g-dev libcrypt-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libpam-wrapper sqlite3 curl \
 	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium libsdl2-dev
 
 COMMON_SRC := $(wildcard common/*.c)

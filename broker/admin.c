@@ -20,6 +20,7 @@ static const char *const admin_logoffs[] = {"keep", "refresh", "delete"};
 
 static const char *const admin_disconnects[] = {"none", "suspend", "poweroff"};
 static const char *const admin_surplus[] = {"poweroff", "suspend", "keep"};
+static const char *const admin_serials[] = {"off", "file"};
 
 json_t *broker_pool_to_json(const struct pool_spec *s)
 {
@@ -45,9 +46,10 @@ json_t *broker_pool_to_json(const struct pool_spec *s)
 		json_decref(j);
 		return NULL;
 	}
-	if (j && json_object_update_new(j, json_pack("{s:s, s:I, s:I}", "surplus", admin_surplus[s->surplus],
+	if (j && json_object_update_new(j, json_pack("{s:s, s:I, s:I, s:s, s:I}", "surplus", admin_surplus[s->surplus],
 						     "surplus_after", (json_int_t)s->surplus_after_s, "idle_timeout",
-						     (json_int_t)s->idle_timeout_s)) < 0) {
+						     (json_int_t)s->idle_timeout_s, "serial", admin_serials[s->serial],
+						     "serial_max", (json_int_t)s->serial_max)) < 0) {
 		json_decref(j);
 		return NULL;
 	}
@@ -127,6 +129,11 @@ int broker_pool_from_json(json_t *j, struct pool_spec *s, char *err, size_t errl
 			r = admin_uint(v, key, &s->surplus_after_s, err, errlen);
 		} else if (!strcmp(key, "idle_timeout")) {
 			r = admin_uint(v, key, &s->idle_timeout_s, err, errlen);
+		} else if (!strcmp(key, "serial")) {
+			int t = admin_word(v, admin_serials, 2, key, err, errlen);
+			r = t < 0 ? -1 : (s->serial = (enum pool_serial)t, 0);
+		} else if (!strcmp(key, "serial_max")) {
+			r = admin_uint(v, key, &s->serial_max, err, errlen);
 		} else if (!strcmp(key, "surplus")) {
 			int t = admin_word(v, admin_surplus, 3, key, err, errlen);
 			r = t < 0 ? -1 : (s->surplus = (enum pool_surplus)t, 0);
@@ -188,7 +195,10 @@ int broker_pool_from_json(json_t *j, struct pool_spec *s, char *err, size_t errl
 			snprintf(
 			    err, errlen,
 			    "%s: unknown setting (template, kernel, initrd, disk, cmdline, vcpus, memory, display, "
-			    "size, assignment, on_logoff, entitlement, disconnect_timeout)",
+			    "size, assignment, on_logoff, entitlement, disconnect_timeout, min, spare, schedule, "
+			    "clone, "
+			    "on_disconnect, on_disconnect_after, surplus, surplus_after, idle_timeout, serial, "
+			    "serial_max)",
 			    key);
 			return -EINVAL;
 		}

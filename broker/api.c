@@ -5,10 +5,12 @@
 
 #include "../auth/auth.h"
 #include "../common/log.h"
+#include "../pools/pools.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <microhttpd.h>
@@ -23,13 +25,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define API_PEM_MAX        (1 << 20)
 #define API_PATH_SEGMENTS  6
 #define API_STATUS_COUNTED 600
+/* The longest URL path routed (the longest route with the longest name is far shorter); longer is
+ * 414. */
+#define API_PATH_MAX       512
+/* Query parameters at most: no route takes more than 3; more is 400. */
+#define API_QUERY_MAX      16
+/* libmicrohttpd's memory per connection: the request line and headers are read into it, so a
+ * request larger than about half of it is answered 414 or 431 by libmicrohttpd itself. */
+#define API_CONN_MEMORY    (64 * 1024)
 
 enum route_id {
 	R_POOLS_LIST,
@@ -129,6 +141,11 @@ struct api {
 
 /* One request's state across libmicrohttpd's calls of the access handler. */
 struct req {
+	bool started;           /* the access handler saw it */
+	unsigned target_status; /* 0, or what the request target (URL as sent) deserves: 400, 414 */
+	char target_why[128];
+	bool target_params;            /* target_status is for too many query parameters */
+	char route_path[API_PATH_MAX]; /* the URL's path as unescaped by target_check() */
 	const struct route *route;
 	char param[API_NAME_MAX];
 	char user[API_NAME_MAX];  /* authenticated (admin or not), sanitized for logs; "" before */
@@ -319,8 +336,9 @@ static bool name_char(char c)
 	return isascii((unsigned char)c) && (isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-');
 }
 
-/* Pool, desktop and operation names. */
-static bool valid_name(const char *s)
+/* Operation ids ("op-N"); pools and desktops have pools/' rules (pool_name_valid(),
+ * desktop_name_valid()). */
+static bool valid_id(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n >= API_NAME_MAX || s[0] == '-' || s[0] == '.')
@@ -371,6 +389,83 @@ static bool parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* ---- the request target and the body's type ---- */
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The request target as the client sent it (before libmicrohttpd unescapes it, which would end a
+ * name at a %00 so that ".../demo%00x" read ".../demo"). Its path is unescaped into path; refused
+ * with 400 are a %00 or a bad %-escape anywhere, and more than API_QUERY_MAX query parameters;
+ * with 414 a path of API_PATH_MAX bytes or more. Returns 0 or the status, with the reason in why
+ * (and *params_over for too many parameters). */
+static unsigned target_check(const char *target, char *path, size_t pathlen, char *why, size_t whylen,
+			     bool *params_over)
+{
+	*params_over = false;
+	size_t n = 0, params = 0;
+	bool query = false;
+	path[0] = '\0';
+	for (const char *p = target; *p; p++) {
+		char c = *p;
+		if (c == '?' && !query) {
+			query = true;
+			params = 1;
+			continue;
+		}
+		if (query && c == '&')
+			params++;
+		if (c == '%') {
+			int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+			if (lo < 0) {
+				snprintf(why, whylen, "the URL has a bad %%-escape (%% and two hex digits)");
+				return 400;
+			}
+			c = (char)(hi << 4 | lo);
+			if (!c) {
+				snprintf(why, whylen, "the URL contains a NUL byte (%%00)");
+				return 400;
+			}
+			p += 2;
+		}
+		if (query)
+			continue;
+		if (n + 1 >= pathlen) {
+			snprintf(why, whylen, "the URL path is longer than %zu bytes", pathlen - 1);
+			return 414;
+		}
+		path[n++] = c;
+	}
+	path[n] = '\0';
+	if (params > API_QUERY_MAX) {
+		snprintf(why, whylen, "more than %d query parameters", API_QUERY_MAX);
+		*params_over = true;
+		return 400;
+	}
+	if (path[0] != '/') {
+		snprintf(why, whylen, "the URL path must start with /");
+		return 400;
+	}
+	return 0;
+}
+
+/* Is a Content-Type header "application/json", in any case, with or without parameters
+ * ("; charset=utf-8")? */
+static bool content_type_json(const char *ctype)
+{
+	static const char json[] = "application/json";
+	if (!ctype || strncasecmp(ctype, json, sizeof(json) - 1) != 0)
+		return false;
+	const char *rest = ctype + sizeof(json) - 1;
+	rest += strspn(rest, " \t");
+	return *rest == '\0' || *rest == ';';
 }
 
 /* ---- routing ---- */
@@ -455,9 +550,14 @@ static bool param_ok(enum param_kind kind, const char *s)
 		return parse_i64(s, 1, INT64_MAX, &id);
 	case P_USER:
 		return valid_user(s);
-	default:
-		return valid_name(s);
+	case P_POOL:
+		return pool_name_valid(s);
+	case P_DESKTOP:
+		return desktop_name_valid(s);
+	case P_OPERATION:
+		return valid_id(s);
 	}
+	return false;
 }
 
 /* ---- authentication ---- */
@@ -644,7 +744,7 @@ static bool body_groups(json_t *body, char *out, size_t outlen, struct api_resul
 	static const char bad[] = "field \"groups\" must be a list of group names (A-Z a-z 0-9 . _ -)";
 	size_t used = 0;
 	if (json_is_string(g)) {
-		if (json_string_length(g) >= outlen) {
+		if (json_string_length(g) >= outlen || strlen(json_string_value(g)) != json_string_length(g)) {
 			api_result_error(res, 400, bad);
 			return false;
 		}
@@ -672,7 +772,7 @@ static bool body_groups(json_t *body, char *out, size_t outlen, struct api_resul
 	json_array_foreach(g, i, v)
 	{
 		const char *s = json_string_value(v);
-		if (!s || !valid_user(s) || used + strlen(s) + 2 > outlen) {
+		if (!s || strlen(s) != json_string_length(v) || !valid_user(s) || used + strlen(s) + 2 > outlen) {
 			api_result_error(res, 400, bad);
 			return false;
 		}
@@ -717,7 +817,7 @@ static void users_route(struct api *api, struct req *r, json_t *body, struct api
 			return;
 		}
 		const char *name = json_string_value(jn);
-		if (!name || !valid_user(name)) {
+		if (!name || strlen(name) != json_string_length(jn) || !valid_user(name)) {
 			api_result_error(res, 400,
 					 "field \"name\" must be a user name: 1 to 64 of A-Z a-z 0-9 . _ -, not "
 					 "starting with -");
@@ -897,10 +997,9 @@ static void dispatch(struct api *api, struct MHD_Connection *conn, struct req *r
 		const char *name = json_string_value(jn);
 		if (!jn)
 			api_result_error(res, 400, "field \"name\" is missing");
-		else if (!name || !valid_name(name))
-			api_result_error(res, 400,
-					 "field \"name\" must be a pool name: 1 to 127 of A-Z a-z 0-9 . _ -, not "
-					 "starting with - or .");
+		else if (!name || strlen(name) != json_string_length(jn) || !pool_name_valid(name))
+			api_result_error(res, 400, "field \"name\" must be a pool name: 1 to %d of A-Z a-z 0-9 _ -",
+					 POOL_NAME_MAX);
 		else
 			CALL(pool_create, name, body, res);
 		break;
@@ -916,8 +1015,9 @@ static void dispatch(struct api *api, struct MHD_Connection *conn, struct req *r
 		break;
 	case R_DESKTOPS_LIST: {
 		const char *pool = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pool");
-		if (pool && !valid_name(pool))
-			api_result_error(res, 400, "query \"pool\" must be a pool name");
+		if (pool && !pool_name_valid(pool))
+			api_result_error(res, 400, "query \"pool\" must be a pool name (1 to %d of A-Z a-z 0-9 _ -)",
+					 POOL_NAME_MAX);
 		else
 			CALL(desktops_list, pool, res);
 		break;
@@ -986,57 +1086,179 @@ static void dispatch(struct api *api, struct MHD_Connection *conn, struct req *r
 	}
 }
 
+/* ---- a request's checks, before any backend runs ---- */
+
+/* Everything about a request that its headers tell: the target (target_check(), already in r), the
+ * route and its parameter, and the body's type: a route that takes a body, and any request that
+ * sends one (has_body), needs Content-Type application/json. Returns 0 with r->route set, or the
+ * status to answer (400, 404, 405 with the methods in allow, 414, 415) with the reason in why. */
+static unsigned route_request(struct req *r, const char *method, const char *ctype, bool has_body, char *allow,
+			      size_t allowlen, char *why, size_t whylen)
+{
+	allow[0] = '\0';
+	if (r->target_status) {
+		snprintf(why, whylen, "%s", r->target_why);
+		return r->target_status;
+	}
+	unsigned status = route_find(method, r->route_path, r, allow, allowlen);
+	if (status == 405)
+		snprintf(why, whylen, "method %s not allowed here", r->method);
+	else if (status == 400)
+		snprintf(why, whylen, "a path segment is too long");
+	else if (status)
+		snprintf(why, whylen, "no such route: %s", r->path);
+	if (status)
+		return status;
+	if (!param_ok(r->route->param, r->param)) {
+		char shown[API_NAME_MAX];
+		sanitize(shown, sizeof(shown), r->param);
+		snprintf(why, whylen, "bad %s: %s", param_what(r->route->param), shown);
+		return 400;
+	}
+	if ((r->route->body || has_body) && !content_type_json(ctype)) {
+		char shown[64];
+		sanitize(shown, sizeof(shown), ctype ? ctype : "none");
+		snprintf(why, whylen, "the body must be Content-Type application/json, not %s", shown);
+		return 415;
+	}
+	return 0;
+}
+
+/* The body of a route that takes one: a JSON object (no duplicate keys; jansson refuses \\u0000).
+ * Returns 0 with *out (NULL for a route without a body), or 400 with the reason in why. */
+static unsigned decode_body(const struct route *route, const char *text, size_t len, json_t **out, char *why,
+			    size_t whylen)
+{
+	*out = NULL;
+	if (!route->body)
+		return 0;
+	if (!len) {
+		snprintf(why, whylen, "a JSON object body is required");
+		return 400;
+	}
+	json_error_t jerr;
+	json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!body) {
+		snprintf(why, whylen, "bad JSON body at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
+		return 400;
+	}
+	if (!json_is_object(body)) {
+		json_decref(body);
+		snprintf(why, whylen, "the body must be a JSON object");
+		return 400;
+	}
+	*out = body;
+	return 0;
+}
+
+unsigned api_request_check(const char *method, const char *target, const char *content_type, const char *body,
+			   size_t len, char *why, size_t whylen)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r) {
+		snprintf(why, whylen, "out of memory");
+		return 500;
+	}
+	char allow[64];
+	r->target_status = target_check(target, r->route_path, sizeof(r->route_path), r->target_why,
+					sizeof(r->target_why), &r->target_params);
+	sanitize(r->path, sizeof(r->path), r->target_status ? target : r->route_path);
+	sanitize(r->method, sizeof(r->method), method);
+	unsigned status = route_request(r, method, content_type, len > 0, allow, sizeof(allow), why, whylen);
+	json_t *json = NULL;
+	if (!status)
+		status = decode_body(r->route, body, len, &json, why, whylen);
+	json_decref(json);
+	free(r);
+	/* As send_error() would show it. */
+	char raw[512];
+	snprintf(raw, sizeof(raw), "%s", why);
+	sanitize(why, whylen, raw);
+	return status;
+}
+
 /* The whole request is in: parse the body if the route takes one, call the route. */
 static enum MHD_Result finish(struct api *api, struct MHD_Connection *conn, struct req *r)
 {
 	json_t *body = NULL;
-	if (r->route->body) {
-		if (!r->len)
-			return send_error(api, conn, r, 400, NULL, NULL, "a JSON object body is required");
-		json_error_t jerr;
-		body = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &jerr);
-		if (!body)
-			return send_error(api, conn, r, 400, NULL, NULL, "bad JSON body at line %d column %d: %s",
-					  jerr.line, jerr.column, jerr.text);
-		if (!json_is_object(body)) {
-			json_decref(body);
-			return send_error(api, conn, r, 400, NULL, NULL, "the body must be a JSON object");
-		}
-	}
+	char why[300];
+	unsigned status = decode_body(r->route, r->body, r->len, &body, why, sizeof(why));
+	if (status)
+		return send_error(api, conn, r, status, NULL, NULL, "%s", why);
 	struct api_result res = {0};
 	dispatch(api, conn, r, body, &res);
 	json_decref(body);
 	return send_result(api, conn, r, &res);
 }
 
-/* First call for a request (headers only): route, authenticate, check the declared size. */
-static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, struct req *r, const char *url,
-			     const char *method)
+/* First call for a request (headers only): route, authenticate, check the body's type and declared
+ * size. */
+static enum MHD_Result begin(struct api *api, struct MHD_Connection *conn, struct req *r, const char *method)
 {
-	char allow[64];
+	char allow[64], why[300];
 	enum MHD_Result ret = MHD_YES;
-	unsigned status = route_find(method, url, r, allow, sizeof(allow));
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+	int64_t declared = 0;
+	bool has_body = te || (cl && (!parse_i64(cl, 0, INT64_MAX, &declared) || declared > 0));
+	unsigned status = route_request(r, method, ct, has_body, allow, sizeof(allow), why, sizeof(why));
 	/* Authentication comes first so that nobody learns anything, not even which routes exist,
 	 * without credentials. */
 	if (!authorize(api, conn, r, &ret))
 		return ret;
-	if (status == 405)
-		return send_error(api, conn, r, 405, MHD_HTTP_HEADER_ALLOW, allow, "method %s not allowed here",
-				  r->method);
-	if (status == 400)
-		return send_error(api, conn, r, 400, NULL, NULL, "a path segment is too long");
 	if (status)
-		return send_error(api, conn, r, 404, NULL, NULL, "no such route: %s", r->path);
-	if (!param_ok(r->route->param, r->param)) {
-		char shown[API_NAME_MAX];
-		sanitize(shown, sizeof(shown), r->param);
-		return send_error(api, conn, r, 400, NULL, NULL, "bad %s: %s", param_what(r->route->param), shown);
-	}
-	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	int64_t declared;
-	if (cl && parse_i64(cl, 0, INT64_MAX, &declared) && declared > API_BODY_MAX)
+		return send_error(api, conn, r, status, status == 405 ? MHD_HTTP_HEADER_ALLOW : NULL,
+				  status == 405 ? allow : NULL, "%s", why);
+	if (declared > API_BODY_MAX)
 		return send_error(api, conn, r, 413, NULL, NULL, "the body is larger than %d bytes", API_BODY_MAX);
 	return MHD_YES;
+}
+
+/* libmicrohttpd (0.9.75) stores every query parameter in the connection's memory before the request
+ * reaches the access handler; a query of a thousand parameters or more exhausts it, and the request
+ * then goes unanswered until the idle timeout. So a target with more parameters than any route
+ * takes is answered here, on the connection's TLS session, and the connection shut: libmicrohttpd
+ * finds it closed and ends it (on_completed() frees r). */
+static void target_answer_now(struct api *api, struct MHD_Connection *conn, struct req *r)
+{
+	const union MHD_ConnectionInfo *ti = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ti || !ti->tls_session || !fi)
+		return;
+	char text[512];
+	int n = snprintf(text, sizeof(text),
+			 "HTTP/1.1 %u Bad Request\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+			 "Cache-Control: no-store\r\nConnection: close\r\n\r\n{\"error\":\"%s\"}\n",
+			 r->target_status, strlen(r->target_why) + 13, r->target_why);
+	gnutls_session_t tls = (gnutls_session_t)ti->tls_session;
+	/* A fresh connection's send buffer takes a few hundred bytes at once; a client that does not
+	 * read them loses them. */
+	for (int off = 0, tries = 0; n > 0 && off < n && tries < 16; tries++) {
+		ssize_t w = gnutls_record_send(tls, text + off, (size_t)(n - off));
+		if (w > 0)
+			off += (int)w;
+		else if (w != GNUTLS_E_AGAIN && w != GNUTLS_E_INTERRUPTED)
+			break;
+	}
+	shutdown(fi->connect_fd, SHUT_RDWR);
+	count_status(api, r->target_status);
+	r->responded = true;
+	log_debug("api: a request with %s: answered %u and closed", r->target_why, r->target_status);
+}
+
+/* Called by libmicrohttpd with the request target as received, before it unescapes or splits
+ * anything: the request's state starts here, with the target checked. */
+static void *on_target(void *cls, const char *target, struct MHD_Connection *conn)
+{
+	struct req *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->target_status = target_check(target, r->route_path, sizeof(r->route_path), r->target_why,
+					sizeof(r->target_why), &r->target_params);
+	if (r->target_params)
+		target_answer_now(cls, conn, r);
+	return r;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -1046,15 +1268,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	(void)version;
 	struct api *api = cls;
 	struct req *r = *con_cls;
-	if (!r) {
-		r = calloc(1, sizeof(*r));
-		if (!r)
+	if (!r || !r->started) {
+		if (!r || r->responded) /* on_target() found no memory, or answered */
 			return MHD_NO;
-		*con_cls = r;
-		sanitize(r->path, sizeof(r->path), url);
+		r->started = true;
+		sanitize(r->path, sizeof(r->path), r->target_status ? url : r->route_path);
 		sanitize(r->method, sizeof(r->method), method);
 		r->write = !strcmp(method, "POST") || !strcmp(method, "PATCH") || !strcmp(method, "DELETE");
-		return begin(api, conn, r, url, method);
+		return begin(api, conn, r, method);
 	}
 	if (*upload_data_size) {
 		size_t n = *upload_data_size;
@@ -1210,13 +1431,14 @@ struct api *api_start(const struct api_config *cfg, const struct api_backend *be
 	else if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
 	api->starting = true;
-	api->daemon =
-	    MHD_start_daemon(flags, port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, api,
-			     MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_HTTPS_MEM_CERT, api->cert,
-			     MHD_OPTION_HTTPS_MEM_KEY, api->key, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS,
-			     MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections ? cfg->max_connections : 64u,
-			     MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u, MHD_OPTION_SOCK_ADDR,
-			     any ? NULL : (struct sockaddr *)&ss, MHD_OPTION_END);
+	api->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+				       api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_URI_LOG_CALLBACK,
+				       on_target, api, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
+				       MHD_OPTION_HTTPS_MEM_CERT, api->cert, MHD_OPTION_HTTPS_MEM_KEY, api->key,
+				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
+				       cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
+				       cfg->timeout_s ? cfg->timeout_s : 30u, MHD_OPTION_SOCK_ADDR,
+				       any ? NULL : (struct sockaddr *)&ss, MHD_OPTION_END);
 	api->starting = false;
 	if (!api->daemon) {
 		snprintf(err, errlen, "cannot serve the API on %s: %s", cfg->listen,

@@ -15,10 +15,13 @@
  * user's own things, open to every user who authenticates:
  *   GET me/pools | POST me/pools/NAME/ticket
  *
- * Before a callback runs the API has authenticated the admin, checked the path parameters (NAME:
- * [A-Za-z0-9._-], 1..127 bytes, not starting with '-' or '.'; session ID: a decimal 1..2^63-1;
- * operation ID: like NAME), the query (after >= 0, 1 <= limit <= API_EVENTS_LIMIT_MAX) and that a
- * body is a JSON object of at most API_BODY_MAX bytes.
+ * Before a callback runs the API has authenticated the admin, checked the request target as sent
+ * (no %00 or bad escape anywhere: 400; a path under 512 bytes: else 414; at most 16 query
+ * parameters: else 400), the path parameters (pool: pool_name_valid(); desktop:
+ * desktop_name_valid(); user: 1..64 of [A-Za-z0-9._-] not starting with '-'; session ID: a decimal
+ * 1..2^63-1; operation ID: [A-Za-z0-9._-], 1..127 bytes, not starting with '-' or '.'), the query
+ * (after >= 0, 1 <= limit <= API_EVENTS_LIMIT_MAX), that a body comes as Content-Type
+ * application/json (else 415) and is a JSON object of at most API_BODY_MAX bytes.
  *
  * Threads: callbacks are called from libmicrohttpd's threads — API_THREADS of them, so possibly
  * several callbacks at once — never from the thread that called api_start(). They must be thread
@@ -135,6 +138,13 @@ struct api;
  * failure with a one-line reason in err (a bad listen address, an unreadable certificate or key,
  * a port in use). */
 struct api *api_start(const struct api_config *cfg, const struct api_backend *be, char *err, size_t errlen);
+/* What the API decides about a request before authentication and any backend, without a network
+ * (tests and fuzz_api): `target` as sent on the request line (%-escaped, with its query), the
+ * Content-Type (NULL: none) and the body. Returns 0 when the route's backend would be called, else
+ * the status the API answers (400, 404, 405, 414, 415) with the reason in why (printable ASCII, as
+ * the API sends it). */
+unsigned api_request_check(const char *method, const char *target, const char *content_type, const char *body,
+			   size_t len, char *why, size_t whylen);
 /* The port it listens on. */
 unsigned api_port(const struct api *api);
 /* Stops accepting, waits for running callbacks to return, frees everything. NULL is fine. */

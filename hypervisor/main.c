@@ -8,6 +8,7 @@
 #include "snapshot_vm.h"
 #include "vmm.h"
 
+#include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -35,7 +36,8 @@ enum {
 
 static const char vmm_usage[] =
     "usage: vdi-vmm [--mem MIB] [--cpus N] (--guest desktop | --kernel FILE [--initrd FILE])\n"
-    "               [--cmdline STRING] [--serial stdout|file:PATH|none] [--control PATH]\n"
+    "               [--cmdline STRING] [--serial stdout|file:PATH|none] [--serial-max BYTES]\n"
+    "               [--control PATH]\n"
     "               [--display WxH] [--label TEXT]\n"
     "       vdi-vmm --restore DIR [--clone] [--label TEXT] [--serial WHERE] [--control PATH]\n"
     "       vdi-vmm ctl SOCKET COMMAND (vdi-vmm ctl --help lists them)\n"
@@ -49,7 +51,8 @@ static const char vmm_usage[] =
     "  --initrd FILE     initial ramdisk for --kernel\n"
     "  --cmdline STRING  guest command line (Linux default: \"" VMM_DEFAULT_LINUX_CMDLINE "\";\n"
     "                    in-tree guest: words such as selftest, test=smp)\n"
-    "  --serial WHERE    the guest's COM1: stdout (default), file:PATH, or none\n"
+    "  --serial WHERE    the guest's COM1: stdout (default), file:PATH (created 0600, emptied), or none\n"
+    "  --serial-max BYTES  at most this much output reaches WHERE; the rest is dropped (default: no cap)\n"
     "  --control PATH    serve the control socket at PATH (see vmm_control.h)\n"
     "  --display WxH     the virtual display's size (default 1024x768; clients may change it)\n"
     "  --label TEXT      the label the desktop guest shows on its taskbar (the user's name)\n"
@@ -71,6 +74,7 @@ struct vmm_options {
 	const char *initrd;
 	const char *cmdline;
 	const char *serial;
+	uint64_t serial_max; /* 0: no cap */
 	const char *control;
 	uint32_t width, height;
 	const char *label;
@@ -110,13 +114,21 @@ static int vmm_parse_display(const char *text, uint32_t *width, uint32_t *height
 static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 {
 	static const struct option longopts[] = {
-	    {"mem", required_argument, NULL, 'm'},     {"cpus", required_argument, NULL, 'c'},
-	    {"guest", required_argument, NULL, 'g'},   {"kernel", required_argument, NULL, 'k'},
-	    {"initrd", required_argument, NULL, 'i'},  {"cmdline", required_argument, NULL, 'l'},
-	    {"serial", required_argument, NULL, 's'},  {"control", required_argument, NULL, 'C'},
-	    {"display", required_argument, NULL, 'd'}, {"label", required_argument, NULL, 'L'},
-	    {"restore", required_argument, NULL, 'R'}, {"clone", no_argument, NULL, 'K'},
-	    {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+	    {"mem", required_argument, NULL, 'm'},
+	    {"cpus", required_argument, NULL, 'c'},
+	    {"guest", required_argument, NULL, 'g'},
+	    {"kernel", required_argument, NULL, 'k'},
+	    {"initrd", required_argument, NULL, 'i'},
+	    {"cmdline", required_argument, NULL, 'l'},
+	    {"serial", required_argument, NULL, 's'},
+	    {"control", required_argument, NULL, 'C'},
+	    {"display", required_argument, NULL, 'd'},
+	    {"label", required_argument, NULL, 'L'},
+	    {"restore", required_argument, NULL, 'R'},
+	    {"clone", no_argument, NULL, 'K'},
+	    {"serial-max", required_argument, NULL, 'S'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout", .width = 1024, .height = 768};
 	opterr = 0;
@@ -152,6 +164,11 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 			break;
 		case 's':
 			o->serial = optarg;
+			break;
+		case 'S':
+			if (vmm_parse_number("--serial-max", optarg, 1, 1ll << 40, &v) < 0)
+				return -EINVAL;
+			o->serial_max = (uint64_t)v;
 			break;
 		case 'C':
 			o->control = optarg;
@@ -230,7 +247,14 @@ static int vmm_open_serial(const char *serial)
 	if (!strcmp(serial, "none"))
 		return -1;
 	const char *path = serial + 5;
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	/* What a user types may show on it: for its owner only, also when the file was there before. */
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0 && fchmod(fd, 0600) < 0) {
+		int e = errno;
+		close(fd);
+		fd = -1;
+		errno = e;
+	}
 	if (fd < 0)
 		log_error("--serial file:%s: %s", path, strerror(errno));
 	return fd < 0 ? -2 : fd;
@@ -297,6 +321,8 @@ static int vmm_create_virtio(struct vm *vm, const struct vmm_options *o, struct 
 static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, int serial_fd, struct vmm_devices *d)
 {
 	d->uart = uart_create(&vm->pio, UART_COM1_BASE, UART_COM1_IRQ, vm->irq, serial_fd);
+	if (d->uart && o->serial_max)
+		uart_set_output_limit(d->uart, o->serial_max);
 	d->rtc = rtc_create(&vm->pio);
 	d->i8042 = i8042_create(&vm->pio, vmm_on_reset, vm);
 	d->poweroff = poweroff_create(&vm->pio, vmm_on_poweroff, vm);

@@ -122,20 +122,6 @@ static struct desktop *desktop_find(struct pools *p, const char *name)
 	return NULL;
 }
 
-static bool desktop_name_ok(const char *name)
-{
-	size_t n = strlen(name);
-	if (!n || n > DESKTOP_NAME_MAX || name[0] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = name[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-		      c == '-' || c == '.'))
-			return false;
-	}
-	return true;
-}
-
 static void desktop_unwatch(struct desktop *d)
 {
 	if (d->pidfd >= 0)
@@ -315,11 +301,11 @@ static int desktop_launch(struct pools *p, struct desktop *d, const char *why)
 	if (d->resuming) {
 		char dir[POOL_PATH_MAX];
 		desktop_snapshot_dir(p, d, dir, sizeof(dir));
-		r = pool_launch_restore(p->vmm_path, p->run_dir, dir, false, d->info.name, d->label, d->info.socket,
-					&pid);
+		r = pool_launch_restore(p->vmm_path, p->run_dir, &d->spec, dir, false, d->info.name, d->label,
+					d->info.socket, &pid);
 	} else if (t) {
-		r = pool_launch_restore(p->vmm_path, p->run_dir, t->dir, true, d->info.name, d->label, d->info.socket,
-					&pid);
+		r = pool_launch_restore(p->vmm_path, p->run_dir, &d->spec, t->dir, true, d->info.name, d->label,
+					d->info.socket, &pid);
 	} else {
 		r = pool_launch(p->vmm_path, p->run_dir, &d->spec, d->info.name, d->label, d->info.socket, &pid);
 	}
@@ -350,7 +336,7 @@ static int desktop_launch(struct pools *p, struct desktop *d, const char *why)
 int pools_desktop_start(struct pools *p, const struct pool_spec *spec, const char *name, const char *label)
 {
 	char err[160];
-	if (!desktop_name_ok(name)) {
+	if (!desktop_name_valid(name)) {
 		log_error("pools: '%s' is not a desktop name", name);
 		return -EINVAL;
 	}
@@ -404,6 +390,10 @@ static void desktop_free(struct pools *p, struct desktop *d)
 	}
 	desktop_unwatch(d);
 	unlink(d->info.socket);
+	/* Its console (what its users typed may be in it) goes with it. */
+	char serial[POOL_PATH_MAX];
+	if (pool_serial_path(p->run_dir, d->info.name, serial, sizeof(serial)))
+		unlink(serial);
 	free(d);
 }
 
@@ -524,7 +514,7 @@ static bool desktop_answers(const char *socket, pid_t pid)
 int pools_adopt(struct pools *p, const struct pool_spec *spec, const char *name, pid_t pid, const char *socket)
 {
 	char err[160];
-	if (!desktop_name_ok(name) || pool_spec_check(spec, err, sizeof(err)) < 0)
+	if (!desktop_name_valid(name) || pool_spec_check(spec, err, sizeof(err)) < 0)
 		return -EINVAL;
 	struct desktop *d = calloc(1, sizeof(*d));
 	if (!d)

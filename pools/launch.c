@@ -102,15 +102,37 @@ static int launch_argv(const char *vmm_path, const char *run_dir, const char *na
 	return 0;
 }
 
+bool pool_serial_path(const char *run_dir, const char *name, char *path, size_t size)
+{
+	return (size_t)snprintf(path, size, "%s/%s.serial", run_dir, name) < size;
+}
+
+/* The --serial and --serial-max arguments for spec's policy. */
+static int launch_serial(const char *run_dir, const struct pool_spec *spec, const char *name, char *serial, size_t size,
+			 char *max, size_t maxsize, const char **argv, int *n)
+{
+	argv[(*n)++] = "--serial";
+	if (spec->serial != POOL_SERIAL_FILE) {
+		argv[(*n)++] = "none";
+		return 0;
+	}
+	memcpy(serial, "file:", 5);
+	if (!pool_serial_path(run_dir, name, serial + 5, size - 5))
+		return -ENAMETOOLONG;
+	snprintf(max, maxsize, "%u", spec->serial_max);
+	argv[(*n)++] = serial;
+	argv[(*n)++] = "--serial-max";
+	argv[(*n)++] = max;
+	return 0;
+}
+
 int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *name,
 		const char *label, const char *socket, pid_t *pid)
 {
-	char mem[16], cpus[16], display[32], serial[POOL_PATH_MAX + 16];
+	char mem[16], cpus[16], display[32], serial[POOL_PATH_MAX + 16], serial_max[16];
 	snprintf(mem, sizeof(mem), "%u", spec->memory_mib);
 	snprintf(cpus, sizeof(cpus), "%u", spec->vcpus);
 	snprintf(display, sizeof(display), "%ux%u", spec->width, spec->height);
-	if ((size_t)snprintf(serial, sizeof(serial), "file:%s/%s.serial", run_dir, name) >= sizeof(serial))
-		return -ENAMETOOLONG;
 	const char *argv[LAUNCH_ARGS];
 	int n = 0;
 	argv[n++] = vmm_path;
@@ -135,8 +157,8 @@ int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spe
 	}
 	argv[n++] = "--display";
 	argv[n++] = display;
-	argv[n++] = "--serial";
-	argv[n++] = serial;
+	if (launch_serial(run_dir, spec, name, serial, sizeof(serial), serial_max, sizeof(serial_max), argv, &n) < 0)
+		return -ENAMETOOLONG;
 	argv[n++] = "--control";
 	argv[n++] = socket;
 	if (label && *label) {
@@ -147,12 +169,10 @@ int pool_launch(const char *vmm_path, const char *run_dir, const struct pool_spe
 	return launch_argv(vmm_path, run_dir, name, argv, pid);
 }
 
-int pool_launch_restore(const char *vmm_path, const char *run_dir, const char *snapshot, bool clone, const char *name,
-			const char *label, const char *socket, pid_t *pid)
+int pool_launch_restore(const char *vmm_path, const char *run_dir, const struct pool_spec *spec, const char *snapshot,
+			bool clone, const char *name, const char *label, const char *socket, pid_t *pid)
 {
-	char serial[POOL_PATH_MAX + 16];
-	if ((size_t)snprintf(serial, sizeof(serial), "file:%s/%s.serial", run_dir, name) >= sizeof(serial))
-		return -ENAMETOOLONG;
+	char serial[POOL_PATH_MAX + 16], serial_max[16];
 	const char *argv[LAUNCH_ARGS];
 	int n = 0;
 	argv[n++] = vmm_path;
@@ -160,8 +180,8 @@ int pool_launch_restore(const char *vmm_path, const char *run_dir, const char *s
 	argv[n++] = snapshot;
 	if (clone)
 		argv[n++] = "--clone";
-	argv[n++] = "--serial";
-	argv[n++] = serial;
+	if (launch_serial(run_dir, spec, name, serial, sizeof(serial), serial_max, sizeof(serial_max), argv, &n) < 0)
+		return -ENAMETOOLONG;
 	argv[n++] = "--control";
 	argv[n++] = socket;
 	if (label && *label) {

@@ -101,6 +101,14 @@ enum pool_template { POOL_TEMPLATE_DESKTOP, POOL_TEMPLATE_LINUX };
 enum pool_assignment { POOL_FLOATING, POOL_DEDICATED };
 enum pool_on_logoff { POOL_LOGOFF_KEEP, POOL_LOGOFF_REFRESH, POOL_LOGOFF_DELETE };
 enum pool_on_disconnect { POOL_DISCONNECT_NONE, POOL_DISCONNECT_SUSPEND, POOL_DISCONNECT_POWEROFF };
+/* The guest's serial console (COM1): a debugging aid, off unless asked for.
+ * "file" writes it to RUN_DIR/NAME.serial, mode 0600, at most serial_max
+ * bytes (then it stops growing: the boot and the first messages are kept),
+ * removed with its desktop. */
+enum pool_serial { POOL_SERIAL_OFF, POOL_SERIAL_FILE };
+#define POOL_SERIAL_MAX_DEF (1024 * 1024)
+#define POOL_SERIAL_MAX_MIN 4096
+#define POOL_SERIAL_MAX_MAX (1024 * 1024 * 1024)
 /* Free desktops beyond the spare count (after a logoff, at a window's end). */
 enum pool_surplus { POOL_SURPLUS_POWEROFF, POOL_SURPLUS_SUSPEND, POOL_SURPLUS_KEEP };
 
@@ -131,12 +139,20 @@ struct pool_spec {
 	enum pool_surplus surplus; /* powered off, suspended or kept running */
 	unsigned surplus_after_s;  /* once free this long */
 	unsigned idle_timeout_s;   /* a session without input this long is disconnected; 0: never */
+	enum pool_serial serial;
+	unsigned serial_max; /* bytes, POOL_SERIAL_MAX_MIN..POOL_SERIAL_MAX_MAX */
 };
 
 /* Fills a spec with the defaults (the in-tree desktop, 1 vCPU, 256 MiB,
  * 1024x768, 2 desktops all kept running as spares, floating, keep,
- * everyone, an hour, nothing on disconnect). */
+ * everyone, an hour, nothing on disconnect, no serial console). */
 void pool_spec_defaults(struct pool_spec *spec, const char *name);
+/* The one rule for each kind of name, wherever a name comes from (the
+ * config file, the API's routes and bodies, the state store): a pool's is 1
+ * to POOL_NAME_MAX of [A-Za-z0-9_-]; a desktop's (POOL-N) 1 to
+ * DESKTOP_NAME_MAX of [A-Za-z0-9_.-], not starting with '.'. NULL is not. */
+bool pool_name_valid(const char *name);
+bool desktop_name_valid(const char *name);
 /* 0, or -EINVAL with the reason in err. */
 int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen);
 

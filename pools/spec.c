@@ -23,12 +23,14 @@ void pool_spec_defaults(struct pool_spec *spec, const char *name)
 	spec->disconnect_timeout_s = 3600;
 	spec->spare = spec->size;
 	spec->on_disconnect_after_s = 600;
+	spec->serial = POOL_SERIAL_OFF;
+	spec->serial_max = POOL_SERIAL_MAX_DEF;
 }
 
-static bool pool_name_ok(const char *name)
+bool pool_name_valid(const char *name)
 {
-	size_t n = strlen(name);
-	if (!n || n > POOL_NAME_MAX)
+	size_t n = name ? strlen(name) : 0;
+	if (!n || n > POOL_NAME_MAX || name[0] == '-')
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
@@ -39,11 +41,25 @@ static bool pool_name_ok(const char *name)
 	return true;
 }
 
+bool desktop_name_valid(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	if (!n || n > DESKTOP_NAME_MAX || name[0] == '.')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = name[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+		      c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
 int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen)
 {
 	const char *why = NULL;
-	if (!pool_name_ok(spec->name))
-		why = "a pool name is 1 to 32 letters, digits, '_' or '-'";
+	if (!pool_name_valid(spec->name))
+		why = "a pool name is 1 to 32 letters, digits, '_' or '-', not starting with '-'";
 	else if (spec->vcpus < 1 || spec->vcpus > 64)
 		why = "vcpus must be from 1 to 64";
 	else if (spec->memory_mib < 16 || spec->memory_mib > 65536)
@@ -57,6 +73,8 @@ int pool_spec_check(const struct pool_spec *spec, char *err, size_t errlen)
 		why = "min and spare must be at most the pool's size";
 	else if (spec->nwindows > POWER_WINDOWS_MAX)
 		why = "too many schedule windows";
+	else if (spec->serial_max < POOL_SERIAL_MAX_MIN || spec->serial_max > POOL_SERIAL_MAX_MAX)
+		why = "serial_max must be from 4 KiB to 1 GiB";
 	else if (spec->template == POOL_TEMPLATE_LINUX && !spec->kernel[0])
 		why = "a linux template needs a kernel";
 	else if (spec->template == POOL_TEMPLATE_DESKTOP && (spec->kernel[0] || spec->initrd[0] || spec->disk[0]))

@@ -9,6 +9,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,7 @@ static const char *const vdi_assignment_words[] = {"floating", "dedicated", NULL
 static const char *const vdi_on_logoff_words[] = {"keep", "refresh", "delete", NULL};
 static const char *const vdi_on_disconnect_words[] = {"none", "suspend", "poweroff", NULL};
 static const char *const vdi_surplus_words[] = {"poweroff", "suspend", "keep", NULL};
+static const char *const vdi_serial_words[] = {"off", "file", NULL};
 
 struct vdi_loader {
 	struct vdi_config *c;
@@ -445,6 +447,31 @@ static int vdi_api_key(struct vdi_loader *l, const struct cfg_entry *e)
 	return vdi_unknown(l, e, "listen, tls_cert, tls_key");
 }
 
+/* Bytes: "65536", "64K", "64KiB", "1M", "1MiB", "1G", "1GiB"; from min to max. */
+static int vdi_bytes(struct vdi_loader *l, const struct cfg_entry *e, uint64_t min, uint64_t max, unsigned *dst)
+{
+	const char *s = e->value;
+	uint64_t v = 0;
+	size_t n = 0;
+	for (; s[n] >= '0' && s[n] <= '9' && n < 12; n++)
+		v = v * 10 + (uint64_t)(s[n] - '0');
+	const char *unit = s + n;
+	uint64_t mult = !*unit                                       ? 1
+			: !strcmp(unit, "K") || !strcmp(unit, "KiB") ? 1024
+			: !strcmp(unit, "M") || !strcmp(unit, "MiB") ? 1024 * 1024
+			: !strcmp(unit, "G") || !strcmp(unit, "GiB") ? 1024 * 1024 * 1024
+								     : 0;
+	if (!n || n >= 12 || !mult || v > max / mult || v * mult < min) {
+		cfg_entry_error(e, l->err, l->errlen,
+				"expected a size from %" PRIu64 " to %" PRIu64
+				" bytes (K, M, G: KiB, MiB, GiB); got '%s'",
+				min, max, s);
+		return -EINVAL;
+	}
+	*dst = (unsigned)(v * mult);
+	return 0;
+}
+
 static int vdi_pool_key(struct vdi_loader *l, struct vdi_pool_config *p, const struct cfg_entry *e)
 {
 	const char *k = e->key;
@@ -538,20 +565,28 @@ static int vdi_pool_key(struct vdi_loader *l, struct vdi_pool_config *p, const s
 		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->surplus_after, l->err, l->errlen);
 	if (!strcmp(k, "idle_timeout"))
 		return cfg_get_duration(e, 0, 365 * VDI_DAY, &p->idle_timeout, l->err, l->errlen);
+	if (!strcmp(k, "serial")) {
+		if (cfg_get_enum(e, vdi_serial_words, &v, l->err, l->errlen) < 0)
+			return -EINVAL;
+		p->serial = (enum vdi_pool_serial)v;
+		return 0;
+	}
+	if (!strcmp(k, "serial_max"))
+		return vdi_bytes(l, e, POOL_SERIAL_MAX_MIN, POOL_SERIAL_MAX_MAX, &p->serial_max);
 	return vdi_unknown(l, e,
 			   "template, kernel, initrd, disk, cmdline, vcpus, memory, display, size, assignment, "
 			   "on_logoff, entitlement, disconnect_timeout, min, spare, schedule, clone, on_disconnect, "
-			   "on_disconnect_after, surplus, surplus_after, idle_timeout");
+			   "on_disconnect_after, surplus, surplus_after, idle_timeout, serial, serial_max");
 }
 
 static int vdi_pool_section(struct vdi_loader *l, const struct cfg_section *s)
 {
 	const char *name = s->arg;
 	size_t n = name ? strlen(name) : 0;
-	if (!name || n > VDI_POOL_NAME_MAX ||
-	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
+	if (!name || n > VDI_POOL_NAME_MAX || !pool_name_valid(name)) {
 		cfg_section_error(s, l->err, l->errlen,
-				  "a pool's name is 1 to %d letters, digits, '_' or '-': [pool:NAME]",
+				  "a pool's name is 1 to %d letters, digits, '_' or '-', not starting with '-': "
+				  "[pool:NAME]",
 				  VDI_POOL_NAME_MAX);
 		return -EINVAL;
 	}
@@ -568,6 +603,8 @@ static int vdi_pool_section(struct vdi_loader *l, const struct cfg_section *s)
 	    .entitlement = {.everyone = true},
 	    .disconnect_timeout = 3600,
 	    .on_disconnect_after = 600,
+	    .serial = VDI_SERIAL_OFF,
+	    .serial_max = POOL_SERIAL_MAX_DEF,
 	};
 	l->pool_spare_set = false;
 	memcpy(p->name, name, n + 1);
@@ -955,6 +992,7 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 		fprintf(out, "surplus = %s\n", vdi_surplus_words[p->surplus]);
 		vdi_print_duration(out, "surplus_after", p->surplus_after);
 		vdi_print_duration(out, "idle_timeout", p->idle_timeout);
+		fprintf(out, "serial = %s\nserial_max = %u\n", vdi_serial_words[p->serial], p->serial_max);
 		if (p->schedule)
 			vdi_print_key(out, "schedule", p->schedule);
 	}

@@ -18,6 +18,7 @@ enum vdi_pool_assignment { VDI_ASSIGN_FLOATING, VDI_ASSIGN_DEDICATED };
 enum vdi_pool_on_logoff { VDI_LOGOFF_KEEP, VDI_LOGOFF_REFRESH, VDI_LOGOFF_DELETE };
 enum vdi_pool_on_disconnect { VDI_DISCONNECT_NONE, VDI_DISCONNECT_SUSPEND, VDI_DISCONNECT_POWEROFF };
 enum vdi_pool_surplus { VDI_SURPLUS_POWEROFF, VDI_SURPLUS_SUSPEND, VDI_SURPLUS_KEEP };
+enum vdi_pool_serial { VDI_SERIAL_OFF, VDI_SERIAL_FILE };
 
 /* Users and @groups, as written ("alice", "@staff"); `everyone` for "*". */
 struct vdi_principals {
@@ -48,6 +49,8 @@ struct vdi_pool_config {
 	enum vdi_pool_surplus surplus; /* free desktops beyond the spares */
 	int64_t surplus_after;         /* seconds */
 	int64_t idle_timeout;          /* seconds; 0: never */
+	enum vdi_pool_serial serial;   /* the guest's serial console: off, or a file (0600, capped) */
+	unsigned serial_max;           /* bytes, 4 KiB..1 GiB (default 1 MiB) */
 };
 
 struct vdi_config {

@@ -202,6 +202,8 @@ static void pool_from_config(const struct vdi_pool_config *c, struct pool_spec *
 						       : POOL_SURPLUS_POWEROFF;
 	s->surplus_after_s = (unsigned)c->surplus_after;
 	s->idle_timeout_s = (unsigned)c->idle_timeout;
+	s->serial = c->serial == VDI_SERIAL_FILE ? POOL_SERIAL_FILE : POOL_SERIAL_OFF;
+	s->serial_max = c->serial_max;
 	char err[200];
 	if (c->schedule)
 		power_schedule_parse(c->schedule, s->windows, &s->nwindows, err, sizeof(err)); /* checked on load */

@@ -19,6 +19,9 @@
 #define UART_COM1_IRQ  4
 struct uart;
 struct uart *uart_create(struct bus *pio, uint16_t base, uint32_t gsi, struct irq_line irq, int out_fd);
+/* At most `bytes` more of the guest's output reach out_fd; the rest is dropped (the guest sees the
+ * port as ever), with one message when the cap is reached. */
+void uart_set_output_limit(struct uart *u, uint64_t bytes);
 /* Queue bytes the guest will read from RBR (console input); returns bytes
  * taken: at most the free receive FIFO space (16 bytes, 1 while the guest
  * has the FIFOs off). The caller keeps or drops the rest. */

@@ -76,7 +76,9 @@ struct uart {
 	struct irq_line irq;
 	int out_fd;
 	bool out_error_logged;
-	int irq_level; /* last level driven onto the line */
+	bool out_limited;  /* out_left counts down */
+	uint64_t out_left; /* bytes out_fd may still take */
+	int irq_level;     /* last level driven onto the line */
 
 	uint8_t ier, lcr, mcr, scr, dll, dlm;
 	uint8_t fcr;        /* FIFO enable and trigger bits as last programmed */
@@ -175,6 +177,12 @@ static void uart_transmit(struct uart *u, uint8_t byte)
 	}
 	if (u->out_fd < 0)
 		return;
+	if (u->out_limited) {
+		if (!u->out_left)
+			return;
+		if (--u->out_left == 0)
+			log_info("uart 0x%x: output reached its cap; the rest is dropped", u->base);
+	}
 	/* Unbuffered: the first byte of a boot log or a panic must not wait. */
 	for (;;) {
 		ssize_t n = write(u->out_fd, &byte, 1);
@@ -341,6 +349,14 @@ static const struct bus_ops uart_bus_ops = {
     .read = uart_bus_read,
     .write = uart_bus_write,
 };
+
+void uart_set_output_limit(struct uart *u, uint64_t bytes)
+{
+	pthread_mutex_lock(&u->lock);
+	u->out_limited = true;
+	u->out_left = bytes;
+	pthread_mutex_unlock(&u->lock);
+}
 
 struct uart *uart_create(struct bus *pio, uint16_t base, uint32_t gsi, struct irq_line irq, int out_fd)
 {

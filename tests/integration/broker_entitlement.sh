@@ -10,12 +10,14 @@ users alice:pw-alice:staff bob:pw-bob eve:pw-eve carol:pw-carol:lab dave:pw-dave
 config
 cat >>"$WORK/vdi.ini" <<EOF
 [pool:office]
+serial = file
 memory = 64M
 size = 2
 entitlement = @staff
 disconnect_timeout = 60s
 
 [pool:lab]
+serial = file
 memory = 64M
 size = 2
 entitlement = @lab dave

@@ -13,6 +13,7 @@ users alice:pw-alice bob:pw-bob carol:pw-carol
 config
 cat >>"$WORK/vdi.ini" <<EOF
 [pool:office]
+serial = file
 memory = 64M
 size = 3
 disconnect_timeout = 30m

@@ -9,6 +9,7 @@ users alice:pw-alice bob:pw-bob
 config
 cat >>"$WORK/vdi.ini" <<EOF2
 [pool:ded]
+serial = file
 memory = 64M
 size = 2
 assignment = dedicated

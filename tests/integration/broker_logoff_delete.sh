@@ -9,6 +9,7 @@ users dave:pw-dave
 config
 cat >>"$WORK/vdi.ini" <<EOF2
 [pool:temp]
+serial = file
 memory = 64M
 size = 1
 on_logoff = delete

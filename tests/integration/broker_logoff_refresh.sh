@@ -12,6 +12,7 @@ users carol:pw-carol
 config
 cat >>"$WORK/vdi.ini" <<EOF2
 [pool:fresh]
+serial = file
 memory = 64M
 size = 1
 on_logoff = refresh

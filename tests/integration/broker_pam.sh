@@ -22,6 +22,7 @@ config "backend = pam
 pam_service = vdi-desk"
 cat >>"$WORK/vdi.ini" <<EOF2
 [pool:office]
+serial = file
 memory = 64M
 size = 2
 disconnect_timeout = 60s

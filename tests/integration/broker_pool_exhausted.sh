@@ -9,6 +9,7 @@ users alice:pw-alice bob:pw-bob
 config
 cat >>"$WORK/vdi.ini" <<EOF2
 [pool:solo]
+serial = file
 memory = 64M
 size = 1
 disconnect_timeout = 4s

@@ -17,6 +17,7 @@ config
 cat >>"$WORK/vdi.ini" <<'EOF2'
 power_ops = 2
 [pool:p]
+serial = file
 memory = 64
 entitlement = alice
 size = 3
@@ -26,6 +27,7 @@ on_disconnect_after = 2s
 disconnect_timeout = 0
 idle_timeout = 15s
 [pool:s]
+serial = file
 memory = 64
 size = 2
 spare = 0

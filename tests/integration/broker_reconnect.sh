@@ -12,6 +12,7 @@ users alice:pw-alice
 config
 cat >>"$WORK/vdi.ini" <<EOF
 [pool:office]
+serial = file
 memory = 64M
 size = 2
 disconnect_timeout = 60s

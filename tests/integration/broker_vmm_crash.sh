@@ -10,6 +10,7 @@ users alice:pw-alice
 config
 cat >>"$WORK/vdi.ini" <<EOF2
 [pool:office]
+serial = file
 memory = 64M
 size = 1
 disconnect_timeout = 60s

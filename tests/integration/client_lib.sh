@@ -19,6 +19,7 @@ client_server() {
 	sed -i "s/^listen = off$/listen = 127.0.0.1:$API_PORT/" "$WORK/vdi.ini"
 	cat >>"$WORK/vdi.ini" <<EOF
 [pool:office]
+serial = file
 memory = 64M
 size = 1
 disconnect_timeout = 60s

@@ -272,8 +272,10 @@ static void exchange(const char *raw, size_t rawlen, struct reply *r)
 	free(buf);
 }
 
-/* A request with Basic credentials "user:password" (NULL: none) and an optional body. */
-static void request(const char *method, const char *path, const char *cred, const char *body, struct reply *r)
+/* A request with Basic credentials "user:password" (NULL: none) and an optional body of Content-Type ctype
+ * (NULL: no such header). */
+static void request_ct(const char *method, const char *path, const char *cred, const char *ctype, const char *body,
+		       struct reply *r)
 {
 	char authz[512] = "";
 	if (cred) {
@@ -282,12 +284,13 @@ static void request(const char *method, const char *path, const char *cred, cons
 		snprintf(authz, sizeof(authz), "Authorization: Basic %s\r\n", b64);
 	}
 	size_t blen = body ? strlen(body) : 0;
-	size_t cap = blen + 1024;
+	size_t cap = blen + strlen(path) + 1024;
 	char *raw = malloc(cap);
 	int n = snprintf(raw, cap, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n", method, path, authz);
+	if (body && ctype)
+		n += snprintf(raw + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
 	if (body)
-		n += snprintf(raw + n, cap - (size_t)n, "Content-Type: application/json\r\nContent-Length: %zu\r\n",
-			      blen);
+		n += snprintf(raw + n, cap - (size_t)n, "Content-Length: %zu\r\n", blen);
 	n += snprintf(raw + n, cap - (size_t)n, "\r\n");
 	if (body) {
 		memcpy(raw + n, body, blen);
@@ -295,6 +298,12 @@ static void request(const char *method, const char *path, const char *cred, cons
 	}
 	exchange(raw, (size_t)n, r);
 	free(raw);
+}
+
+/* The same with a JSON body (Content-Type application/json). */
+static void request(const char *method, const char *path, const char *cred, const char *body, struct reply *r)
+{
+	request_ct(method, path, cred, "application/json", body, r);
 }
 
 #define ADMIN "root:secret-1"
@@ -561,6 +570,136 @@ static void unknown_routes_methods_and_bad_parameters_are_refused(void **state)
 	reply_free(&r);
 }
 
+/* What unescaping would hide is refused before any backend: a %00 (the name would end there), a bad
+ * escape; a path or query too large for any route is answered at once, and the connection serves
+ * the next request. */
+static void request_targets_are_checked_as_sent(void **state)
+{
+	(void)state;
+	struct reply r;
+	seen[0] = '\0';
+	request("GET", "/api/v1/pools/demo%00", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "the URL contains a NUL byte (%00)");
+	reply_free(&r);
+	request("GET", "/api/v1/pools/demo%00x", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+	request("GET", "/api/v1/desktops?pool=demo%00x", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "the URL contains a NUL byte (%00)");
+	reply_free(&r);
+	request("GET", "/api/v1/pools/demo%zz", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "bad %-escape"));
+	reply_free(&r);
+	/* The pool rule is pools/' own: no '.', at most 32. */
+	request("GET", "/api/v1/pools/a.b", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "bad pool name: a.b");
+	reply_free(&r);
+	request("GET", "/api/v1/pools/abcdefghijabcdefghijabcdefghijabc", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+	request("GET", "/api/v1/pools/%C3%A9", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "bad pool name: ??");
+	reply_free(&r);
+	/* Without credentials the target's fault is not told: 401 as for every route. */
+	request("GET", "/api/v1/pools/demo%00", NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	reply_free(&r);
+	assert_string_equal(seen, "");
+
+	/* 600 parameters, and a path of 4 KiB: answered, not left to the idle timeout. */
+	size_t cap = 16384;
+	char *url = malloc(cap);
+	int n = snprintf(url, cap, "/api/v1/events?after=1");
+	for (int i = 0; i < 600; i++)
+		n += snprintf(url + n, cap - (size_t)n, "&p%d=%d", i, i);
+	request("GET", url, ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "more than 16 query parameters");
+	reply_free(&r);
+	n = snprintf(url, cap, "/api/v1/pools/");
+	memset(url + n, 'a', 4096);
+	url[n + 4096] = '\0';
+	request("GET", url, ADMIN, NULL, &r);
+	assert_int_equal(r.status, 414);
+	reply_free(&r);
+	/* So many that libmicrohttpd's own memory for them would run out: answered all the same. */
+	n = snprintf(url, cap, "/api/v1/events?");
+	for (int i = 0; n < 16000; i++)
+		n += snprintf(url + n, cap - (size_t)n, "a%d&", i % 10);
+	request("GET", url, ADMIN, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(error_of(&r), "more than 16 query parameters");
+	reply_free(&r);
+	free(url);
+	assert_string_equal(seen, "");
+	request("GET", "/api/v1/pools/demo", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(seen, "pool_get demo");
+	reply_free(&r);
+}
+
+/* A body is JSON by its Content-Type (parameters allowed), or the request is refused with 415
+ * before it reaches the backend. */
+static void bodies_must_be_declared_json(void **state)
+{
+	(void)state;
+	struct reply r;
+	seen[0] = '\0';
+	request_ct("POST", "/api/v1/pools", ADMIN, "text/plain", "{\"name\": \"new\", \"size\": 3}", &r);
+	assert_int_equal(r.status, 415);
+	assert_string_equal(error_of(&r), "the body must be Content-Type application/json, not text/plain");
+	reply_free(&r);
+	request_ct("POST", "/api/v1/pools", ADMIN, NULL, "{\"name\": \"new\", \"size\": 3}", &r);
+	assert_int_equal(r.status, 415);
+	reply_free(&r);
+	request_ct("POST", "/api/v1/pools", ADMIN, "application/jsonx", "{\"name\": \"new\"}", &r);
+	assert_int_equal(r.status, 415);
+	reply_free(&r);
+	request_ct("PATCH", "/api/v1/users/bob", ADMIN, "application/x-www-form-urlencoded", "password=x", &r);
+	assert_int_equal(r.status, 415);
+	reply_free(&r);
+	/* A route without a body takes none of another type either. */
+	request_ct("POST", "/api/v1/desktops/demo-1/poweron", ADMIN, "text/plain", "now", &r);
+	assert_int_equal(r.status, 415);
+	reply_free(&r);
+	assert_string_equal(seen, "");
+
+	request_ct("POST", "/api/v1/pools", ADMIN, "Application/JSON; charset=utf-8",
+		   "{\"name\": \"new\", \"size\": 3}", &r);
+	assert_int_equal(r.status, 202);
+	assert_string_equal(seen, "pool_create new size=3");
+	reply_free(&r);
+	/* A NUL inside a JSON name: jansson refuses \u0000. */
+	seen[0] = '\0';
+	request("POST", "/api/v1/pools", ADMIN, "{\"name\": \"new\\u0000x\"}", &r);
+	assert_int_equal(r.status, 400);
+	reply_free(&r);
+	request("POST", "/api/v1/pools", ADMIN, "{\"name\": \"a.b\"}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(error_of(&r), "field \"name\" must be a pool name"));
+	reply_free(&r);
+	assert_string_equal(seen, "");
+}
+
+/* The same checks without a network, as fuzz_api drives them. */
+static void request_checks_without_a_network(void **state)
+{
+	(void)state;
+	char why[300];
+	assert_int_equal(api_request_check("GET", "/api/v1/pools/demo", NULL, NULL, 0, why, sizeof(why)), 0);
+	assert_int_equal(api_request_check("GET", "/api/v1/pools/demo%00", NULL, NULL, 0, why, sizeof(why)), 400);
+	assert_int_equal(api_request_check("PUT", "/api/v1/pools/demo", NULL, NULL, 0, why, sizeof(why)), 405);
+	assert_int_equal(api_request_check("GET", "/nowhere", NULL, NULL, 0, why, sizeof(why)), 404);
+	assert_int_equal(api_request_check("POST", "/api/v1/pools", "text/plain", "{}", 2, why, sizeof(why)), 415);
+	assert_int_equal(api_request_check("POST", "/api/v1/pools", "application/json", "{", 1, why, sizeof(why)), 400);
+	assert_int_equal(api_request_check("POST", "/api/v1/pools", "application/json", "{}", 2, why, sizeof(why)), 0);
+}
+
 static void bodies_are_bounded_json_objects(void **state)
 {
 	(void)state;
@@ -594,6 +733,10 @@ static void bodies_are_bounded_json_objects(void **state)
 	assert_non_null(strstr(error_of(&r), "duplicate"));
 	reply_free(&r);
 	request("PATCH", "/api/v1/pools/demo", ADMIN, NULL, &r);
+	assert_int_equal(r.status, 415);
+	assert_string_equal(error_of(&r), "the body must be Content-Type application/json, not none");
+	reply_free(&r);
+	request("PATCH", "/api/v1/pools/demo", ADMIN, "", &r);
 	assert_int_equal(r.status, 400);
 	assert_string_equal(error_of(&r), "a JSON object body is required");
 	reply_free(&r);
@@ -852,6 +995,9 @@ int main(void)
 	    cmocka_unit_test(a_user_who_is_not_admin_gets_403),
 	    cmocka_unit_test(routes_reach_the_backend_with_their_parameters),
 	    cmocka_unit_test(unknown_routes_methods_and_bad_parameters_are_refused),
+	    cmocka_unit_test(request_targets_are_checked_as_sent),
+	    cmocka_unit_test(bodies_must_be_declared_json),
+	    cmocka_unit_test(request_checks_without_a_network),
 	    cmocka_unit_test(bodies_are_bounded_json_objects),
 	    cmocka_unit_test(users_are_managed_through_the_users_file),
 	    cmocka_unit_test(metrics_are_prometheus_text_for_admins),

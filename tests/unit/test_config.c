@@ -965,13 +965,18 @@ static void test_schema_errors(void **state)
 	load_fails("[server]\nvnc_port = 8443\n",
 		   "vdi.ini:2: [server] vnc_port: port 8443 is used by both [api] listen and [server] vnc_port");
 	/* [pool:NAME] sections and values. */
-	load_fails("[pool]\n", "vdi.ini:1: [pool]: a pool's name is 1 to 32 letters, digits, '_' or '-': [pool:NAME]");
-	load_fails("[pool:a.b]\n",
-		   "vdi.ini:1: [pool:a.b]: a pool's name is 1 to 32 letters, digits, '_' or '-': [pool:NAME]");
+	load_fails("[pool]\n", "vdi.ini:1: [pool]: a pool's name is 1 to 32 letters, digits, '_' or '-', not starting "
+			       "with '-': [pool:NAME]");
+	load_fails("[pool:a.b]\n", "vdi.ini:1: [pool:a.b]: a pool's name is 1 to 32 letters, digits, '_' or '-', not "
+				   "starting with '-': [pool:NAME]");
 	load_fails(
 	    "[pool:abcdefghijabcdefghijabcdefghijabc]\n",
 	    "vdi.ini:1: [pool:abcdefghijabcdefghijabcdefghijabc]: a pool's name is 1 to 32 letters, digits, '_' or "
-	    "'-': [pool:NAME]");
+	    "'-', not starting with '-': [pool:NAME]");
+	load_fails(
+	    "[pool:-rf]\n",
+	    "vdi.ini:1: [pool:-rf]: a pool's name is 1 to 32 letters, digits, '_' or '-', not starting with '-': "
+	    "[pool:NAME]");
 	load_fails("[pool:x]\ntemplate = windows\n",
 		   "vdi.ini:2: [pool:x] template: expected one of desktop, linux; got 'windows'");
 	load_fails("[pool:x]\ntemplate = linux\nvcpus = 2\n",
