@@ -899,7 +899,7 @@ static void test_schema_errors(void **state)
 	load_fails("[pool:a]\nmem = 1\n",
 		   "vdi.ini:2: [pool:a] mem: unknown key (known here: template, kernel, initrd, disk, cmdline, vcpus, "
 		   "memory, display, size, assignment, on_logoff, entitlement, disconnect_timeout, min, spare, "
-		   "schedule, clone, on_disconnect, on_disconnect_after, surplus, surplus_after, idle_timeout)");
+		   "schedule, clone, on_disconnect, on_disconnect_after, surplus, surplus_after, idle_timeout, serial, serial_max)");
 	/* [server] values. */
 	load_fails("[server]\ndata_dir =\n", "vdi.ini:2: [server] data_dir: needs a value");
 	load_fails("[server]\nbind = localhost\n",

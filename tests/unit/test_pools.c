@@ -286,6 +286,7 @@ static void test_suspend_and_resume(void **state)
 	struct pool_spec spec;
 	pool_spec_defaults(&spec, "demo");
 	spec.memory_mib = 64;
+	spec.serial = POOL_SERIAL_FILE; /* read below */
 	forget_events();
 	assert_int_equal(pools_desktop_start(p, &spec, "sus-1", "carol"), 0);
 	assert_true(saw("sus-1:starting>running;", 20));
@@ -364,6 +365,7 @@ static void test_clones_from_a_template(void **state)
 	pool_spec_defaults(&spec, "cl");
 	spec.memory_mib = 64;
 	spec.clone = true;
+	spec.serial = POOL_SERIAL_FILE; /* read below */
 	forget_events();
 	/* The first waits (starting, no VMM) while the template is made, then
 	 * starts as its clone: it never boots. */
