@@ -686,7 +686,13 @@ int broker_start_api(struct broker *b, const char *listen, const char *cert, con
 	    .me_pools = user_api_pools,
 	    .me_ticket = user_api_ticket,
 	};
-	struct api_config cfg = {.listen = listen, .cert_file = cert, .key_file = key, .auth = b->auth};
+	struct api_config cfg = {.listen = listen,
+				 .cert_file = cert,
+				 .key_file = key,
+				 .auth = b->auth,
+				 .limit = b->limit,
+				 .handshake_timeout_s = b->handshake_timeout_s,
+				 .timeout_s = b->api_idle_timeout_s};
 	b->api = api_start(&cfg, &be, err, errlen);
 	return b->api ? 0 : -EINVAL;
 }

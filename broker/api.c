@@ -4,6 +4,8 @@
 #include "api.h"
 
 #include "../auth/auth.h"
+#include "../common/conn_deadline.h"
+#include "../common/conn_limit.h"
 #include "../common/log.h"
 #include "../pools/pools.h"
 
@@ -137,6 +139,16 @@ struct api {
 	char start_err[256];
 	bool starting;
 	_Atomic uint64_t status_count[API_STATUS_COUNTED];
+	struct conn_limit *limit;
+	unsigned handshake_timeout_s;
+};
+
+/* A connection counted in api->limit (its socket context), with the time
+ * limit on its TLS handshake and first request line. */
+struct api_conn {
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	struct conn_deadline deadline;
 };
 
 /* One request's state across libmicrohttpd's calls of the access handler. */
@@ -1251,6 +1263,11 @@ static void target_answer_now(struct api *api, struct MHD_Connection *conn, stru
  * anything: the request's state starts here, with the target checked. */
 static void *on_target(void *cls, const char *target, struct MHD_Connection *conn)
 {
+	/* A request line arrived: the handshake is over; from here the idle timeout applies. */
+	const union MHD_ConnectionInfo *si = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct api_conn *c = si ? si->socket_context : NULL;
+	if (c)
+		conn_deadline_disarm(&c->deadline);
 	struct req *r = calloc(1, sizeof(*r));
 	if (!r)
 		return NULL;
@@ -1385,6 +1402,58 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss, bool *a
 	return 0;
 }
 
+static socklen_t api_sockaddr_len(const struct sockaddr *sa)
+{
+	return sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+/* Before anything is spent on a client: the shared caps. A refused one is
+ * closed (the API speaks TLS first, so no HTTP answer is possible). */
+static enum MHD_Result api_accept_policy(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct api *api = cls;
+	enum conn_verdict v = conn_limit_acquire(api->limit, sa, len);
+	if (v == CONN_OK)
+		return MHD_YES;
+	char host[INET6_ADDRSTRLEN] = "?";
+	getnameinfo(sa, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+	log_warn("api: refusing %s: %s", host, conn_verdict_reason(v));
+	return MHD_NO;
+}
+
+static void api_on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+			      enum MHD_ConnectionNotificationCode toe)
+{
+	struct api *api = cls;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct api_conn *c = calloc(1, sizeof(*c));
+		if (!c || !ci || !ci->client_addr) {
+			/* Counted by the policy all the same: left counted rather than released twice. */
+			free(c);
+			return;
+		}
+		c->salen = api_sockaddr_len(ci->client_addr);
+		memcpy(&c->sa, ci->client_addr, c->salen);
+		*socket_context = c;
+		if (fi && api->handshake_timeout_s) {
+			char host[INET6_ADDRSTRLEN] = "?";
+			getnameinfo((struct sockaddr *)&c->sa, c->salen, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
+			conn_deadline_arm(&c->deadline, fi->connect_fd, api->handshake_timeout_s,
+					  "TLS handshake and request", host);
+		}
+		return;
+	}
+	struct api_conn *c = *socket_context;
+	if (!c)
+		return;
+	conn_deadline_disarm(&c->deadline);
+	conn_limit_release(api->limit, (struct sockaddr *)&c->sa, c->salen);
+	free(c);
+	*socket_context = NULL;
+}
+
 struct api *api_start(const struct api_config *cfg, const struct api_backend *be, char *err, size_t errlen)
 {
 	char dummy[8];
@@ -1412,6 +1481,8 @@ struct api *api_start(const struct api_config *cfg, const struct api_backend *be
 	api->be = *be;
 	api->auth = cfg->auth;
 	api->clock = cfg->clock;
+	api->limit = cfg->limit;
+	api->handshake_timeout_s = cfg->handshake_timeout_s;
 	pthread_mutex_init(&api->cred_lock, NULL);
 	if (getrandom(api->cred_key, sizeof(api->cred_key), 0) != (ssize_t)sizeof(api->cred_key)) {
 		snprintf(err, errlen, "no random bytes for the credential cache: %s", strerror(errno));
@@ -1430,15 +1501,18 @@ struct api *api_start(const struct api_config *cfg, const struct api_backend *be
 		flags |= MHD_USE_DUAL_STACK;
 	else if (ss.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* With the shared caps, libmicrohttpd's own (divided among its threads) must never be the one that
+	 * refuses: it knows no admin addresses. */
+	unsigned max = cfg->max_connections ? cfg->max_connections : cfg->limit ? 1u << 20 : 64u;
 	api->starting = true;
-	api->daemon = MHD_start_daemon(flags, port, NULL, NULL, on_request, api, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-				       api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_URI_LOG_CALLBACK,
-				       on_target, api, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONN_MEMORY,
-				       MHD_OPTION_HTTPS_MEM_CERT, api->cert, MHD_OPTION_HTTPS_MEM_KEY, api->key,
-				       MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT,
-				       cfg->max_connections ? cfg->max_connections : 64u, MHD_OPTION_CONNECTION_TIMEOUT,
-				       cfg->timeout_s ? cfg->timeout_s : 30u, MHD_OPTION_SOCK_ADDR,
-				       any ? NULL : (struct sockaddr *)&ss, MHD_OPTION_END);
+	api->daemon = MHD_start_daemon(
+	    flags, port, cfg->limit ? api_accept_policy : NULL, api, on_request, api, MHD_OPTION_EXTERNAL_LOGGER,
+	    on_mhd_log, api, MHD_OPTION_NOTIFY_COMPLETED, on_completed, api, MHD_OPTION_NOTIFY_CONNECTION,
+	    api_on_connection, api, MHD_OPTION_URI_LOG_CALLBACK, on_target, api, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)API_CONN_MEMORY, MHD_OPTION_HTTPS_MEM_CERT, api->cert, MHD_OPTION_HTTPS_MEM_KEY, api->key,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_THREADS, MHD_OPTION_CONNECTION_LIMIT, max,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 30u, MHD_OPTION_SOCK_ADDR,
+	    any ? NULL : (struct sockaddr *)&ss, MHD_OPTION_END);
 	api->starting = false;
 	if (!api->daemon) {
 		snprintf(err, errlen, "cannot serve the API on %s: %s", cfg->listen,

@@ -127,9 +127,14 @@ struct api_config {
 	const char *listen;
 	const char *cert_file, *key_file; /* PEM */
 	struct auth *auth;                /* checks passwords and admin rights; users/ routes use it */
-	unsigned max_connections;         /* 0: 64 */
+	unsigned max_connections;         /* 0: 64, or with `limit` as many as it allows */
 	unsigned timeout_s;               /* idle connection timeout; 0: 30 */
-	uint64_t (*clock)(void);          /* seconds on any monotonic scale; NULL: CLOCK_MONOTONIC (tests inject) */
+	/* Caps shared with the display ports (common/conn_limit.h): a client
+	 * over them is closed at once, before TLS (no HTTP can be spoken yet).
+	 * NULL: only max_connections. */
+	struct conn_limit *limit;
+	unsigned handshake_timeout_s; /* for the TLS handshake and the first request line; 0: none */
+	uint64_t (*clock)(void);      /* seconds on any monotonic scale; NULL: CLOCK_MONOTONIC (tests inject) */
 };
 
 struct api;

@@ -567,6 +567,10 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 	b->acts_tail = &b->acts;
 	b->greeter_width = cfg->greeter_width ? cfg->greeter_width : 1024;
 	b->power_ops = cfg->power_ops ? cfg->power_ops : 4;
+	b->greeter_timeout_s = cfg->greeter_timeout_s;
+	b->limit = cfg->limit;
+	b->handshake_timeout_s = cfg->handshake_timeout_s;
+	b->api_idle_timeout_s = cfg->api_idle_timeout_s;
 	b->clock_start = cfg->clock_start;
 	b->clock_speed = cfg->clock_speed;
 	struct timespec mono;

@@ -24,6 +24,15 @@ struct broker_config {
 	unsigned auth_workers; /* authentications at once; 0: 4 */
 	const char *host_name; /* shown on the greeter; NULL: gethostname() */
 	unsigned power_ops;    /* power operations at once (starts, stops, suspends); 0: 4 */
+	/* Limits before a login: a connection left at the login screen (or the
+	 * pool choice) without input this long is closed (0: never); the API's
+	 * connections share `limit` with the display ports (NULL: no caps),
+	 * get handshake_timeout_s for their TLS handshake and request line and
+	 * are closed after api_idle_timeout_s without a byte (0: 30 s). */
+	unsigned greeter_timeout_s;
+	struct conn_limit *limit;
+	unsigned handshake_timeout_s;
+	unsigned api_idle_timeout_s;
 	/* The clock for schedules and timeouts: real time, or (tests) from
 	 * clock_start on, clock_speed times faster. */
 	long long clock_start;

@@ -130,6 +130,9 @@ struct broker {
 	bool stopping;
 	/* the power scheduler */
 	unsigned power_ops;
+	unsigned greeter_timeout_s; /* 0: none */
+	struct conn_limit *limit;
+	unsigned handshake_timeout_s, api_idle_timeout_s;
 	long long clock_start, clock_base;
 	unsigned clock_speed;
 	/* actions on desktops, carried out by workers outside the lock (act.c) */

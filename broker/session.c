@@ -449,6 +449,14 @@ void session_tick(struct broker *b)
 	for (struct broker_conn *c = b->conns; c; c = c->next) {
 		if (c->greeter && (c->phase == CONN_AUTH || c->phase == CONN_WAIT))
 			greeter_tick(c->greeter);
+		/* Nobody at the login screen (or the pool choice): its place goes to someone else. */
+		if ((c->phase == CONN_GREETER || c->phase == CONN_CHOOSE) && c->dc && b->greeter_timeout_s &&
+		    display_conn_idle_seconds(c->dc) >= b->greeter_timeout_s) {
+			log_info("broker: %s %s: nothing typed at the login screen for %u s; closing", c->protocol,
+				 c->address, b->greeter_timeout_s);
+			display_conn_close(c->dc);
+			c->phase = CONN_GONE;
+		}
 		/* Nobody at the keyboard for the pool's idle timeout: disconnected
 		 * (the session stays; on_disconnect applies). */
 		struct broker_pool *p = c->desktop ? broker_pool_find(b, c->desktop->pool) : NULL;

@@ -17,8 +17,18 @@ long fd_raise_limit(void);
 int fd_move_high(int fd);
 
 /* The same open file at a number below FD_SETSIZE (close-on-exec), `fd`
- * closed; `fd` itself when it is low already. -EMFILE when every low
- * number is taken (`fd` is left open, the caller's still). */
+ * closed; `fd` itself when it is low already. When every free low number
+ * is taken, one of the reserved ones (fd_reserve_low). -EMFILE when none
+ * is left (`fd` is left open, the caller's still). */
 int fd_move_low(int fd);
+
+/* Keeps the top `n` numbers below FD_SETSIZE for fd_move_low(): a flood of
+ * connections whose libraries make descriptors wherever the lowest number
+ * is free (FreeRDP's events, accepted sockets) then cannot take the low
+ * range from libvncserver. Once, at start; returns how many were kept. */
+unsigned fd_reserve_low(unsigned n);
+/* A number fd_move_low() gave out was closed: kept for it again (unless
+ * another descriptor took the number meanwhile). */
+void fd_release_low(int fd);
 
 #endif

@@ -146,11 +146,21 @@ unsigned display_conn_idle_seconds(struct display_conn *c);
 /* Hooks that show `s` to every client (one desktop, shadowing). */
 struct display_hooks display_hooks_one_surface(struct surface *s);
 
+struct conn_limit; /* common/conn_limit.h */
+
 /* Where a server listens: `bind` an address (NULL: every address, IPv4 and
- * IPv6), `port` (0: the server is off). */
+ * IPv6), `port` (0: the server is off); and what a client may take before
+ * it logs in. A client refused by `limit` hears why in its protocol where
+ * it can (VNC: an RFB failure reason) and is closed at once (RDP: before
+ * the TLS handshake). A client still in a handshake at its time limit is
+ * closed; so is an RDP client that has not sent its login (the client info
+ * PDU) by login_timeout_s after it connected. */
 struct display_listen {
 	const char *bind;
 	int port;
+	struct conn_limit *limit;     /* shared with the other ports; NULL: no caps */
+	unsigned handshake_timeout_s; /* TLS (RDP, VeNCrypt) and RFB handshakes; 0: none */
+	unsigned login_timeout_s;     /* RDP: connected to client info PDU; 0: none */
 };
 
 /* The VNC server (libvncserver): RFB 3.8, and WebSocket on the same port

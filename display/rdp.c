@@ -8,7 +8,10 @@
 #include "rdp_disp.h"
 #include "rdp_gfx.h"
 
+#include "../common/conn_deadline.h"
+#include "../common/conn_limit.h"
 #include "../common/log.h"
+#include "../common/mem_trim.h"
 #include "../common/tls.h"
 
 #include <errno.h>
@@ -16,6 +19,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/select.h> /* FD_SETSIZE */
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <freerdp/channels/channels.h>
 #include <freerdp/codec/color.h>
@@ -37,6 +45,8 @@ struct rdp_server {
 	pthread_t thread;
 	char cert_path[RDP_PATH_MAX];
 	char key_path[RDP_PATH_MAX];
+	struct conn_limit *limit;
+	unsigned handshake_timeout_s, login_timeout_s;
 	pthread_mutex_t lock;
 	pthread_cond_t peers_gone;
 	unsigned npeers;
@@ -67,7 +77,23 @@ struct rdp_peer {
 	uint32_t width, height; /* the desktop size the client has */
 	uint32_t buttons;
 	int32_t input_x, input_y; /* where this client last put the pointer */
+	/* Before the login: the address the connection counts against, and the
+	 * time limit of the stage it is in (TLS handshake, then the rest of the
+	 * connection sequence up to the client info PDU). */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	bool counted; /* held in srv->limit */
+	bool tls_done;
+	int64_t connected_s;
+	struct conn_deadline deadline;
 };
+
+static int64_t rdp_now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 static struct rdp_peer *rdp_peer_of(rdpContext *ctx)
 {
@@ -458,6 +484,8 @@ static BOOL rdp_on_post_connect(freerdp_peer *client)
 {
 	struct rdp_peer *p = rdp_peer_of(client->context);
 	rdpSettings *settings = client->settings;
+	/* The client info PDU is in: from here on the broker's limits apply. */
+	conn_deadline_disarm(&p->deadline);
 	uint32_t want_w = settings->DesktopWidth, want_h = settings->DesktopHeight;
 	/* The password stays unlogged: it is in settings->Password. */
 	log_info("rdp: %s connected as user '%s', asking for %ux%u at %u bpp", client->hostname,
@@ -562,6 +590,9 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 static void rdp_peer_release(freerdp_peer *client)
 {
 	struct rdp_peer *p = rdp_peer_of(client->context);
+	conn_deadline_disarm(&p->deadline);
+	if (p->counted)
+		conn_limit_release(p->srv->limit, (struct sockaddr *)&p->sa, p->salen);
 	if (p->wake)
 		CloseHandle(p->wake);
 	if (p->conn_event)
@@ -573,6 +604,22 @@ static void rdp_peer_release(freerdp_peer *client)
 	rdp_gfx_free(p->gfx);
 	rdp_classic_free(p->classic);
 	freerdp_peer_context_free(client);
+}
+
+/* FreeRDP accepts TLS inside the call that negotiated it: once the
+ * negotiation's outcome is set, the handshake is over. What is left of the
+ * connection sequence gets what is left of login_timeout_s. */
+static void rdp_tls_done(struct rdp_peer *p)
+{
+	p->tls_done = true;
+	struct rdp_server *srv = p->srv;
+	if (!srv->login_timeout_s) {
+		conn_deadline_disarm(&p->deadline);
+		return;
+	}
+	int64_t left = p->connected_s + srv->login_timeout_s - rdp_now_s();
+	conn_deadline_arm(&p->deadline, p->ctx.peer->sockfd, left > 0 ? (unsigned)left : 1, "RDP login",
+			  p->ctx.peer->hostname);
 }
 
 static void *rdp_peer_thread(void *arg)
@@ -604,6 +651,8 @@ static void *rdp_peer_thread(void *arg)
 				break;
 			if (!client->CheckFileDescriptor(client))
 				break;
+			if (!p->tls_done && client->settings->SelectedProtocol)
+				rdp_tls_done(p);
 			if (!rdp_gfx_check(p->gfx, client->settings->SupportGraphicsPipeline))
 				break;
 			rdp_disp_check(p->disp);
@@ -616,18 +665,51 @@ static void *rdp_peer_thread(void *arg)
 	rdp_peer_release(client);
 	freerdp_peer_free(client);
 	pthread_mutex_lock(&srv->lock);
-	srv->npeers--;
+	bool none_left = !--srv->npeers;
 	pthread_cond_broadcast(&srv->peers_gone);
 	pthread_mutex_unlock(&srv->lock);
+	mem_trim_after_close(none_left);
 	return NULL;
 }
 
 static BOOL rdp_on_peer_accepted(freerdp_listener *listener, freerdp_peer *client)
 {
 	struct rdp_server *srv = listener->info;
-	client->ContextSize = sizeof(struct rdp_peer);
-	if (!freerdp_peer_context_new(client))
+	/* Counted before anything is spent on the client: a refused one is
+	 * closed at once, before TLS (a client sees the connection closed
+	 * during its negotiation). */
+	struct sockaddr_storage sa;
+	socklen_t salen = sizeof(sa);
+	if (getpeername(client->sockfd, (struct sockaddr *)&sa, &salen) < 0)
+		salen = 0;
+	enum conn_verdict v = conn_limit_acquire(srv->limit, (struct sockaddr *)&sa, salen);
+	if (v != CONN_OK) {
+		log_warn("rdp: refusing %s: %s", client->hostname, conn_verdict_reason(v));
 		return FALSE;
+	}
+	/* The socket moves above FD_SETSIZE: the low numbers are for libvncserver (common/fd.h). A copy,
+	 * as the listener closes the number it accepted when this returns FALSE; the low one is closed
+	 * once the connection is under way. */
+	int low = client->sockfd;
+	int high = fcntl(low, F_DUPFD_CLOEXEC, FD_SETSIZE);
+	if (high >= 0)
+		client->sockfd = high;
+	client->ContextSize = sizeof(struct rdp_peer);
+	if (!freerdp_peer_context_new(client)) {
+		conn_limit_release(srv->limit, (struct sockaddr *)&sa, salen);
+		return FALSE;
+	}
+	struct rdp_peer *p = rdp_peer_of(client->context);
+	p->srv = srv;
+	p->sa = sa;
+	p->salen = salen;
+	p->counted = true;
+	p->connected_s = rdp_now_s();
+	if (srv->handshake_timeout_s)
+		conn_deadline_arm(&p->deadline, client->sockfd, srv->handshake_timeout_s, "TLS handshake",
+				  client->hostname);
+	else
+		conn_deadline_arm(&p->deadline, client->sockfd, srv->login_timeout_s, "RDP login", client->hostname);
 	if (!rdp_peer_setup(client, srv)) {
 		log_error("rdp: cannot set up a connection from %s", client->hostname);
 		rdp_peer_release(client);
@@ -648,6 +730,8 @@ static BOOL rdp_on_peer_accepted(freerdp_listener *listener, freerdp_peer *clien
 		rdp_peer_release(client);
 		return FALSE;
 	}
+	if (high >= 0)
+		close(low);
 	return TRUE;
 }
 
@@ -680,6 +764,9 @@ struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const str
 	if (!srv)
 		return NULL;
 	srv->hooks = *hooks;
+	srv->limit = listen->limit;
+	srv->handshake_timeout_s = listen->handshake_timeout_s;
+	srv->login_timeout_s = listen->login_timeout_s;
 	/* The virtual channel API (GFX's dynamic channel) goes through WinPR's
 	 * WTS table, which must point at FreeRDP's server side. */
 	if (!WTSRegisterWtsApiFunctionTable(FreeRDP_InitWtsApi())) {

@@ -4,8 +4,11 @@
 #include "conn.h"
 #include "vnc_front.h"
 
+#include "../common/conn_deadline.h"
+#include "../common/conn_limit.h"
 #include "../common/fd.h"
 #include "../common/log.h"
+#include "../common/mem_trim.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,9 +54,6 @@
 #define XK_SHIFT_L 0xffe1
 #define XK_SHIFT_R 0xffe2
 
-/* Connections at once: each holds a thread, a frame and a socket. */
-#define VNC_MAX_CONNS 512
-
 struct vnc_server {
 	struct display_hooks hooks;
 	struct vnc_tls *tls;        /* NULL: no VeNCrypt, libvncserver takes every client as it is */
@@ -66,6 +66,8 @@ struct vnc_server {
 	pthread_cond_t conns_gone;
 	unsigned nconns;
 	int port;
+	struct conn_limit *limit;
+	unsigned handshake_timeout_s;
 };
 
 /* One client: its own libvncserver screen (framebuffer, encoders, the one client) on its own thread. */
@@ -84,6 +86,14 @@ struct vnc_conn {
 	uint8_t cursor_argb[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
 	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
 	bool cursor_visible;
+	/* The address the connection counts against, and the time limit of
+	 * its handshakes (ours, then libvncserver's up to ClientInit). */
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	bool counted;
+	struct conn_deadline deadline;
+	bool handshaken;
+	int lib_fd; /* the low number libvncserver had (0: none), kept for it again once closed */
 };
 
 struct vnc_client {
@@ -569,25 +579,36 @@ static void vnc_conn_loop(struct vnc_conn *vnc)
 		/* libvncserver frees a closed client on the next round; rfbProcessEvents did it, or will. */
 		if (vnc->client && vnc->screen->clientHead != vnc->client)
 			vnc->client = NULL;
+		if (!vnc->handshaken && vnc->client && vnc->client->state == RFB_NORMAL) {
+			vnc->handshaken = true;
+			conn_deadline_disarm(&vnc->deadline);
+		}
 	}
 }
 
-/* Every low descriptor is taken: the client hears so in its own protocol (an RFB 3.3 failure, or HTTP for a
- * WebSocket client, which spoke first) rather than the server failing. Closes sock. */
-static void vnc_refuse_full(int sock, bool spoke_first, const char *address)
+/* The client hears why it is refused in its own protocol (an RFB 3.3 failure, or HTTP for a WebSocket client,
+ * which spoke first) rather than the server failing. Closes sock. */
+static void vnc_refuse(int sock, bool spoke_first, const char *address, const char *reason)
 {
-	static const char reason[] = "the server is full; try again later";
-	char buf[128];
-	int n = spoke_first
-		    ? snprintf(buf, sizeof(buf),
-			       "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
-			       sizeof(reason) - 1, reason)
-		    : snprintf(buf, sizeof(buf), "RFB 003.003\n%c%c%c%c%c%c%c%c%s", 0, 0, 0, 0, 0, 0, 0,
-			       (int)(sizeof(reason) - 1), reason);
-	log_warn("vnc: refusing %s: no descriptor below %d is free for libvncserver", address, FD_SETSIZE);
+	char buf[256];
+	size_t len = strlen(reason) < 128 ? strlen(reason) : 128;
+	int n =
+	    spoke_first
+		? snprintf(buf, sizeof(buf),
+			   "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%.*s",
+			   len, (int)len, reason)
+		: snprintf(buf, sizeof(buf), "RFB 003.003\n%c%c%c%c%c%c%c%c%.*s", 0, 0, 0, 0, 0, 0, 0, (int)len,
+			   (int)len, reason);
 	if (send(sock, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 		log_debug("vnc: %s: %s", address, strerror(errno));
 	close(sock);
+}
+
+/* Every low descriptor is taken. */
+static void vnc_refuse_full(int sock, bool spoke_first, const char *address)
+{
+	log_warn("vnc: refusing %s: no descriptor below %d is free for libvncserver", address, FD_SETSIZE);
+	vnc_refuse(sock, spoke_first, address, conn_verdict_reason(CONN_FULL));
 }
 
 /* The screen of one connection, at the size of the surface's first frame, handed the accepted socket. */
@@ -633,6 +654,7 @@ static bool vnc_conn_screen(struct vnc_conn *vnc)
 	/* Sniffs for WebSocket (up to 100 ms), sends the RFB version; closes the socket itself on failure. */
 	int sock = vnc->sock;
 	vnc->sock = -1;
+	vnc->lib_fd = sock;
 	vnc->client = rfbNewClient(screen, sock);
 	return vnc->client != NULL;
 }
@@ -664,6 +686,10 @@ static void *vnc_conn_thread(void *opaque)
 		explicit_bzero(&creds, sizeof(creds));
 		if (!s)
 			log_info("vnc: %s refused", display_conn_address(vnc->dc));
+		/* What the broker took is not the client's; the rest of the handshake (ClientInit) gets its own. */
+		if (s && !vnc->handshaken && srv->handshake_timeout_s)
+			conn_deadline_arm(&vnc->deadline, -1, srv->handshake_timeout_s, "VNC handshake",
+					  display_conn_address(vnc->dc));
 	}
 	/* Behind the front, libvncserver gets the relay's plain end once the client heard it is in. */
 	if (vnc->front && (vnc_front_result(vnc->front, s ? NULL : "the server refused the connection") < 0 ||
@@ -680,18 +706,26 @@ static void *vnc_conn_thread(void *opaque)
 		rfbShutdownServer(vnc->screen, TRUE);
 		rfbScreenCleanup(vnc->screen);
 	}
-	if (vnc->sock >= 0)
+	if (vnc->sock >= 0) {
 		close(vnc->sock);
+		fd_release_low(vnc->sock);
+	}
+	if (vnc->lib_fd > 0)
+		fd_release_low(vnc->lib_fd);
 	vnc_front_close(vnc->front);
 	surface_viewer_remove(vnc->viewer);
 	log_info("vnc: %s disconnected", display_conn_address(vnc->dc));
+	conn_deadline_disarm(&vnc->deadline);
+	if (vnc->counted)
+		conn_limit_release(srv->limit, (struct sockaddr *)&vnc->sa, vnc->salen);
 	display_conn_end(vnc->dc);
 	free(vnc->fb);
 	free(vnc);
 	pthread_mutex_lock(&srv->lock);
-	srv->nconns--;
+	bool none_left = !--srv->nconns;
 	pthread_cond_broadcast(&srv->conns_gone);
 	pthread_mutex_unlock(&srv->lock);
+	mem_trim_after_close(none_left);
 	return NULL;
 }
 
@@ -719,14 +753,19 @@ static void vnc_accept(struct vnc_server *srv)
 	sock = fd_move_high(sock);
 	char address[64];
 	vnc_address(&sa, len, address, sizeof(address));
+	/* Counted before anything is spent on the client; a refused one hears why. */
+	enum conn_verdict v = conn_limit_acquire(srv->limit, (struct sockaddr *)&sa, len);
+	if (v != CONN_OK) {
+		log_warn("vnc: refusing %s: %s", address, conn_verdict_reason(v));
+		vnc_refuse(sock, false, address, conn_verdict_reason(v));
+		return;
+	}
 	struct vnc_conn *vnc = calloc(1, sizeof(*vnc));
 	if (vnc)
 		vnc->dc = display_conn_new(&srv->hooks, "vnc", address);
-	pthread_mutex_lock(&srv->lock);
-	bool full = srv->nconns >= VNC_MAX_CONNS;
-	pthread_mutex_unlock(&srv->lock);
-	if (!vnc || !vnc->dc || full) {
-		log_warn("vnc: refusing %s: %s", address, full ? "too many connections" : "no memory");
+	if (!vnc || !vnc->dc) {
+		log_warn("vnc: refusing %s: no memory", address);
+		conn_limit_release(srv->limit, (struct sockaddr *)&sa, len);
 		if (vnc)
 			display_conn_end(vnc->dc);
 		free(vnc);
@@ -735,6 +774,11 @@ static void vnc_accept(struct vnc_server *srv)
 	}
 	vnc->srv = srv;
 	vnc->sock = sock;
+	vnc->sa = sa;
+	vnc->salen = len;
+	vnc->counted = true;
+	if (srv->handshake_timeout_s)
+		conn_deadline_arm(&vnc->deadline, sock, srv->handshake_timeout_s, "VNC handshake", address);
 	pthread_attr_t attr;
 	pthread_t thread;
 	pthread_attr_init(&attr);
@@ -747,6 +791,8 @@ static void vnc_accept(struct vnc_server *srv)
 	pthread_attr_destroy(&attr);
 	if (err) {
 		log_error("vnc: cannot start a connection thread: %s", strerror(err));
+		conn_deadline_disarm(&vnc->deadline);
+		conn_limit_release(srv->limit, (struct sockaddr *)&sa, len);
 		display_conn_end(vnc->dc);
 		close(sock);
 		free(vnc);
@@ -839,6 +885,8 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 		return NULL;
 	srv->hooks = *hooks;
 	srv->port = listen->port;
+	srv->limit = listen->limit;
+	srv->handshake_timeout_s = listen->handshake_timeout_s;
 	srv->listen_fd = -1;
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (srv->stop_fd < 0 || (cert_path && key_path && !(srv->tls = vnc_tls_new(cert_path, key_path))))

@@ -6,6 +6,7 @@
 #include "../pools/pools.h"
 
 #include "../common/config.h"
+#include "../common/conn_limit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -27,6 +28,7 @@
 #define VDI_DISPLAY_PIXELS_MAX (8192ull * 4096ull)
 #define VDI_PRINCIPAL_MAX      64
 #define VDI_DAY                86400
+#define VDI_CONNECTIONS_MAX    1000000
 
 /* No file: a data directory, one pool of in-tree desktops everyone may use,
  * the file backend; every other key keeps its default. */
@@ -364,6 +366,26 @@ static int vdi_server_key(struct vdi_loader *l, const struct cfg_entry *e)
 				       &c->greeter_height, l->err, l->errlen);
 	if (!strcmp(k, "power_ops"))
 		return vdi_uint(l, e, 1, 64, &c->power_ops);
+	if (!strcmp(k, "max_connections"))
+		return vdi_uint(l, e, 1, VDI_CONNECTIONS_MAX, &c->max_connections);
+	if (!strcmp(k, "max_connections_per_address"))
+		return vdi_uint(l, e, 0, VDI_CONNECTIONS_MAX, &c->max_connections_per_address);
+	if (!strcmp(k, "new_connections_per_second"))
+		return vdi_uint(l, e, 0, 100000, &c->new_connections_per_second);
+	if (!strcmp(k, "admin_addresses")) {
+		char why[200];
+		if (conn_limit_parse_addresses(e->value, why, sizeof(why)) < 0) {
+			cfg_entry_error(e, l->err, l->errlen, "%s", why);
+			return -EINVAL;
+		}
+		return vdi_set_string(l, &c->admin_addresses, e->value);
+	}
+	if (!strcmp(k, "handshake_timeout"))
+		return cfg_get_duration(e, 1, 3600, &c->handshake_timeout, l->err, l->errlen);
+	if (!strcmp(k, "login_timeout"))
+		return cfg_get_duration(e, 1, 3600, &c->login_timeout, l->err, l->errlen);
+	if (!strcmp(k, "greeter_timeout"))
+		return cfg_get_duration(e, 0, VDI_DAY, &c->greeter_timeout, l->err, l->errlen);
 	if (!strcmp(k, "log_level")) {
 		if (cfg_get_enum(e, vdi_log_words, &v, l->err, l->errlen) < 0)
 			return -EINVAL;
@@ -373,7 +395,9 @@ static int vdi_server_key(struct vdi_loader *l, const struct cfg_entry *e)
 	}
 	return vdi_unknown(l, e,
 			   "data_dir, bind, rdp_port, vnc_port, vnc_security, tls_cert, tls_key, vmm, greeter_size, "
-			   "log_level, power_ops");
+			   "log_level, power_ops, max_connections, max_connections_per_address, "
+			   "new_connections_per_second, admin_addresses, handshake_timeout, login_timeout, "
+			   "greeter_timeout");
 }
 
 static int vdi_auth_key(struct vdi_loader *l, const struct cfg_entry *e)
@@ -444,7 +468,9 @@ static int vdi_api_key(struct vdi_loader *l, const struct cfg_entry *e)
 		return l->api_tls_cert = e, vdi_path(l, e, &c->api_tls_cert);
 	if (!strcmp(e->key, "tls_key"))
 		return l->api_tls_key = e, vdi_path(l, e, &c->api_tls_key);
-	return vdi_unknown(l, e, "listen, tls_cert, tls_key");
+	if (!strcmp(e->key, "idle_timeout"))
+		return cfg_get_duration(e, 1, 3600, &c->api_idle_timeout, l->err, l->errlen);
+	return vdi_unknown(l, e, "listen, tls_cert, tls_key, idle_timeout");
 }
 
 /* Bytes: "65536", "64K", "64KiB", "1M", "1MiB", "1G", "1GiB"; from min to max. */
@@ -782,6 +808,14 @@ static struct vdi_config *vdi_config_new(const char *source)
 	c->greeter_height = 768;
 	c->log_level = LOG_INFO;
 	c->power_ops = 4;
+	c->max_connections = 4096;
+	c->max_connections_per_address = 512;
+	c->new_connections_per_second = 50;
+	c->admin_addresses = strdup("127.0.0.1 ::1");
+	c->handshake_timeout = 10;
+	c->login_timeout = 60;
+	c->greeter_timeout = 300;
+	c->api_idle_timeout = 30;
 	c->auth_backend = VDI_AUTH_FILE;
 	c->lockout_attempts = 5;
 	c->lockout_window = 600;
@@ -793,7 +827,7 @@ static struct vdi_config *vdi_config_new(const char *source)
 	c->audit_retention = 90 * VDI_DAY;
 	c->api_enabled = true;
 	c->api_port = 8443;
-	if (!c->source || !c->data_dir || !c->bind || !c->pam_service || !c->admins.text) {
+	if (!c->source || !c->data_dir || !c->bind || !c->pam_service || !c->admins.text || !c->admin_addresses) {
 		vdi_config_free(c);
 		return NULL;
 	}
@@ -818,6 +852,7 @@ void vdi_config_free(struct vdi_config *c)
 	free(c->source);
 	free(c->data_dir);
 	free(c->bind);
+	free(c->admin_addresses);
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->vmm);
@@ -946,6 +981,12 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 	vdi_print_key(out, "vmm", c->vmm);
 	fprintf(out, "greeter_size = %ux%u\nlog_level = %s\npower_ops = %u\n", c->greeter_width, c->greeter_height,
 		levels[c->log_level], c->power_ops);
+	fprintf(out, "max_connections = %u\nmax_connections_per_address = %u\nnew_connections_per_second = %u\n",
+		c->max_connections, c->max_connections_per_address, c->new_connections_per_second);
+	vdi_print_key(out, "admin_addresses", c->admin_addresses);
+	vdi_print_duration(out, "handshake_timeout", c->handshake_timeout);
+	vdi_print_duration(out, "login_timeout", c->login_timeout);
+	vdi_print_duration(out, "greeter_timeout", c->greeter_timeout);
 
 	fprintf(out, "\n[auth]\nbackend = %s\npam_service = %s\n", vdi_backend_words[c->auth_backend], c->pam_service);
 	vdi_print_key(out, "users_file", c->users_file);
@@ -966,6 +1007,7 @@ int vdi_config_print(const struct vdi_config *c, FILE *out)
 		fprintf(out, "listen = %s:%d\n", c->api_addr, c->api_port);
 	vdi_print_key(out, "tls_cert", c->api_tls_cert);
 	vdi_print_key(out, "tls_key", c->api_tls_key);
+	vdi_print_duration(out, "idle_timeout", c->api_idle_timeout);
 
 	fputs("\n[audit]\n", out);
 	vdi_print_duration(out, "retention", c->audit_retention);

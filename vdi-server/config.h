@@ -67,6 +67,14 @@ struct vdi_config {
 	unsigned greeter_width, greeter_height;
 	enum log_level log_level;
 	unsigned power_ops; /* power operations at once on this host */
+	/* Connections before and beside a login (every port): caps, time limits. */
+	unsigned max_connections;             /* in all */
+	unsigned max_connections_per_address; /* 0: no cap */
+	unsigned new_connections_per_second;  /* per address; 0: no cap */
+	char *admin_addresses;                /* CIDRs exempt from per-address caps, with a reserve */
+	int64_t handshake_timeout;            /* seconds: TLS and RFB handshakes */
+	int64_t login_timeout;                /* seconds: RDP connection sequence to its client info PDU */
+	int64_t greeter_timeout;              /* seconds at the login screen without input; 0: never */
 
 	/* [auth] */
 	enum vdi_auth_backend auth_backend;
@@ -84,6 +92,7 @@ struct vdi_config {
 	char *api_addr; /* numeric address; NULL when off */
 	int api_port;
 	char *api_tls_cert, *api_tls_key;
+	int64_t api_idle_timeout; /* seconds */
 
 	size_t npools;
 	struct vdi_pool_config *pools; /* in file order */

@@ -5,6 +5,7 @@
  * serves one running VM to every client without a login (development and
  * the display tests). */
 #include "../broker/broker.h"
+#include "../common/conn_limit.h"
 #include "../common/fd.h"
 #include "../common/log.h"
 #include "../common/tls.h"
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 static const char server_usage[] =
@@ -242,6 +244,35 @@ static int demo_user(struct auth *auth, char *password, size_t size)
 	return auth_user_add(auth, "demo", password, NULL);
 }
 
+/* Descriptors a connection may hold at once (RDP: its socket, the viewer's
+ * and the broker's eventfds, the graphics channel's, the time limit's
+ * duplicate), and those kept for everything else. */
+#define SERVER_FDS_PER_CONN 6
+#define SERVER_FDS_SPARE    256
+
+/* The shared connection caps, max_connections cut to what the descriptor
+ * limit holds: past it, new connections are refused politely rather than
+ * failing wherever a descriptor runs out. */
+static struct conn_limit *server_limit(const struct vdi_config *cfg)
+{
+	struct rlimit rl;
+	unsigned max = cfg->max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t fit =
+		    rl.rlim_cur > SERVER_FDS_SPARE ? (rl.rlim_cur - SERVER_FDS_SPARE) / SERVER_FDS_PER_CONN : 1;
+		if (fit < max) {
+			log_warn("max_connections %u: the descriptor limit (%llu, ulimit -n) holds %llu; using that",
+				 max, (unsigned long long)rl.rlim_cur, (unsigned long long)fit);
+			max = fit ? (unsigned)fit : 1;
+		}
+	}
+	struct conn_limit_config lc = {.max_connections = max,
+				       .per_address = cfg->max_connections_per_address,
+				       .per_second = cfg->new_connections_per_second,
+				       .admin_addresses = cfg->admin_addresses};
+	return conn_limit_new(&lc);
+}
+
 static int serve_broker(const struct server_options *o)
 {
 	char err[1024];
@@ -265,6 +296,12 @@ static int serve_broker(const struct server_options *o)
 	bool embedded = !o->config;
 	sigset_t term = server_signals();
 
+	struct conn_limit *limit = server_limit(cfg);
+	if (!limit) {
+		log_error("no memory");
+		vdi_config_free(cfg);
+		return 1;
+	}
 	struct pool_spec *pools = calloc(cfg->npools ? cfg->npools : 1, sizeof(*pools));
 	for (size_t i = 0; pools && i < cfg->npools; i++)
 		pool_from_config(&cfg->pools[i], &pools[i]);
@@ -292,6 +329,10 @@ static int serve_broker(const struct server_options *o)
 	    .pools = pools,
 	    .npools = cfg->npools,
 	    .power_ops = cfg->power_ops,
+	    .greeter_timeout_s = (unsigned)cfg->greeter_timeout,
+	    .limit = limit,
+	    .handshake_timeout_s = (unsigned)cfg->handshake_timeout,
+	    .api_idle_timeout_s = (unsigned)cfg->api_idle_timeout,
 	};
 	/* Tests run schedules on a clock of their own: VDI_TEST_CLOCK=START,SPEED
 	 * (Unix seconds to start at, and how many seconds pass per real one). */
@@ -299,6 +340,7 @@ static int serve_broker(const struct server_options *o)
 	if (clock && sscanf(clock, "%lld,%u", &bc.clock_start, &bc.clock_speed) != 2) {
 		log_error("VDI_TEST_CLOCK: expected START,SPEED");
 		free(pools);
+		conn_limit_free(limit);
 		vdi_config_free(cfg);
 		return 1;
 	}
@@ -306,6 +348,7 @@ static int serve_broker(const struct server_options *o)
 	free(pools);
 	if (!b) {
 		log_error("%s", pools ? err : "no memory");
+		conn_limit_free(limit);
 		vdi_config_free(cfg);
 		return 1;
 	}
@@ -315,8 +358,15 @@ static int serve_broker(const struct server_options *o)
 
 	int rc = 0;
 	struct display_hooks hooks = broker_display_hooks(b);
-	struct display_listen vnc_listen = {.bind = cfg->bind, .port = cfg->vnc_port};
-	struct display_listen rdp_listen = {.bind = cfg->bind, .port = cfg->rdp_port};
+	struct display_listen vnc_listen = {.bind = cfg->bind,
+					    .port = cfg->vnc_port,
+					    .limit = limit,
+					    .handshake_timeout_s = (unsigned)cfg->handshake_timeout};
+	struct display_listen rdp_listen = {.bind = cfg->bind,
+					    .port = cfg->rdp_port,
+					    .limit = limit,
+					    .handshake_timeout_s = (unsigned)cfg->handshake_timeout,
+					    .login_timeout_s = (unsigned)cfg->login_timeout};
 	struct vnc_security vnc_security = {
 	    .cert_path = cfg->tls_cert, .key_path = cfg->tls_key, .require_tls = cfg->vnc_require_tls};
 	struct vnc_server *vnc = NULL;
@@ -324,7 +374,12 @@ static int serve_broker(const struct server_options *o)
 	char api_listen[128] = "";
 	if (cfg->api_enabled) {
 		const char *addr = cfg->api_addr ? cfg->api_addr : cfg->bind;
-		snprintf(api_listen, sizeof(api_listen), strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, cfg->api_port);
+		/* "::" is every IPv6 and IPv4 address, as for the RDP and VNC ports. */
+		if (!strcmp(addr, "::"))
+			snprintf(api_listen, sizeof(api_listen), "*:%d", cfg->api_port);
+		else
+			snprintf(api_listen, sizeof(api_listen), strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr,
+				 cfg->api_port);
 	}
 	if (tls_identity(cfg->tls_cert, cfg->tls_key) < 0 ||
 	    (cfg->api_enabled && tls_identity(cfg->api_tls_cert, cfg->api_tls_key) < 0) ||
@@ -361,6 +416,7 @@ static int serve_broker(const struct server_options *o)
 	rdp_server_stop(rdp);
 	vnc_server_stop(vnc);
 	broker_stop(b);
+	conn_limit_free(limit);
 	vdi_config_free(cfg);
 	return rc;
 }
@@ -374,6 +430,8 @@ int main(int argc, char **argv)
 		return 1;
 	/* Every connection takes several descriptors: far more than the default 1024 are wanted. */
 	long limit = fd_raise_limit();
+	/* A quarter of the low range stays for libvncserver's one descriptor per VNC connection. */
+	fd_reserve_low(256);
 	if (limit >= 0 && limit < 4096)
 		log_warn("the descriptor limit is %ld (ulimit -n): few connections at once will fit", limit);
 	else

@@ -889,13 +889,24 @@ static void test_schema_errors(void **state)
 		   "vdi.ini:1: [server:x]: unknown section (known: [server], [auth], [api], [audit], [pool:NAME])");
 	load_fails("[server]\nport = 1\n",
 		   "vdi.ini:2: [server] port: unknown key (known here: data_dir, bind, rdp_port, vnc_port, "
-		   "vnc_security, tls_cert, tls_key, vmm, greeter_size, log_level, power_ops)");
+		   "vnc_security, tls_cert, tls_key, vmm, greeter_size, log_level, power_ops, max_connections, "
+		   "max_connections_per_address, new_connections_per_second, admin_addresses, handshake_timeout, "
+		   "login_timeout, greeter_timeout)");
+	load_fails("[server]\nmax_connections = 0\n",
+		   "vdi.ini:2: [server] max_connections: expected a whole number from 1 to 1000000, got '0'");
+	load_fails("[server]\nadmin_addresses = ::1 10.0.0.0/33\n",
+		   "vdi.ini:2: [server] admin_addresses: '10.0.0.0/33' is not an address or CIDR (such as 10.0.0.5, "
+		   "192.168.1.0/24, ::1 or 2001:db8::/48)");
+	load_fails("[server]\nhandshake_timeout = 0\n",
+		   "vdi.ini:2: [server] handshake_timeout: expected a duration such as 300s, 10m, 2h or 1d (a "
+		   "number alone is seconds) from 1s to 1h, got '0'");
 	load_fails("[auth]\n\nbackend = file\nlockout = 5\n",
 		   "vdi.ini:4: [auth] lockout: unknown key (known here: backend, pam_service, users_file, "
 		   "lockout_attempts, lockout_address_attempts, lockout_user_attempts, lockout_window, "
 		   "lockout_duration, lockout_max_duration, lockout_max_delay, admins)");
 	load_fails("[audit]\nretain = 1d\n", "vdi.ini:2: [audit] retain: unknown key (known here: retention)");
-	load_fails("[api]\nport = 1\n", "vdi.ini:2: [api] port: unknown key (known here: listen, tls_cert, tls_key)");
+	load_fails("[api]\nport = 1\n",
+		   "vdi.ini:2: [api] port: unknown key (known here: listen, tls_cert, tls_key, idle_timeout)");
 	load_fails("[pool:a]\nmem = 1\n",
 		   "vdi.ini:2: [pool:a] mem: unknown key (known here: template, kernel, initrd, disk, cmdline, vcpus, "
 		   "memory, display, size, assignment, on_logoff, entitlement, disconnect_timeout, min, spare, "
