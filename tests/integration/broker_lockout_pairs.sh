@@ -20,6 +20,8 @@ config "lockout_attempts = 5
 lockout_window = 10m
 lockout_duration = 10m"
 sed -i "s/^listen = off\$/listen = 127.0.0.1:$API/" "$WORK/vdi.ini"
+# The flood below is the lockout's to answer, not the per-address connection rate's.
+sed -i "s/^\[server\]\$/[server]\nnew_connections_per_second = 10000/" "$WORK/vdi.ini"
 printf '[pool:office]\nmemory = 64M\nsize = 1\ndisconnect_timeout = 60s\n' >>"$WORK/vdi.ini"
 start_broker
 wait_running 1
