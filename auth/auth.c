@@ -22,7 +22,7 @@
 #define USER_MAX          256 /* longer names are refused without asking the backend */
 #define PASSWORD_MAX      1024
 #define ADDRESS_MAX       128
-#define LOCKOUT_TABLE_MAX 65536
+#define LOCKOUT_TABLE_MAX AUTH_KNOWN_ADDRESSES_MAX
 #define LOG_USER_MAX      64 /* of a name, in a log line */
 #define NAME_KEY_MAX      64
 #define NAME_HEX          24 /* hex digits of an unknown name's HMAC in the audit */
@@ -235,6 +235,11 @@ static bool refused_locked(struct auth *a, const char *user, const char *addr, u
 	if (locked_for_s)
 		*locked_for_s = left;
 	return true;
+}
+
+void auth_remember_login(struct auth *a, const char *user, const char *address, uint64_t age_s)
+{
+	auth_lockout_known_since(a->lockout, user, address, age_s);
 }
 
 enum auth_result auth_check_remembered(struct auth *a, const char *user, const char *address, unsigned *locked_for_s)

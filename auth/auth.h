@@ -68,6 +68,16 @@ void auth_destroy(struct auth *auth);
 enum auth_result auth_check(struct auth *auth, const char *user, const char *password, const char *address,
 			    unsigned *locked_for_s);
 
+/* How long an address a user logged in from counts as theirs for the lockout (90 days); at most
+ * AUTH_KNOWN_ADDRESSES_MAX of them are kept. */
+#define AUTH_KNOWN_ADDRESS_S     (90u * 86400u)
+#define AUTH_KNOWN_ADDRESSES_MAX 65536u
+
+/* A successful login of an earlier run (from the audit log), age_s seconds ago: the lockout counts its
+ * address as one the user logs in from (their failures from there are never slowed down). Oldest
+ * first. */
+void auth_remember_login(struct auth *auth, const char *user, const char *address, uint64_t age_s);
+
 /* For credentials that passed auth_check() a moment ago and that the caller remembers (the API's cache of
  * them): the lockout still comes first. AUTH_LOCKED (counted and audited as auth_check() does) while the
  * user name from this address, or the address, is locked out or must wait, else AUTH_OK without asking the backend and

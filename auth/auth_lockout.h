@@ -16,6 +16,8 @@
 #ifndef VDI_AUTH_LOCKOUT_H
 #define VDI_AUTH_LOCKOUT_H
 
+#include "auth.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,8 +26,8 @@
 #define AUTH_LOCKOUT_ADDRESS 2 /* the address is locked out, for every user name */
 #define AUTH_LOCKOUT_DELAY   4 /* the pair must wait (the per-user slow-down) */
 
-/* How long a successful login's address stays "known" for its user. */
-#define AUTH_LOCKOUT_KNOWN_S (90u * 86400u)
+/* How long a successful login's address stays "known" for its user (auth.h's AUTH_KNOWN_ADDRESS_S). */
+#define AUTH_LOCKOUT_KNOWN_S AUTH_KNOWN_ADDRESS_S
 
 struct auth_lockout_config {
 	unsigned pair_attempts, address_attempts, user_attempts; /* each 1.. */
@@ -51,6 +53,9 @@ int auth_lockout_failure(struct auth_lockout *lo, const char *user, const char *
  * address's count (one good account must not let an address keep guessing others) nor the user's (an
  * attacker elsewhere keeps being slowed) is forgotten. */
 void auth_lockout_success(struct auth_lockout *lo, const char *user, const char *address);
+/* A success of an earlier run (the audit log's), age_s seconds ago: its address is known for the user
+ * for what is left of AUTH_LOCKOUT_KNOWN_S. Given oldest first, the table keeps its order. */
+void auth_lockout_known_since(struct auth_lockout *lo, const char *user, const char *address, uint64_t age_s);
 /* Whether the user logged in from address within AUTH_LOCKOUT_KNOWN_S. */
 int auth_lockout_known(struct auth_lockout *lo, const char *user, const char *address);
 /* Failure-count entries in the table now. */

@@ -380,6 +380,21 @@ void auth_lockout_success(struct auth_lockout *lo, const char *user, const char 
 	pthread_mutex_unlock(&lo->mutex);
 }
 
+void auth_lockout_known_since(struct auth_lockout *lo, const char *user, const char *address, uint64_t age_s)
+{
+	if (!address || !*address || age_s >= AUTH_LOCKOUT_KNOWN_S)
+		return;
+	struct key k;
+	pthread_mutex_lock(&lo->mutex);
+	uint64_t now = lo->cfg.clock();
+	make_key(&k, KEY_KNOWN, user, address);
+	struct entry *e = get_or_add(lo, &lo->known, &k, now);
+	/* A monotonic clock younger than the login: known from the clock's start. */
+	if (e)
+		e->window_start = now > age_s ? now - age_s : 0;
+	pthread_mutex_unlock(&lo->mutex);
+}
+
 int auth_lockout_known(struct auth_lockout *lo, const char *user, const char *address)
 {
 	pthread_mutex_lock(&lo->mutex);

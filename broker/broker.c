@@ -459,6 +459,8 @@ void broker_desktop_logoff(struct broker *b, struct broker_desktop *d)
 }
 
 /* Under the lock: the desktops the store remembers, adopted. */
+/* At start, before any listener, API or login worker runs: the lock held across its probes of the VMMs
+ * makes nobody wait (only the pools thread's first events). */
 static void broker_adopt(struct broker *b)
 {
 	struct store_desktop *list = NULL;
@@ -504,6 +506,21 @@ static void broker_adopt(struct broker *b)
 			log_info("broker: desktop %s adopted, running (user '%s')", d->name, d->user);
 		}
 	}
+	free(list);
+}
+
+/* The addresses each user logged in from lately (the audit's login_ok records), so a restart does not
+ * make a user's usual address a stranger to the lockout. */
+static void broker_remember_logins(struct broker *b)
+{
+	struct store_login *list = NULL;
+	size_t n = 0;
+	if (store_audit_logins(b->store, AUTH_KNOWN_ADDRESS_S, AUTH_KNOWN_ADDRESSES_MAX, &list, &n) < 0) {
+		log_warn("broker: the audit's past logins cannot be read; users' usual addresses are learnt anew");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		auth_remember_login(b->auth, list[i].user, list[i].address, (uint64_t)list[i].age_s);
 	free(list);
 }
 
@@ -626,6 +643,7 @@ struct broker *broker_start(const struct broker_config *cfg, char *err, size_t e
 		broker_stop(b);
 		return NULL;
 	}
+	broker_remember_logins(b);
 	broker_lock(b); /* nobody else runs yet; the functions below check that it is held */
 	for (size_t i = cfg->npools; i-- > 0;) {
 		char why[160];

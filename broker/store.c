@@ -105,6 +105,7 @@ enum stmt_id {
 	ST_AUDIT_LIST,
 	ST_AUDIT_LIST_EVENT,
 	ST_AUDIT_PRUNE,
+	ST_AUDIT_LOGINS,
 	ST_COUNT_DESK,
 	ST_COUNT_SESS,
 	ST_COUNT_EVENTS,
@@ -154,6 +155,8 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_AUDIT_LIST] = "SELECT " AUDIT_COLS " FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2",
     [ST_AUDIT_LIST_EVENT] = "SELECT " AUDIT_COLS " FROM audit WHERE id > ?1 AND event = ?3 ORDER BY id LIMIT ?2",
     [ST_AUDIT_PRUNE] = "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE time < ?1 ORDER BY time LIMIT ?2)",
+    [ST_AUDIT_LOGINS] = "SELECT user, address, max(time) AS t FROM audit WHERE event = 'login_ok' AND time >= ?1 AND "
+			"ifnull(user, '') <> '' AND ifnull(address, '') <> '' GROUP BY user, address ORDER BY t LIMIT ?2",
     [ST_COUNT_DESK] = "SELECT state, count(*) FROM desktops GROUP BY state",
     [ST_COUNT_SESS] = "SELECT state, count(*) FROM sessions GROUP BY state",
     [ST_COUNT_EVENTS] = "SELECT event, count(*) FROM audit WHERE time >= ?1 GROUP BY event ORDER BY event",
@@ -1367,6 +1370,34 @@ int store_audit_prune(struct store *s, int64_t age_s, unsigned limit)
 	int n = rc ? 0 : sqlite3_changes(s->db);
 	rc = write_end(s, rc);
 	return rc ? rc : n;
+}
+
+static int read_login(sqlite3_stmt *st, void *out)
+{
+	struct store_login *l = out;
+	col_cut(st, 0, l->user, sizeof(l->user));
+	col_cut(st, 1, l->address, sizeof(l->address));
+	l->time = sqlite3_column_int64(st, 2);
+	return 0;
+}
+
+int store_audit_logins(struct store *s, int64_t within_s, unsigned limit, struct store_login **out, size_t *count)
+{
+	if (within_s < 0 || !limit)
+		return -EINVAL;
+	store_lock(s);
+	sqlite3_stmt *st = stmt(s, ST_AUDIT_LOGINS);
+	int rc = -EIO;
+	int64_t now = store_now(s);
+	if (st) {
+		sqlite3_bind_int64(st, 1, now - within_s);
+		sqlite3_bind_int64(st, 2, limit);
+		rc = collect(s, st, sizeof(**out), read_login, NULL, (void **)out, count);
+	}
+	store_unlock(s);
+	for (size_t i = 0; rc == 0 && i < *count; i++)
+		(*out)[i].age_s = now > (*out)[i].time ? now - (*out)[i].time : 0;
+	return rc;
 }
 
 /* ---- counts ---- */

@@ -197,6 +197,16 @@ int store_audit_list(struct store *s, int64_t after_id, unsigned limit, const ch
  * how many, or a negative errno. */
 int store_audit_prune(struct store *s, int64_t age_s, unsigned limit);
 
+/* The latest successful login (login_ok) of each user and address pair within the last within_s
+ * seconds, at most `limit`, oldest first: what the lockout knows as a user's usual addresses after a
+ * restart. *out malloc'd (NULL when *count is 0), caller frees. */
+struct store_login {
+	char user[STORE_USER_MAX];
+	char address[STORE_ADDRESS_MAX];
+	int64_t time, age_s;
+};
+int store_audit_logins(struct store *s, int64_t within_s, unsigned limit, struct store_login **out, size_t *count);
+
 /* ---- counts for /metrics ---- */
 
 struct store_counts {

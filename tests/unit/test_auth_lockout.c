@@ -431,6 +431,32 @@ static void threads_lose_no_failures(void **state)
 	auth_lockout_destroy(lo);
 }
 
+/* After a restart, the addresses users logged in from (the audit's) are known again: an attacker's
+ * failures from elsewhere slow their own addresses, never the user's usual one. Not one older than
+ * the known period. */
+static void past_logins_are_known_after_a_restart(void **state)
+{
+	struct fixture *fx = *state;
+	fake_now = 100000;
+	auth_remember_login(fx->auth, "alice", "198.51.100.7", 3600);
+	auth_remember_login(fx->auth, "bob", "198.51.100.8", AUTH_KNOWN_ADDRESS_S + 1);
+	unsigned left = 0;
+	/* Past the per-user limit (10) from ten addresses, the next failure of each waits... */
+	for (int i = 0; i < 11; i++) {
+		char addr[32];
+		snprintf(addr, sizeof(addr), "203.0.113.%d", i);
+		auth_check(fx->auth, "alice", "wrong", addr, &left);
+		auth_check(fx->auth, "bob", "wrong", addr, &left);
+	}
+	/* ...but not at alice's usual address, remembered from the audit... */
+	assert_int_equal(auth_check(fx->auth, "alice", "wrong", "198.51.100.7", &left), AUTH_DENIED);
+	assert_int_equal(left, 0);
+	assert_int_equal(auth_check(fx->auth, "alice", "right", "198.51.100.7", &left), AUTH_OK);
+	/* ...while bob's was too long ago to count. */
+	assert_int_equal(auth_check(fx->auth, "bob", "wrong", "198.51.100.8", &left), AUTH_DENIED);
+	assert_true(left > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +468,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(unknown_names_are_hashed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(limits_are_configurable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(over_long_input_is_denied_without_a_hash, setup, teardown),
+	    cmocka_unit_test_setup_teardown(past_logins_are_known_after_a_restart, setup, teardown),
 	    cmocka_unit_test(table_stays_bounded),
 	    cmocka_unit_test(threads_lose_no_failures),
 	};
