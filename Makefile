@@ -225,6 +225,6 @@ $(BUILD)/obj/client/%.o: client/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(CLIENT_CFLAGS) -c $< -o $@
 
-$(BIN)/vdi-client: $(CLIENT_OBJ) $(BUILD)/obj/guest/font_data.o
+$(BIN)/vdi-client: $(CLIENT_OBJ) $(BUILD)/obj/guest/font_data.o $(BUILD)/obj/common/channel.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_CLIENT)

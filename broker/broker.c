@@ -736,7 +736,10 @@ void broker_stop(struct broker *b)
 
 struct display_hooks broker_display_hooks(struct broker *b)
 {
-	return (struct display_hooks){.connect = session_connect, .disconnect = session_disconnect, .opaque = b};
+	return (struct display_hooks){.connect = session_connect,
+				      .disconnect = session_disconnect,
+				      .ticket = broker_reconnect_ticket,
+				      .opaque = b};
 }
 
 struct auth *broker_auth(struct broker *b)

@@ -78,13 +78,14 @@ struct act;
 #define BROKER_ACT_WORKERS 4
 
 /* One-time login tickets (user_api.c). */
-#define BROKER_TICKETS  256
+#define BROKER_TICKETS  1024 /* the API's, and one reconnect ticket per vdi-client connection */
 #define TICKET_TEXT_MAX 64
 struct broker_ticket {
 	uint8_t hash[32]; /* SHA-256 of the ticket's text */
 	char user[BROKER_USER_MAX + 1];
 	char pool[POOL_NAME_MAX + 1];
-	int64_t expires; /* CLOCK_MONOTONIC seconds; 0: free */
+	int64_t expires;   /* CLOCK_MONOTONIC seconds; 0: free */
+	const void *owner; /* the connection a reconnect ticket is for (compared, never followed); NULL: the API's */
 };
 
 /* The pools as they are now, for an entitlement check made outside the
@@ -236,6 +237,8 @@ void user_api_pools(void *opaque, const char *user, struct api_result *res);
 void user_api_ticket(void *opaque, const char *user, const char *pool, struct api_result *res);
 /* Under the lock: whether text is a live ticket of user's (it is used up); its pool into pool. */
 bool broker_ticket_take(struct broker *b, const char *user, const char *text, char pool[POOL_NAME_MAX + 1]);
+/* The display's ticket hook: a reconnect ticket for the connection's user and pool, once it shows its desktop. */
+int broker_reconnect_ticket(void *opaque, struct display_conn *dc, struct display_ticket *t);
 
 /* session.c */
 struct surface *session_connect(void *opaque, struct display_conn *dc, const struct display_conn_info *info);

@@ -5,6 +5,7 @@
  * reconnects land on the same desktop, logoff applies the pool's rule. */
 #include "internal.h"
 
+#include "../common/channel.h"
 #include "../common/log.h"
 
 #include <errno.h>
@@ -77,7 +78,8 @@ static void conn_assign(struct broker *b, struct broker_conn *c, struct broker_p
 		old->desktop = NULL;
 		old->phase = CONN_GONE;
 		if (old->dc)
-			display_conn_close(old->dc);
+			display_conn_close_why(old->dc, CHANNEL_BYE_TAKEOVER,
+					       "your session was opened on another device");
 		broker_audit(b, "takeover", c->user, old->address, d->pool, d->name, c->address);
 	}
 	struct store_session s;
@@ -435,7 +437,7 @@ static void session_end(struct broker *b, const struct store_session *s, const c
 			c->phase = CONN_GONE;
 			d->conn = NULL;
 			if (c->dc)
-				display_conn_close(c->dc);
+				display_conn_close_why(c->dc, CHANNEL_BYE_LOGOFF, why);
 		}
 		broker_desktop_logoff(b, d);
 	}
@@ -463,7 +465,7 @@ void session_tick(struct broker *b)
 		if (c->phase == CONN_DESKTOP && c->dc && p && p->spec.idle_timeout_s &&
 		    display_conn_idle_seconds(c->dc) >= p->spec.idle_timeout_s) {
 			broker_audit(b, "idle_disconnect", c->user, c->address, p->spec.name, c->desktop->name, NULL);
-			display_conn_close(c->dc);
+			display_conn_close_why(c->dc, CHANNEL_BYE_IDLE, "disconnected after being idle too long");
 			c->phase = CONN_GONE;
 		}
 	}
@@ -525,7 +527,7 @@ int session_disconnect_id(struct broker *b, int64_t id)
 	struct broker_desktop *d = broker_desktop_by_id(b, s.desktop_id);
 	/* The disconnect hook records it when the connection has gone. */
 	if (d && d->conn && d->conn->dc)
-		display_conn_close(d->conn->dc);
+		display_conn_close_why(d->conn->dc, CHANNEL_BYE_DISCONNECTED, "disconnected by an admin");
 	return 0;
 }
 

@@ -19,8 +19,11 @@
 #include <sys/random.h>
 #include <time.h>
 
-#define TICKET_PREFIX "vdit1-"
-#define TICKET_TTL_S  60
+#define TICKET_PREFIX   "vdit1-"
+#define TICKET_TTL_S    60
+/* A reconnect ticket (vdi's private channel) outlives a network loss of a minute or two; a new one, sent
+ * halfway through, replaces it. */
+#define RECONNECT_TTL_S 120
 
 static int64_t ticket_now(void)
 {
@@ -34,8 +37,10 @@ static void ticket_hash(const char *text, uint8_t out[32])
 	SHA256((const unsigned char *)text, strlen(text), out);
 }
 
-/* Under the lock: a new ticket for user and pool into text (TICKET_TEXT_MAX). */
-static int ticket_issue(struct broker *b, const char *user, const char *pool, char *text)
+/* Under the lock: a new ticket for user and pool into text (TICKET_TEXT_MAX), alive ttl_s seconds. An owner's
+ * (a connection's) new ticket replaces its older ones. */
+static int ticket_issue(struct broker *b, const char *user, const char *pool, char *text, int64_t ttl_s,
+			const void *owner)
 {
 	assert_locked(b);
 	uint8_t raw[32];
@@ -51,6 +56,9 @@ static int ticket_issue(struct broker *b, const char *user, const char *pool, ch
 		b64[i] = b64[i] == '+' ? '-' : b64[i] == '/' ? '_' : b64[i];
 	snprintf(text, TICKET_TEXT_MAX, TICKET_PREFIX "%s", b64);
 	int64_t now = ticket_now();
+	for (size_t i = 0; owner && i < BROKER_TICKETS; i++)
+		if (b->tickets[i].owner == owner)
+			memset(&b->tickets[i], 0, sizeof(b->tickets[i]));
 	struct broker_ticket *slot = &b->tickets[0];
 	for (size_t i = 0; i < BROKER_TICKETS; i++) {
 		struct broker_ticket *t = &b->tickets[i];
@@ -64,7 +72,8 @@ static int ticket_issue(struct broker *b, const char *user, const char *pool, ch
 	ticket_hash(text, slot->hash);
 	snprintf(slot->user, sizeof(slot->user), "%s", user);
 	snprintf(slot->pool, sizeof(slot->pool), "%s", pool);
-	slot->expires = now + TICKET_TTL_S;
+	slot->expires = now + ttl_s;
+	slot->owner = owner;
 	explicit_bzero(b64, sizeof(b64));
 	return 0;
 }
@@ -144,7 +153,7 @@ void user_api_ticket(void *opaque, const char *user, const char *pool, struct ap
 	broker_lock(b);
 	struct broker_pool *p = broker_pool_find(b, pool);
 	if (p && !p->deleting && e->n)
-		r = e->pool[0].entitled ? ticket_issue(b, user, pool, text) : -EACCES;
+		r = e->pool[0].entitled ? ticket_issue(b, user, pool, text, TICKET_TTL_S, NULL) : -EACCES;
 	broker_unlock(b);
 	free(e);
 	if (r == -ENOENT) {
@@ -158,4 +167,30 @@ void user_api_ticket(void *opaque, const char *user, const char *pool, struct ap
 		res->json = json_pack("{s:s, s:s, s:i}", "ticket", text, "pool", pool, "expires_in", TICKET_TTL_S);
 		explicit_bzero(text, sizeof(text));
 	}
+}
+
+int broker_reconnect_ticket(void *opaque, struct display_conn *dc, struct display_ticket *t)
+{
+	struct broker *b = opaque;
+	int r = -ENOENT;
+	broker_lock(b);
+	for (struct broker_conn *c = b->conns; c; c = c->next) {
+		if (c->dc != dc)
+			continue;
+		/* Only a connection on its desktop has a session to come back to. */
+		if (c->phase != CONN_DESKTOP || !c->user[0] || !c->pool[0])
+			break;
+		char text[TICKET_TEXT_MAX];
+		r = ticket_issue(b, c->user, c->pool, text, RECONNECT_TTL_S, dc);
+		if (r == 0) {
+			snprintf(t->ticket, sizeof(t->ticket), "%s", text);
+			snprintf(t->user, sizeof(t->user), "%s", c->user);
+			snprintf(t->pool, sizeof(t->pool), "%s", c->pool);
+			t->ttl_s = RECONNECT_TTL_S;
+		}
+		explicit_bzero(text, sizeof(text));
+		break;
+	}
+	broker_unlock(b);
+	return r;
 }

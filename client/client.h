@@ -3,9 +3,12 @@
 #ifndef VDI_CLIENT_H
 #define VDI_CLIENT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "../common/channel.h"
 
 /* The outcome of a run, which is also vdi-client's exit status (README "## vdi-client"). */
 enum client_status {
@@ -144,6 +147,8 @@ void window_message(struct window *w, const char *const *lines, size_t n);
  * next window_set_desktop_size. NULL when out of memory. */
 uint32_t *window_canvas(struct window *w, int *width, int *height);
 void window_show_canvas(struct window *w);
+/* A banner of text over the desktop's last picture (kiosk's "reconnecting"); NULL text removes it. Presents. */
+void window_overlay(struct window *w, const char *text);
 
 /* events.c: what a session does with the window's input. Positions are window pixels (the desktop is drawn
  * 1:1 from the top-left corner); buttons an RFB mask (1 left, 2 middle, 4 right), changed the one that just
@@ -179,10 +184,53 @@ uint32_t keymap_scancode(int sdl_scancode);
 /* The X keysym of an SDL keycode with the modifier state (US layout); 0 when unknown. */
 uint32_t keymap_keysym(int sdl_keycode, bool shift);
 
+/* channel.c: vdi's private channel as the client sees it (common/channel.h), whatever carries it (RDP's dynamic
+ * channel, VNC's side stream), and how the last session ended. Fed on the transport's thread, read on the main
+ * thread: locked inside. */
+struct client_chan {
+	pthread_mutex_t lock;
+	struct channel_reader reader;
+	const char *transport;               /* "rdp" or "vnc" */
+	bool open;                           /* the server's hello came */
+	bool bye;                            /* the server said why it ends the connection */
+	uint32_t bye_reason;                 /* enum channel_bye */
+	char bye_text[CHANNEL_TEXT_MAX + 1]; /* for the user */
+	char ticket[CHANNEL_TEXT_MAX + 1];   /* the latest reconnect ticket, "" none */
+	char ticket_pool[CHANNEL_TEXT_MAX + 1];
+	/* Set by the session on the main thread. */
+	bool established; /* the desktop was shown: a later loss is a network loss */
+	bool user_closed; /* the user closed the window */
+};
+void client_chan_init(struct client_chan *ch);
+void client_chan_destroy(struct client_chan *ch);
+/* A new connection over transport: the hello, bye and flags start again; the ticket stays. */
+void client_chan_begin(struct client_chan *ch, const char *transport);
+/* Bytes from the server: 0, or a negative errno when they are malformed (the channel is then closed). */
+int client_chan_input(struct client_chan *ch, const uint8_t *data, size_t len);
+/* The client's HELLO into out: its length, or a negative errno. */
+int client_chan_hello(uint8_t *out, size_t size);
+/* Whether the server said why it ended the connection (reason and words copied out). */
+bool client_chan_said_bye(struct client_chan *ch, uint32_t *reason, char *text, size_t size);
+/* The latest reconnect ticket into out; false when there is none. A new session brings a new one. */
+bool client_chan_ticket(struct client_chan *ch, char *out, size_t size);
+void client_chan_forget_ticket(struct client_chan *ch);
+
 /* rdp.c and vnc.c: a session in the window until the user closes it or the server ends it. password is the
- * user's password or the broker's ticket. Returns a client status with e set when it is not CLIENT_OK. */
-int rdp_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_error *e);
-int vnc_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_error *e);
+ * user's password or the broker's ticket. ch carries the private channel and tells how the session ended.
+ * Returns a client status with e set when it is not CLIENT_OK. */
+int rdp_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_chan *ch,
+	    struct client_error *e);
+int vnc_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_chan *ch,
+	    struct client_error *e);
+/* vnc_side.c: the side stream of vdi's private channel over VNC: a thread that connects to the server again with
+ * the token, checks the certificate as p says, and feeds ch until the server closes it or vnc_side_stop. */
+struct vnc_side;
+struct vnc_side *vnc_side_start(const struct client_opts *o, const struct tls_policy *p, struct client_chan *ch,
+				const char *token);
+/* Lets the stream deliver what the server sent before it closed (up to wait_ms), then ends it; NULL: nothing. */
+void vnc_side_stop(struct vnc_side *s, int wait_ms);
+/* rdp_chan.c: the client side of the dynamic channel; rdp.c registers it before connecting, for ch. */
+int rdp_chan_register(void *settings, struct client_chan *ch);
 /* vnc_probe.c: the RFB handshake up to VeNCrypt X509Plain and its TLS, to see and check the certificate before
  * libvncclient connects. 0 with the CA file libvncclient takes in ca_out, or a client status. */
 int vnc_probe(const struct client_opts *o, const struct tls_policy *p, char *ca_out, size_t ca_size, bool *ca_is_temp,

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <SDL2/SDL.h>
 #include <openssl/crypto.h>
 
 static bool pool_name_ok(const char *s)
@@ -58,7 +59,141 @@ static int choose_pool(struct client_opts *o, const struct tls_policy *p, struct
 	return 0;
 }
 
-static int run(struct client_opts *o, struct window *w, struct client_error *e)
+static int session(struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_chan *ch,
+		   struct client_error *e)
+{
+	client_chan_begin(ch, o->proto == PROTO_RDP ? "rdp" : "vnc");
+	e->status = CLIENT_OK;
+	e->msg[0] = '\0';
+	return o->proto == PROTO_RDP ? rdp_run(o, p, w, ch, e) : vnc_run(o, p, w, ch, e);
+}
+
+/* The connect screen when something is missing; 0, or 1 when the user closed the window. */
+static int ask(struct client_opts *o, struct window *w)
+{
+	if (o->have_url && o->have_password)
+		return 0;
+	if (!o->have_url)
+		settings_load(o);
+	if (ui_connect_screen(w, o) < 0)
+		return 1;
+	settings_save(o);
+	return 0;
+}
+
+static void show_connecting(struct client_opts *o, struct window *w)
+{
+	char line[CLIENT_HOST_MAX + CLIENT_NAME_MAX + 64];
+	snprintf(line, sizeof(line), "Connecting to %s:%d as %s", o->host, o->port, o->user);
+	const char *lines[] = {line};
+	window_message(w, lines, 1);
+}
+
+static void ignore_key(void *arg, uint32_t scancode, uint32_t keysym, bool down)
+{
+	(void)arg, (void)scancode, (void)keysym, (void)down;
+}
+static void ignore_pointer(void *arg, int x, int y, uint32_t buttons, uint32_t changed)
+{
+	(void)arg, (void)x, (void)y, (void)buttons, (void)changed;
+}
+static void ignore_wheel(void *arg, int dx, int dy)
+{
+	(void)arg, (void)dx, (void)dy;
+}
+static void ignore_resize(void *arg, uint32_t width, uint32_t height)
+{
+	(void)arg, (void)width, (void)height;
+}
+
+/* Kiosk: the last picture with "reconnecting" over it for delay_ms; 1 when the user closed the window. */
+static int reconnect_wait(struct window *w, unsigned delay_ms)
+{
+	char text[64];
+	snprintf(text, sizeof(text), "Connection lost - reconnecting in %u s...", (delay_ms + 999) / 1000);
+	window_overlay(w, text);
+	fprintf(stderr, "vdi-client: reconnecting in %u s\n", (delay_ms + 999) / 1000);
+	struct input_sink none = {
+	    .key = ignore_key, .pointer = ignore_pointer, .wheel = ignore_wheel, .resize = ignore_resize};
+	uint32_t end = SDL_GetTicks() + delay_ms;
+	while ((int32_t)(end - SDL_GetTicks()) > 0)
+		if (window_poll(w, &none, (int)(end - SDL_GetTicks())))
+			return 1;
+	window_overlay(w, "Connection lost - reconnecting...");
+	return 0;
+}
+
+#define KIOSK_BACKOFF_FIRST_MS 1000
+#define KIOSK_BACKOFF_MAX_MS   30000
+
+/* --kiosk: no way out but logoff. A logoff or disconnect goes back to the connect screen; a network loss (or a
+ * server or desktop that says it is coming back) reconnects by itself to the same session, with the reconnect
+ * ticket the private channel gave, else with the user's password again, backing off from 1 s to 30 s. */
+static int kiosk(struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_chan *ch,
+		 struct client_error *e)
+{
+	char own[CLIENT_PASS_MAX] = ""; /* the user's password, for a reconnect without a (valid) ticket */
+	unsigned delay = 0;             /* > 0: reconnecting */
+	int rc;
+	for (;;) {
+		if (!delay) {
+			if (ask(o, w))
+				return CLIENT_OK;
+			snprintf(own, sizeof(own), "%s", o->password);
+			show_connecting(o, w);
+		} else if (reconnect_wait(w, delay)) {
+			rc = CLIENT_OK;
+			break;
+		}
+		bool used_ticket = delay && client_chan_ticket(ch, o->password, sizeof(o->password));
+		rc = 0;
+		if (!used_ticket) {
+			snprintf(o->password, sizeof(o->password), "%s", own);
+			rc = choose_pool(o, p, w, e);
+			if (rc == 1) {
+				rc = CLIENT_OK;
+				break;
+			}
+		}
+		if (rc == 0)
+			rc = session(o, p, w, ch, e);
+		else
+			ch->established = false;
+		if (ch->user_closed)
+			break;
+		uint32_t reason = 0;
+		char why[CHANNEL_TEXT_MAX + 1];
+		bool bye = client_chan_said_bye(ch, &reason, why, sizeof(why));
+		if ((bye && channel_bye_reconnects(reason)) || (!bye && ch->established)) {
+			fprintf(stderr, "vdi-client: %s\n", e->msg[0] ? e->msg : "the connection was lost");
+			delay = KIOSK_BACKOFF_FIRST_MS;
+			continue;
+		}
+		if (delay && !ch->established) {
+			/* Not back yet: the server is still away, or the ticket no longer works (then the password). */
+			if (used_ticket && rc == CLIENT_BAD_PASSWORD)
+				client_chan_forget_ticket(ch);
+			if (e->msg[0])
+				fprintf(stderr, "vdi-client: %s\n", e->msg);
+			delay = delay * 2 > KIOSK_BACKOFF_MAX_MS ? KIOSK_BACKOFF_MAX_MS : delay * 2;
+			continue;
+		}
+		/* Logged off, disconnected, or the login failed: the connect screen again. */
+		if (o->no_dialog)
+			break;
+		if (e->msg[0])
+			fprintf(stderr, "vdi-client: %s\n", e->msg);
+		e->msg[0] = '\0';
+		delay = 0;
+		client_chan_forget_ticket(ch);
+		OPENSSL_cleanse(o->password, sizeof(o->password));
+		o->have_password = false;
+	}
+	OPENSSL_cleanse(own, sizeof(own));
+	return rc;
+}
+
+static int run(struct client_opts *o, struct window *w, struct client_chan *ch, struct client_error *e)
 {
 	struct tls_policy p = {.cacert = o->cacert,
 			       .known_hosts = o->known_hosts,
@@ -66,21 +201,15 @@ static int run(struct client_opts *o, struct window *w, struct client_error *e)
 			       .no_dialog = o->no_dialog,
 			       .confirm = o->no_dialog ? NULL : ui_confirm,
 			       .confirm_arg = w};
-	if (!o->have_url || !o->have_password) {
-		if (!o->have_url)
-			settings_load(o);
-		if (ui_connect_screen(w, o) < 0)
-			return CLIENT_OK;
-		settings_save(o);
-	}
-	char line[CLIENT_HOST_MAX + CLIENT_NAME_MAX + 64];
-	snprintf(line, sizeof(line), "Connecting to %s:%d as %s", o->host, o->port, o->user);
-	const char *lines[] = {line};
-	window_message(w, lines, 1);
+	if (o->kiosk)
+		return kiosk(o, &p, w, ch, e);
+	if (ask(o, w))
+		return CLIENT_OK;
+	show_connecting(o, w);
 	int rc = choose_pool(o, &p, w, e);
 	if (rc)
 		return rc == 1 ? CLIENT_OK : rc;
-	return o->proto == PROTO_RDP ? rdp_run(o, &p, w, e) : vnc_run(o, &p, w, e);
+	return session(o, &p, w, ch, e);
 }
 
 int main(int argc, char **argv)
@@ -98,7 +227,10 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	struct window *w = window_open(&o, &e);
-	rc = w ? run(&o, w, &e) : (int)e.status;
+	struct client_chan ch;
+	client_chan_init(&ch);
+	rc = w ? run(&o, w, &ch, &e) : (int)e.status;
+	client_chan_destroy(&ch);
 	OPENSSL_cleanse(o.password, sizeof(o.password));
 	if (e.msg[0])
 		fprintf(stderr, "vdi-client: %s\n", e.msg);

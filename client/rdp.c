@@ -32,6 +32,7 @@
 struct rdp_client {
 	rdpClientContext common; /* first: FreeRDP allocates ContextSize and hands back its rdpContext */
 	const struct client_opts *o;
+	struct client_chan *ch;
 	const struct tls_policy *p;
 	struct window *w;
 	struct client_error *e;
@@ -240,8 +241,11 @@ static bool configure(struct rdp_client *c, rdpSettings *s)
 {
 	const struct client_opts *o = c->o;
 	s->ServerPort = (UINT32)o->port;
-	s->DesktopWidth = o->width;
-	s->DesktopHeight = o->height;
+	/* The window's size now (a kiosk's screen, a window resized in an earlier session), else --size. */
+	uint32_t ww = 0, wh = 0;
+	window_size(c->w, &ww, &wh);
+	s->DesktopWidth = ww >= 200 && wh >= 200 ? ww & ~1u : o->width;
+	s->DesktopHeight = ww >= 200 && wh >= 200 ? wh : o->height;
 	s->ColorDepth = 32;
 	s->SoftwareGdi = TRUE;
 	/* vdi's broker takes the credentials from the client info PDU inside TLS (autologon). */
@@ -260,6 +264,9 @@ static bool configure(struct rdp_client *c, rdpSettings *s)
 	s->SupportDisplayControl = TRUE;
 	s->DynamicResolutionUpdate = TRUE;
 	s->TcpConnectTimeout = 10000;
+	/* vdi's private channel: a dynamic channel the server opens (stock servers never do). */
+	if (rdp_chan_register(s, c->ch) < 0)
+		return false;
 	return freerdp_settings_set_string(s, FreeRDP_ServerHostname, o->host) &&
 	       freerdp_settings_set_string(s, FreeRDP_Username, o->user) &&
 	       freerdp_settings_set_string(s, FreeRDP_Password, o->password);
@@ -381,7 +388,13 @@ static int session_loop(struct rdp_client *c)
 	freerdp *instance = ctx->instance;
 	struct input_sink sink = {
 	    .arg = c, .key = send_key, .pointer = send_pointer, .wheel = send_wheel, .resize = request_size};
+	c->ch->established = true;
 	for (;;) {
+		uint32_t reason;
+		char why[CHANNEL_TEXT_MAX + 1];
+		/* The server said why it ends the connection: that is the end, whatever follows on the wire. */
+		if (client_chan_said_bye(c->ch, &reason, why, sizeof(why)))
+			return client_fail(c->e, CLIENT_OK, "the server ended the connection: %s", why);
 		HANDLE handles[MAXIMUM_WAIT_OBJECTS];
 		DWORD n = freerdp_get_event_handles(ctx, handles, MAXIMUM_WAIT_OBJECTS);
 		if (!n)
@@ -395,13 +408,16 @@ static int session_loop(struct rdp_client *c)
 			return client_fail(c->e, CLIENT_PROTOCOL, "the RDP connection broke: %s",
 					   freerdp_get_last_error_string(err));
 		}
-		if (window_poll(c->w, &sink, 0))
+		if (window_poll(c->w, &sink, 0)) {
+			c->ch->user_closed = true;
 			return CLIENT_OK;
+		}
 		follow_window(c);
 	}
 }
 
-int rdp_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_error *e)
+int rdp_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_chan *ch,
+	    struct client_error *e)
 {
 	/* FreeRDP's own log lines would bury vdi-client's one-line errors. */
 	WLog_SetLogLevel(WLog_GetRoot(), WLOG_OFF);
@@ -416,6 +432,7 @@ int rdp_run(const struct client_opts *o, const struct tls_policy *p, struct wind
 		return client_fail(e, CLIENT_FAILED, "cannot create a FreeRDP client");
 	struct rdp_client *c = (struct rdp_client *)ctx;
 	c->o = o;
+	c->ch = ch;
 	c->p = p;
 	c->w = w;
 	c->e = e;
@@ -431,6 +448,11 @@ int rdp_run(const struct client_opts *o, const struct tls_policy *p, struct wind
 		watchdog_disarm();
 		rc = connected ? session_loop(c) : connect_error(c);
 		freerdp_disconnect(ctx->instance);
+		/* drdynvc's thread delivered what came before the end (a BYE) as it stopped. */
+		uint32_t reason;
+		char why[CHANNEL_TEXT_MAX + 1];
+		if (connected && !ch->user_closed && client_chan_said_bye(ch, &reason, why, sizeof(why)))
+			rc = client_fail(e, CLIENT_OK, "the server ended the connection: %s", why);
 	}
 	freerdp_client_context_free(ctx);
 	return rc;

@@ -16,6 +16,9 @@
 
 struct vnc_session {
 	const struct client_opts *o;
+	const struct tls_policy *p;
+	struct client_chan *ch;
+	struct vnc_side *side; /* the private channel's side stream, once the server gave its token */
 	struct window *w;
 	const char *ca_file;
 	bool updated;
@@ -104,6 +107,29 @@ static void got_cursor(rfbClient *client, int xhot, int yhot, int width, int hei
 	free(argb);
 }
 
+/* The server's token for the private channel's side stream (common/channel.h): a rectangle of our pseudo-encoding
+ * whose width is the token's length. */
+static rfbBool got_channel_token(rfbClient *client, rfbFramebufferUpdateRectHeader *rect)
+{
+	if (rect->encoding != CHANNEL_RFB_ENCODING)
+		return FALSE;
+	struct vnc_session *s = session_of(client);
+	char token[CHANNEL_TOKEN_MAX + 1];
+	if (rect->r.w == 0 || rect->r.w > CHANNEL_TOKEN_MAX || !ReadFromRFBServer(client, token, rect->r.w))
+		return FALSE;
+	token[rect->r.w] = '\0';
+	if (s && !s->side && strlen(token) == rect->r.w)
+		s->side = vnc_side_start(s->o, s->p, s->ch, token);
+	memset(token, 0, sizeof(token));
+	return TRUE;
+}
+
+static int channel_encodings[] = {CHANNEL_RFB_ENCODING, 0};
+static rfbClientProtocolExtension channel_extension = {
+    .encodings = channel_encodings,
+    .handleEncoding = got_channel_token,
+};
+
 static void send_key(void *arg, uint32_t scancode, uint32_t keysym, bool down)
 {
 	rfbClient *client = arg;
@@ -151,27 +177,46 @@ static int session_loop(rfbClient *client, struct vnc_session *s, struct client_
 {
 	struct input_sink sink = {
 	    .arg = client, .key = send_key, .pointer = send_pointer, .wheel = send_wheel, .resize = request_size};
+	s->ch->established = true;
 	for (;;) {
+		uint32_t reason;
+		char why[CHANNEL_TEXT_MAX + 1];
+		if (client_chan_said_bye(s->ch, &reason, why, sizeof(why)))
+			return client_fail(e, CLIENT_OK, "the server ended the connection: %s", why);
 		int n = WaitForMessage(client, 10000);
-		if (n < 0 || (n > 0 && !HandleRFBServerMessage(client)))
+		if (n < 0 || (n > 0 && !HandleRFBServerMessage(client))) {
+			/* The server writes its BYE to the side stream before it closes this connection. */
+			vnc_side_stop(s->side, 1000);
+			s->side = NULL;
+			if (client_chan_said_bye(s->ch, &reason, why, sizeof(why)))
+				return client_fail(e, CLIENT_OK, "the server ended the connection: %s", why);
 			return client_fail(e, CLIENT_OK, "the VNC server closed the session");
+		}
 		if (s->updated) {
 			s->updated = false;
 			window_present(s->w);
 		}
-		if (window_poll(s->w, &sink, 0))
+		if (window_poll(s->w, &sink, 0)) {
+			s->ch->user_closed = true;
 			return CLIENT_OK;
+		}
 	}
 }
 
-int vnc_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_error *e)
+int vnc_run(const struct client_opts *o, const struct tls_policy *p, struct window *w, struct client_chan *ch,
+	    struct client_error *e)
 {
 	char ca[4096];
 	bool ca_is_temp = false;
 	int rc = vnc_probe(o, p, ca, sizeof(ca), &ca_is_temp, e);
 	if (rc)
 		return rc;
-	struct vnc_session s = {.o = o, .w = w, .ca_file = ca};
+	struct vnc_session s = {.o = o, .p = p, .ch = ch, .w = w, .ca_file = ca};
+	static bool registered;
+	if (!registered) {
+		rfbClientRegisterExtension(&channel_extension);
+		registered = true;
+	}
 	rfbClientLog = log_quiet;
 	rfbClientErr = log_error;
 	rfbClient *client = rfbGetClient(8, 3, 4);
@@ -214,6 +259,7 @@ int vnc_run(const struct client_opts *o, const struct tls_policy *p, struct wind
 	}
 	rc = session_loop(client, &s, e);
 	rfbClientCleanup(client);
+	vnc_side_stop(s.side, 0);
 out:
 	if (ca_is_temp)
 		unlink(ca);

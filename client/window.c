@@ -20,6 +20,8 @@ struct window {
 	bool showing_canvas;
 	SDL_Cursor *cursor;
 	bool fullscreen, kiosk;
+	SDL_Texture *overlay; /* a banner over the desktop ("reconnecting"), or NULL */
+	int overlay_w, overlay_h;
 };
 
 struct window *window_open(const struct client_opts *o, struct client_error *e)
@@ -42,8 +44,18 @@ struct window *window_open(const struct client_opts *o, struct client_error *e)
 	w->fullscreen = o->fullscreen;
 	w->kiosk = o->kiosk;
 	Uint32 flags = SDL_WINDOW_RESIZABLE | (o->fullscreen ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0);
-	w->win = SDL_CreateWindow("vdi-client", SDL_WINDOWPOS_CENTERED, SDL_WINDOWPOS_CENTERED, (int)o->width,
-				  (int)o->height, flags);
+	int x = SDL_WINDOWPOS_CENTERED, y = SDL_WINDOWPOS_CENTERED, width = (int)o->width, height = (int)o->height;
+	SDL_Rect screen;
+	if (o->kiosk && SDL_GetDisplayBounds(0, &screen) == 0) {
+		/* A kiosk covers the first screen from the start, borderless: thin clients often run an X server
+		 * without a window manager, where full screen would otherwise stay a wish. */
+		x = screen.x;
+		y = screen.y;
+		width = screen.w;
+		height = screen.h;
+		flags |= SDL_WINDOW_BORDERLESS;
+	}
+	w->win = SDL_CreateWindow("vdi-client", x, y, width, height, flags);
 	w->ren = w->win ? SDL_CreateRenderer(w->win, -1, SDL_RENDERER_SOFTWARE) : NULL;
 	if (!w->ren) {
 		client_fail(e, CLIENT_FAILED, "cannot open a window: %s", SDL_GetError());
@@ -61,6 +73,8 @@ void window_close(struct window *w)
 		return;
 	if (w->cursor)
 		SDL_FreeCursor(w->cursor);
+	if (w->overlay)
+		SDL_DestroyTexture(w->overlay);
 	if (w->desktop)
 		SDL_DestroyTexture(w->desktop);
 	if (w->canvas_tex)
@@ -85,6 +99,11 @@ void window_size(struct window *w, uint32_t *width, uint32_t *height)
 int window_set_desktop_size(struct window *w, uint32_t width, uint32_t height)
 {
 	w->showing_canvas = false;
+	/* A session's picture again: whatever the banner said is over. */
+	if (w->overlay) {
+		SDL_DestroyTexture(w->overlay);
+		w->overlay = NULL;
+	}
 	if (w->desktop && width == w->desk_w && height == w->desk_h)
 		return 0;
 	if (w->desktop)
@@ -121,6 +140,12 @@ void window_present(struct window *w)
 	} else if (w->desktop) {
 		SDL_Rect dst = {0, 0, (int)w->desk_w, (int)w->desk_h};
 		SDL_RenderCopy(w->ren, w->desktop, NULL, &dst);
+	}
+	if (w->overlay) {
+		uint32_t ww, wh;
+		window_size(w, &ww, &wh);
+		SDL_Rect dst = {((int)ww - w->overlay_w) / 2, ((int)wh - w->overlay_h) / 2, w->overlay_w, w->overlay_h};
+		SDL_RenderCopy(w->ren, w->overlay, NULL, &dst);
 	}
 	SDL_RenderPresent(w->ren);
 }
@@ -201,4 +226,31 @@ void window_message(struct window *w, const char *const *lines, size_t n)
 		text_draw(px, cw, ch, (cw - text_width(lines[i], i == 0)) / 2, y, lines[i],
 			  i == 0 ? 0xffffff : 0xc8d0d8, i == 0);
 	window_show_canvas(w);
+}
+
+void window_overlay(struct window *w, const char *text)
+{
+	if (w->overlay) {
+		SDL_DestroyTexture(w->overlay);
+		w->overlay = NULL;
+	}
+	if (text) {
+		int bw = text_width(text, true) + 48, bh = text_line_height() + 32;
+		uint32_t *px = malloc((size_t)bw * bh * 4);
+		w->overlay =
+		    px ? SDL_CreateTexture(w->ren, SDL_PIXELFORMAT_XRGB8888, SDL_TEXTUREACCESS_STATIC, bw, bh) : NULL;
+		if (w->overlay) {
+			/* A dark banner with a light frame: plain enough to read on any picture. */
+			for (int y = 0; y < bh; y++)
+				for (int x = 0; x < bw; x++)
+					px[y * bw + x] =
+					    x < 2 || y < 2 || x >= bw - 2 || y >= bh - 2 ? 0xe0e4e8 : 0x182030;
+			text_draw(px, bw, bh, 24, 16 + text_ascent(), text, 0xffffff, true);
+			SDL_UpdateTexture(w->overlay, NULL, px, bw * 4);
+			w->overlay_w = bw;
+			w->overlay_h = bh;
+		}
+		free(px);
+	}
+	window_present(w);
 }

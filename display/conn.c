@@ -1,7 +1,9 @@
 /* conn.c — client connections: which surface each shows, switched and closed
  * from the broker's threads and applied on the connection's own thread. */
 #include "conn.h"
+#include "chan.h"
 
+#include "../common/channel.h"
 #include "../common/fd.h"
 #include "../common/log.h"
 
@@ -21,6 +23,7 @@ struct display_conn {
 	char address[64];
 	int event_fd;
 	bool opened; /* connect() gave a surface: disconnect() is owed */
+	struct display_chan *chan;
 	/* Under lock: changed by any thread. */
 	pthread_mutex_t lock;
 	struct surface *current; /* written on the connection's thread only */
@@ -47,6 +50,13 @@ struct display_conn *display_conn_new(const struct display_hooks *hooks, const c
 	c->event_fd = fd_move_high(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	if (c->event_fd < 0) {
 		log_error("display: cannot create a connection's eventfd: %s", strerror(errno));
+		free(c);
+		return NULL;
+	}
+	c->chan = display_chan_new(address);
+	if (!c->chan) {
+		log_error("display: no memory for a connection from %s", address);
+		close(c->event_fd);
 		free(c);
 		return NULL;
 	}
@@ -100,6 +110,33 @@ void display_conn_switch(struct display_conn *c, struct surface *s)
 	display_conn_wake(c);
 }
 
+void display_conn_close_why(struct display_conn *c, uint32_t reason, const char *text)
+{
+	display_chan_bye(c->chan, reason, text);
+	display_conn_close(c);
+}
+
+void display_conn_shutdown(struct display_conn *c, int wait_ms)
+{
+	display_chan_bye(c->chan, CHANNEL_BYE_SHUTDOWN, "the server is shutting down");
+	display_chan_drain(c->chan, wait_ms);
+}
+
+struct display_chan *display_conn_chan(const struct display_conn *c)
+{
+	return c->chan;
+}
+
+void display_conn_chan_tick(struct display_conn *c)
+{
+	if (!c->opened || !c->hooks.ticket || !display_chan_ticket_due(c->chan))
+		return;
+	struct display_ticket t = {0};
+	if (c->hooks.ticket(c->hooks.opaque, c, &t) == 0 && t.ticket[0])
+		display_chan_session(c->chan, t.ttl_s, t.ticket, t.user, t.pool);
+	explicit_bzero(&t, sizeof(t));
+}
+
 void display_conn_close(struct display_conn *c)
 {
 	pthread_mutex_lock(&c->lock);
@@ -126,6 +163,8 @@ struct surface *display_conn_take(struct display_conn *c, bool *close, struct su
 	pthread_mutex_unlock(&c->lock);
 	if (!next)
 		return NULL;
+	/* A new surface may be the session's desktop: a ticket can be had now. */
+	display_chan_ticket_soon(c->chan);
 	if (w && h)
 		surface_request_size(next, w, h);
 	return next;
@@ -172,6 +211,8 @@ void display_conn_end(struct display_conn *c)
 		return;
 	if (c->opened && c->hooks.disconnect)
 		c->hooks.disconnect(c->hooks.opaque, c);
+	display_chan_end(c->chan);
+	display_chan_unref(c->chan);
 	surface_destroy(c->current);
 	surface_destroy(c->next);
 	close(c->event_fd);

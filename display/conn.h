@@ -30,6 +30,15 @@ void display_conn_request_size(struct display_conn *c, uint32_t width, uint32_t 
 const char *display_conn_address(const struct display_conn *c);
 /* The client's keyboard or pointer did something (the connection's thread). */
 void display_conn_touch(struct display_conn *c);
+/* The connection's end of vdi's private channel (chan.h): the transport's to
+ * open and carry; the connection keeps a reference until it ends. */
+struct display_chan *display_conn_chan(const struct display_conn *c);
+/* On the connection's thread, every wake: asks the hooks for a reconnect
+ * ticket when one is due. */
+void display_conn_chan_tick(struct display_conn *c);
+/* The server stops: clients with the channel hear so (waits up to wait_ms
+ * for a side stream on another thread to take it). */
+void display_conn_shutdown(struct display_conn *c, int wait_ms);
 /* Calls the disconnect hook (when open succeeded), drops the surfaces'
  * references, frees. NULL does nothing. */
 void display_conn_end(struct display_conn *c);

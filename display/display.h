@@ -122,6 +122,15 @@ struct display_conn_info {
 	uint32_t width, height; /* the desktop size the client asked for; 0 when none */
 };
 
+/* A reconnect ticket for the connection's session (vdi's private channel, common/channel.h): the broker's
+ * one-time login for this user and pool, alive ttl_s seconds. */
+struct display_ticket {
+	char ticket[128];
+	char user[128];
+	char pool[64];
+	uint32_t ttl_s;
+};
+
 struct display_hooks {
 	/* A client connected: the surface it sees first, which the connection
 	 * takes a reference on (the caller keeps its own); NULL refuses the
@@ -131,6 +140,11 @@ struct display_hooks {
 	 * or display_conn_close()). After this returns `c` is freed: nobody may
 	 * use it again. Called on the connection's thread. */
 	void (*disconnect)(void *opaque, struct display_conn *c);
+	/* The client's private channel asks for a reconnect ticket: 0 with *t
+	 * filled, or a negative errno while the connection has no session
+	 * (asked again after its next switch). May be NULL. Called on the
+	 * connection's thread; must not block long. */
+	int (*ticket)(void *opaque, struct display_conn *c, struct display_ticket *t);
 	void *opaque;
 };
 
@@ -140,6 +154,9 @@ struct display_hooks {
 void display_conn_switch(struct display_conn *c, struct surface *s);
 /* From any thread, while `c` is connected: end the connection (logoff). */
 void display_conn_close(struct display_conn *c);
+/* The same, telling a client with vdi's private channel why first: reason
+ * is an enum channel_bye (common/channel.h), text the words for the user. */
+void display_conn_close_why(struct display_conn *c, uint32_t reason, const char *text);
 /* Seconds since the client last used its keyboard or pointer (any thread,
  * while `c` is connected). */
 unsigned display_conn_idle_seconds(struct display_conn *c);

@@ -3,7 +3,9 @@
  * has it (rdp_gfx.c) and as bitmap updates and RemoteFX where not
  * (rdp_classic.c), the surface's cursor as pointer updates, keyboard and
  * mouse back as evdev input. */
+#include "chan.h"
 #include "conn.h"
+#include "rdp_chan.h"
 #include "rdp_classic.h"
 #include "rdp_disp.h"
 #include "rdp_gfx.h"
@@ -64,6 +66,7 @@ struct rdp_peer {
 	HANDLE conn_event; /* a switch or close from the broker */
 	struct rdp_gfx *gfx;
 	struct rdp_disp *disp;
+	struct rdp_chan *chan;       /* vdi's private channel */
 	struct rdp_classic *classic; /* graphics without GFX */
 	struct surface_update frame; /* the last take: its pixels stay whole until the next */
 	bool activated;              /* between Activate and a reactivation: updates may be sent */
@@ -551,9 +554,11 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 	p->conn_event = CreateFileDescriptorEvent(NULL, FALSE, FALSE, display_conn_event_fd(p->dc), WINPR_FD_READ);
 	p->classic = rdp_classic_new(&p->ctx);
 	p->gfx = rdp_gfx_new(client);
-	if (p->gfx)
+	if (p->gfx) {
 		p->disp = rdp_disp_new(client, rdp_gfx_vcm(p->gfx), p->dc);
-	if (!p->conn_event || !p->classic || !p->gfx || !p->disp)
+		p->chan = rdp_chan_new(rdp_gfx_vcm(p->gfx), p->dc);
+	}
+	if (!p->conn_event || !p->classic || !p->gfx || !p->disp || !p->chan)
 		return false;
 	if (!freerdp_settings_set_string(settings, FreeRDP_CertificateFile, srv->cert_path) ||
 	    !freerdp_settings_set_string(settings, FreeRDP_PrivateKeyFile, srv->key_path))
@@ -598,8 +603,9 @@ static void rdp_peer_release(freerdp_peer *client)
 	if (p->conn_event)
 		CloseHandle(p->conn_event);
 	surface_viewer_remove(p->viewer);
+	/* disp's and ours live on gfx's channel manager: they go first. */
+	rdp_chan_free(p->chan);
 	display_conn_end(p->dc);
-	/* disp's channel lives on gfx's channel manager: it goes first. */
 	rdp_disp_free(p->disp);
 	rdp_gfx_free(p->gfx);
 	rdp_classic_free(p->classic);
@@ -630,10 +636,11 @@ static void *rdp_peer_thread(void *arg)
 	if (client->Initialize(client)) {
 		for (;;) {
 			HANDLE handles[MAXIMUM_WAIT_OBJECTS];
-			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 5);
+			DWORD n = client->GetEventHandles(client, handles, MAXIMUM_WAIT_OBJECTS - 6);
 			if (!n)
 				break;
 			n += rdp_gfx_handles(p->gfx, handles + n);
+			n += rdp_chan_handles(p->chan, handles + n);
 			handles[n++] = srv->stop;
 			handles[n++] = p->conn_event;
 			/* The viewer's wake joins the wait only while the client can
@@ -643,12 +650,21 @@ static void *rdp_peer_thread(void *arg)
 			/* Woken when lossy regions are due for refinement too, or a
 			 * client without GFX is no longer waited for. */
 			DWORD timeout = p->activated && !p->suppressed ? rdp_due_in(p) : INFINITE;
+			int chan_due = display_chan_due_ms(display_conn_chan(p->dc));
+			if (chan_due >= 0 && (timeout == INFINITE || (DWORD)chan_due < timeout))
+				timeout = (DWORD)chan_due;
 			if (WaitForMultipleObjects(n, handles, FALSE, timeout) == WAIT_FAILED)
 				break;
-			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0)
+			if (WaitForSingleObject(srv->stop, 0) == WAIT_OBJECT_0) {
+				display_conn_shutdown(p->dc, 0);
+				rdp_chan_flush(p->chan);
 				break;
-			if (WaitForSingleObject(p->conn_event, 0) == WAIT_OBJECT_0 && !rdp_conn_event(p))
+			}
+			if (WaitForSingleObject(p->conn_event, 0) == WAIT_OBJECT_0 && !rdp_conn_event(p)) {
+				/* A BYE the broker queued goes out before the connection ends. */
+				rdp_chan_flush(p->chan);
 				break;
+			}
 			if (!client->CheckFileDescriptor(client))
 				break;
 			if (!p->tls_done && client->settings->SelectedProtocol)
@@ -656,6 +672,7 @@ static void *rdp_peer_thread(void *arg)
 			if (!rdp_gfx_check(p->gfx, client->settings->SupportGraphicsPipeline))
 				break;
 			rdp_disp_check(p->disp);
+			rdp_chan_check(p->chan);
 			if (p->viewer && p->activated && !p->suppressed && !rdp_pump(p))
 				break;
 		}

@@ -1,7 +1,9 @@
 /* vnc.c — the VNC server: our own listener (IPv4 and IPv6), and per connection a thread running a libvncserver
  * (0.9.14) screen of its own in non-threaded mode, showing the surface the connection's hooks chose and carrying
  * the client's keyboard, pointer and resize requests back to it. */
+#include "chan.h"
 #include "conn.h"
+#include "vnc_chan.h"
 #include "vnc_front.h"
 
 #include "../common/conn_deadline.h"
@@ -56,8 +58,9 @@
 
 struct vnc_server {
 	struct display_hooks hooks;
-	struct vnc_tls *tls;        /* NULL: no VeNCrypt, libvncserver takes every client as it is */
-	char *cert_path, *key_path; /* with tls: libvncserver's own TLS for WebSocket (wss://) */
+	struct vnc_tls *tls;            /* NULL: no VeNCrypt, libvncserver takes every client as it is */
+	struct vnc_chan_tokens *tokens; /* with tls: side streams of vdi's private channel */
+	char *cert_path, *key_path;     /* with tls: libvncserver's own TLS for WebSocket (wss://) */
 	int listen_fd;
 	int stop_fd; /* an eventfd: readable once the server stops */
 	atomic_bool stop;
@@ -82,6 +85,7 @@ struct vnc_conn {
 	rfbClientPtr client; /* the one client of the screen, until libvncserver frees it */
 	char *fb; /* ours: written only on `thread`, between rfbProcessEvents() calls, when no encoder reads it */
 	uint32_t width, height;
+	bool chan_token_sent; /* the client was given its side stream's token */
 	/* the guest's cursor, kept so that showing it again after it was hidden needs no new image */
 	uint8_t cursor_argb[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
 	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
@@ -432,6 +436,47 @@ static rfbProtocolExtension vnc_qemu_extension = {
     .handleMessage = vnc_qemu_message,
 };
 
+/* vdi-client lists VNC_CHAN_ENCODING: it is given the token for its private channel's side stream, once, between
+ * messages (as the QEMU acknowledgement above). Only with TLS, which the side stream needs. */
+static rfbBool vnc_chan_enable(rfbClientPtr cl, void **data, int encoding)
+{
+	(void)data;
+	struct vnc_conn *vnc = vnc_of(cl);
+	if (encoding != VNC_CHAN_ENCODING)
+		return FALSE;
+	if (!vnc->srv->tokens || vnc->chan_token_sent)
+		return TRUE;
+	char token[VNC_FRONT_TOKEN_MAX + 1];
+	int n = vnc_chan_token_issue(vnc->srv->tokens, vnc->dc, token);
+	if (n <= 0)
+		return TRUE;
+	vnc->chan_token_sent = true;
+	struct {
+		rfbFramebufferUpdateMsg msg;
+		rfbFramebufferUpdateRectHeader rect;
+	} head;
+	memset(&head, 0, sizeof(head));
+	head.msg.type = rfbFramebufferUpdate;
+	head.msg.nRects = htons(1);
+	head.rect.r.w = htons((uint16_t)n);
+	head.rect.encoding = htonl(VNC_CHAN_ENCODING);
+	char buf[sz_rfbFramebufferUpdateMsg + sz_rfbFramebufferUpdateRectHeader + VNC_FRONT_TOKEN_MAX];
+	memcpy(buf, &head.msg, sz_rfbFramebufferUpdateMsg);
+	memcpy(buf + sz_rfbFramebufferUpdateMsg, &head.rect, sz_rfbFramebufferUpdateRectHeader);
+	memcpy(buf + sz_rfbFramebufferUpdateMsg + sz_rfbFramebufferUpdateRectHeader, token, (size_t)n);
+	explicit_bzero(token, sizeof(token));
+	if (rfbWriteExact(cl, buf, sz_rfbFramebufferUpdateMsg + sz_rfbFramebufferUpdateRectHeader + n) < 0)
+		rfbCloseClient(cl);
+	explicit_bzero(buf, sizeof(buf));
+	return TRUE;
+}
+
+static int vnc_chan_encodings[] = {VNC_CHAN_ENCODING, 0};
+static rfbProtocolExtension vnc_chan_extension = {
+    .pseudoEncodings = vnc_chan_encodings,
+    .enablePseudoEncoding = vnc_chan_enable,
+};
+
 static void vnc_pointer(int mask, int x, int y, rfbClientPtr cl)
 {
 	struct vnc_conn *vnc = vnc_of(cl);
@@ -501,10 +546,11 @@ static void vnc_client_gone(rfbClientPtr cl)
 	 * after the last use of it). */
 	free(cl->wsctx);
 	cl->wsctx = NULL;
-	/* Nor the record of an extension a client enabled (ours: QEMU key events); nothing reads it after us. */
+	/* Nor the record of an extension a client enabled (ours: QEMU key events, the private channel); nothing reads
+	 * it after us. */
 	for (rfbExtensionData **e = &cl->extensions; *e;) {
 		rfbExtensionData *d = *e;
-		if (d->extension != &vnc_qemu_extension) {
+		if (d->extension != &vnc_qemu_extension && d->extension != &vnc_chan_extension) {
 			e = &d->next;
 			continue;
 		}
@@ -556,8 +602,11 @@ static void vnc_conn_event(struct vnc_conn *vnc)
 		/* The old viewer is gone; nothing of ours reads `old` any more. */
 		surface_destroy(old);
 	}
-	if (close && vnc->client)
+	if (close && vnc->client) {
+		/* A BYE for the side stream goes out before the picture's connection ends. */
+		display_chan_drain(display_conn_chan(vnc->dc), 1000);
 		rfbCloseClient(vnc->client);
+	}
 }
 
 static void vnc_conn_loop(struct vnc_conn *vnc)
@@ -576,6 +625,7 @@ static void vnc_conn_loop(struct vnc_conn *vnc)
 		if (n > 0 && (p[1].revents || p[2].revents))
 			vnc_take(vnc);
 		rfbProcessEvents(vnc->screen, 0);
+		display_conn_chan_tick(vnc->dc);
 		/* libvncserver frees a closed client on the next round; rfbProcessEvents did it, or will. */
 		if (vnc->client && vnc->screen->clientHead != vnc->client)
 			vnc->client = NULL;
@@ -666,11 +716,19 @@ static void *vnc_conn_thread(void *opaque)
 	struct display_conn_info info = {0};
 	struct vnc_front_credentials creds = {0};
 	struct surface *s = NULL;
+	char token[VNC_FRONT_TOKEN_MAX + 1];
 	int rc = srv->tls ? vnc_front_handshake(srv->tls, vnc->sock, srv->stop_fd, display_conn_address(vnc->dc),
-						&vnc->front, &creds)
+						&vnc->front, &creds, token)
 			  : 1;
-	if (rc <= 0)
+	if (rc <= 0 || rc == 2)
 		vnc->sock = -1; /* the front's now, or closed */
+	if (rc == 2) {
+		/* A side stream of vdi's private channel: no picture of its own. */
+		vnc_chan_serve(srv->tokens, vnc->front, token, display_conn_address(vnc->dc));
+		explicit_bzero(token, sizeof(token));
+		vnc->front = NULL;
+		rc = -ECONNRESET;
+	}
 	if (rc == 1) {
 		/* libvncserver takes the client's socket as it is, and can only hold a low one. */
 		int low = fd_move_low(vnc->sock);
@@ -697,6 +755,10 @@ static void *vnc_conn_thread(void *opaque)
 		s = NULL;
 	if (s && vnc_show(vnc, s) && vnc_conn_screen(vnc))
 		vnc_conn_loop(vnc);
+	if (atomic_load(&srv->stop))
+		display_conn_shutdown(vnc->dc, 1000);
+	if (srv->tokens)
+		vnc_chan_token_revoke(srv->tokens, vnc->dc);
 	if (vnc->screen) {
 		/* Closed and freed the usual way, so vnc_client_gone() runs (rfbShutdownServer() would skip it). */
 		if (vnc->screen->clientHead) {
@@ -866,6 +928,7 @@ static void vnc_register_extension(void)
 	rfbLog = vnc_log_info;
 	rfbErr = vnc_log_error;
 	rfbRegisterProtocolExtension(&vnc_qemu_extension);
+	rfbRegisterProtocolExtension(&vnc_chan_extension);
 }
 
 struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const struct display_listen *listen,
@@ -891,7 +954,8 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 	srv->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (srv->stop_fd < 0 || (cert_path && key_path && !(srv->tls = vnc_tls_new(cert_path, key_path))))
 		goto fail;
-	if (srv->tls && (!(srv->cert_path = strdup(cert_path)) || !(srv->key_path = strdup(key_path))))
+	if (srv->tls && (!(srv->cert_path = strdup(cert_path)) || !(srv->key_path = strdup(key_path)) ||
+			 !(srv->tokens = vnc_chan_tokens_new())))
 		goto fail;
 	if (srv->tls && security->require_tls)
 		vnc_tls_require(srv->tls);
@@ -913,6 +977,7 @@ struct vnc_server *vnc_server_start(const struct display_hooks *hooks, const str
 					 : "RFB with VeNCrypt X509Plain or None, WebSocket with or without TLS");
 	return srv;
 fail:
+	vnc_chan_tokens_free(srv->tokens);
 	vnc_tls_free(srv->tls);
 	free(srv->cert_path);
 	free(srv->key_path);
@@ -939,6 +1004,7 @@ void vnc_server_stop(struct vnc_server *srv)
 		pthread_cond_wait(&srv->conns_gone, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	close(srv->stop_fd);
+	vnc_chan_tokens_free(srv->tokens);
 	vnc_tls_free(srv->tls);
 	free(srv->cert_path);
 	free(srv->key_path);

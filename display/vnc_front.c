@@ -367,12 +367,85 @@ static int front_security(struct vnc_tls *t, struct vnc_front *f, struct vnc_fro
 	return -EPROTO;
 }
 
+/* Whether a client that spoke first sent the side stream's preface: 1 yes (not consumed), 0 no, <0 it left. */
+static int front_sniff_channel(int sock, int stop_fd)
+{
+	static const char preface[] = CHANNEL_RFB_PREFACE;
+	char got[sizeof(preface) - 1];
+	int64_t deadline = front_now_ms() + FRONT_LIB_MS;
+	for (;;) {
+		ssize_t n = recv(sock, got, sizeof(got), MSG_PEEK | MSG_DONTWAIT);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (n > 0 && memcmp(got, preface, (size_t)n) != 0)
+			return 0;
+		if (n == (ssize_t)sizeof(got))
+			return 1;
+		/* A prefix so far: the rest is on its way (a TLS or HTTP opening differs at once). */
+		int err = front_wait(sock, POLLIN, stop_fd, deadline);
+		if (err < 0)
+			return err;
+		struct timespec pause = {0, 2000000};
+		nanosleep(&pause, NULL);
+	}
+}
+
+/* The side stream: the preface, TLS, the token. */
+static int front_channel(struct vnc_tls *t, struct vnc_front *f, char *token)
+{
+	int64_t deadline = front_now_ms() + FRONT_HANDSHAKE_MS;
+	char preface[sizeof(CHANNEL_RFB_PREFACE) - 1];
+	int err = front_fd_read(f->sock, preface, sizeof(preface), f->stop_fd, deadline);
+	if (err < 0)
+		return err;
+	f->ssl = SSL_new(t->ctx);
+	if (!f->ssl || !SSL_set_fd(f->ssl, f->sock)) {
+		front_log_ssl(f->address, "cannot start TLS");
+		return -ENOMEM;
+	}
+	for (;;) {
+		short events = 0;
+		int rc = front_ssl_step(f->ssl, SSL_accept(f->ssl), &events);
+		if (rc > 0)
+			break;
+		if (rc < 0) {
+			front_log_ssl(f->address, "TLS handshake of a side stream failed");
+			return rc;
+		}
+		err = front_wait(f->sock, events, f->stop_fd, deadline);
+		if (err < 0)
+			return err;
+	}
+	uint8_t len;
+	err = front_read(f, &len, 1, deadline);
+	if (!err && (len == 0 || len > VNC_FRONT_TOKEN_MAX))
+		err = -EPROTO;
+	if (!err)
+		err = front_read(f, token, len, deadline);
+	if (err < 0)
+		return err;
+	token[len] = '\0';
+	if (strlen(token) != len)
+		return -EPROTO;
+	return 0;
+}
+
 int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *address, struct vnc_front **out,
-			struct vnc_front_credentials *creds)
+			struct vnc_front_credentials *creds, char *token)
 {
 	*out = NULL;
 	memset(creds, 0, sizeof(*creds));
+	token[0] = '\0';
 	int err = front_wait(sock, POLLIN, stop_fd, front_now_ms() + FRONT_SNIFF_MS);
+	int channel = err == 0 ? front_sniff_channel(sock, stop_fd) : 0;
+	if (channel < 0) {
+		close(sock);
+		return channel;
+	}
+	if (channel)
+		err = -EAGAIN; /* ours to answer, not libvncserver's */
 	uint8_t first = 0;
 	/* TLS records open with 22 (handshake): wss://, which libvncserver terminates. */
 	if (err == 0 && t->required && (recv(sock, &first, 1, MSG_PEEK | MSG_DONTWAIT) != 1 || first != 22)) {
@@ -399,7 +472,16 @@ int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *ad
 	if (setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
 		log_debug("vnc: %s: TCP_NODELAY: %s", address, strerror(errno));
 	int flags = fcntl(sock, F_GETFL);
-	err = flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno : front_security(t, f, creds);
+	err = flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno
+	      : channel                                                 ? front_channel(t, f, token)
+									: front_security(t, f, creds);
+	if (err == 0 && channel) {
+		/* The side stream ends with its connection, not with the server's stop: its last words (why the
+		 * connection ends) come after that. */
+		f->stop_fd = -1;
+		*out = f;
+		return 2;
+	}
 	if (err < 0) {
 		if (err != -ECANCELED)
 			log_info("vnc: %s: security handshake failed: %s", address, strerror(-err));
@@ -669,4 +751,21 @@ void vnc_front_close(struct vnc_front *f)
 	if (f->relay_end >= 0)
 		close(f->relay_end);
 	free(f);
+}
+
+int vnc_front_socket(const struct vnc_front *f)
+{
+	return f->sock;
+}
+
+int vnc_front_stream_read(struct vnc_front *f, void *buf, size_t n, short *want)
+{
+	*want = 0;
+	int rc = front_ssl_step(f->ssl, SSL_read(f->ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n), want);
+	return rc;
+}
+
+int vnc_front_stream_write(struct vnc_front *f, const void *buf, size_t n, int timeout_ms)
+{
+	return front_write(f, buf, n, front_now_ms() + timeout_ms);
 }

@@ -9,6 +9,8 @@
 #ifndef VDI_VNC_FRONT_H
 #define VDI_VNC_FRONT_H
 
+#include "../common/channel.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -32,14 +34,30 @@ struct vnc_front_credentials {
 
 struct vnc_front;
 
+/* vdi's private channel rides beside the picture on a second connection to
+ * the same port (common/channel.h): the client speaks first,
+ * CHANNEL_RFB_PREFACE, then TLS with the server's certificate, then a
+ * u8-counted one-time token the picture's connection gave it. */
+#define VNC_FRONT_TOKEN_MAX CHANNEL_TOKEN_MAX
+
 /* The handshake with the client on `sock` (which the front then owns),
  * abandoned when stop_fd becomes readable or the client stalls. Returns 1
  * when the client speaks first, as WebSocket does (*out NULL, nothing
  * read: libvncserver takes `sock`; with TLS required, only when its first
- * bytes are a TLS handshake), 0 with *out set and *creds filled, or a negative errno
- * when the client failed or left (logged; `sock` is closed). */
+ * bytes are a TLS handshake), 0 with *out set and *creds filled, 2 for a
+ * private channel's side stream (*out set, its token in token, at least
+ * VNC_FRONT_TOKEN_MAX + 1 bytes), or a negative errno when the client
+ * failed or left (logged; `sock` is closed). */
 int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *address, struct vnc_front **out,
-			struct vnc_front_credentials *creds);
+			struct vnc_front_credentials *creds, char *token);
+
+/* A side stream's bytes (after vnc_front_handshake returned 2), on one
+ * thread. read: > 0 bytes, 0 when it would block (*want: the events to
+ * poll the socket for), < 0 at its end. write: all of it within
+ * timeout_ms; 0 or a negative errno. */
+int vnc_front_socket(const struct vnc_front *f);
+int vnc_front_stream_read(struct vnc_front *f, void *buf, size_t n, short *want);
+int vnc_front_stream_write(struct vnc_front *f, const void *buf, size_t n, int timeout_ms);
 
 /* Tells the client how its security ended: accepted (refusal NULL), or
  * refused with a reason. 0 or negative errno. Accepting sets up the

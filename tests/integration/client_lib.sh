@@ -43,12 +43,12 @@ start_xvfb() {
 	fail "Xvfb did not start"
 }
 
-# start_client NAME ARGS...: vdi-client in Xvfb (at most 60 s), its output in $WORK/NAME.out, its pid in
+# start_client NAME ARGS...: vdi-client in Xvfb (at most $CLIENT_TIMEOUT s, default 60), its output in $WORK/NAME.out, its pid in
 # $client_pid.
 start_client() {
 	local name=$1
 	shift
-	DISPLAY=$XDISPLAY timeout -k 5 60 "$CLIENT" --no-dialog --api "https://127.0.0.1:$API_PORT" \
+	DISPLAY=$XDISPLAY timeout -k 5 ${CLIENT_TIMEOUT:-60} "$CLIENT" --no-dialog --api "https://127.0.0.1:$API_PORT" \
 		--known-hosts "$WORK/known_hosts" "$@" >"$WORK/$name.out" 2>&1 &
 	client_pid=$!
 }

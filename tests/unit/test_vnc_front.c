@@ -346,7 +346,8 @@ static void good_connection(int minor, bool vencrypt, enum end end)
 	struct vnc_front *f = NULL;
 	struct vnc_front_credentials creds;
 	int sock = cl_start(&c);
-	assert_int_equal(vnc_front_handshake(server_tls, sock, stop, "test", &f, &creds), 0);
+	assert_int_equal(
+	    vnc_front_handshake(server_tls, sock, stop, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0}), 0);
 	assert_non_null(f);
 	assert_int_equal(creds.given, vencrypt);
 	if (vencrypt) {
@@ -467,7 +468,8 @@ static void last_words(bool vencrypt)
 	struct vnc_front *f = NULL;
 	struct vnc_front_credentials creds;
 	int sock = cl_start(&c);
-	assert_int_equal(vnc_front_handshake(server_tls, sock, -1, "test", &f, &creds), 0);
+	assert_int_equal(
+	    vnc_front_handshake(server_tls, sock, -1, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0}), 0);
 	assert_int_equal(vnc_front_result(f, NULL), 0);
 	int lib = vnc_front_relay(f);
 	assert_true(lib >= 0);
@@ -507,7 +509,8 @@ static void test_refusal(void **state)
 	struct vnc_front *f = NULL;
 	struct vnc_front_credentials creds;
 	int sock = cl_start(&c);
-	assert_int_equal(vnc_front_handshake(server_tls, sock, -1, "test", &f, &creds), 0);
+	assert_int_equal(
+	    vnc_front_handshake(server_tls, sock, -1, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0}), 0);
 	assert_int_equal(vnc_front_result(f, "full"), -EACCES);
 	vnc_front_close(f);
 	cl_finish(&c);
@@ -526,7 +529,7 @@ static void bad_client(enum script script, bool vencrypt, int want, int answer)
 	struct vnc_front *f = (struct vnc_front *)&c;
 	struct vnc_front_credentials creds;
 	int sock = cl_start(&c);
-	int rc = vnc_front_handshake(server_tls, sock, -1, "test", &f, &creds);
+	int rc = vnc_front_handshake(server_tls, sock, -1, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0});
 	cl_finish(&c);
 	if (want)
 		assert_int_equal(rc, want);
@@ -564,7 +567,8 @@ static void test_websocket(void **state)
 	assert_int_equal(xwrite(sv[1], "GET / HTTP/1.1\r\n", 16), 0);
 	struct vnc_front *f = (struct vnc_front *)sv;
 	struct vnc_front_credentials creds;
-	assert_int_equal(vnc_front_handshake(server_tls, sv[0], -1, "test", &f, &creds), 1);
+	assert_int_equal(
+	    vnc_front_handshake(server_tls, sv[0], -1, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0}), 1);
 	assert_null(f);
 	assert_int_equal(fcntl(sv[0], F_GETFL), flags);
 	char b[16];
@@ -587,7 +591,9 @@ static void test_stop(void **state)
 	struct vnc_front *f = (struct vnc_front *)&c;
 	struct vnc_front_credentials creds;
 	int sock = cl_start(&c);
-	assert_int_equal(vnc_front_handshake(server_tls, sock, c.stop_fd, "test", &f, &creds), -ECANCELED);
+	assert_int_equal(
+	    vnc_front_handshake(server_tls, sock, c.stop_fd, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0}),
+	    -ECANCELED);
 	assert_null(f);
 	cl_finish(&c);
 	client_ok(&c);
@@ -598,7 +604,9 @@ static void test_stop(void **state)
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	guard(sv[1]);
-	assert_int_equal(vnc_front_handshake(server_tls, sv[0], c.stop_fd, "test", &f, &creds), -ECANCELED);
+	assert_int_equal(
+	    vnc_front_handshake(server_tls, sv[0], c.stop_fd, "test", &f, &creds, (char[VNC_FRONT_TOKEN_MAX + 1]){0}),
+	    -ECANCELED);
 	assert_null(f);
 	assert_true(lib_eof(sv[1]));
 	close(sv[1]);
