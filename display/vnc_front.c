@@ -237,6 +237,29 @@ static uint32_t front_be32(const uint8_t *b)
 	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 }
 
+/* TLS on the client's socket, server side, by the deadline. */
+static int front_tls_accept(struct vnc_tls *t, struct vnc_front *f, int64_t deadline, const char *failed)
+{
+	f->ssl = SSL_new(t->ctx);
+	if (!f->ssl || !SSL_set_fd(f->ssl, f->sock)) {
+		front_log_ssl(f->address, "cannot start TLS");
+		return -ENOMEM;
+	}
+	for (;;) {
+		short events = 0;
+		int rc = front_ssl_step(f->ssl, SSL_accept(f->ssl), &events);
+		if (rc > 0)
+			return 0;
+		if (rc < 0) {
+			front_log_ssl(f->address, failed);
+			return rc;
+		}
+		int err = front_wait(f->sock, events, f->stop_fd, deadline);
+		if (err < 0)
+			return err;
+	}
+}
+
 /* VeNCrypt 0.2, X509Plain: the TLS handshake, then the user name and password. */
 static int front_vencrypt(struct vnc_tls *t, struct vnc_front *f, struct vnc_front_credentials *creds, int64_t deadline)
 {
@@ -272,24 +295,9 @@ static int front_vencrypt(struct vnc_tls *t, struct vnc_front *f, struct vnc_fro
 		log_info("vnc: %s: the client chose VeNCrypt subtype %u, not X509Plain", f->address, front_be32(got));
 		return -EPROTO;
 	}
-	f->ssl = SSL_new(t->ctx);
-	if (!f->ssl || !SSL_set_fd(f->ssl, f->sock)) {
-		front_log_ssl(f->address, "cannot start TLS");
-		return -ENOMEM;
-	}
-	for (;;) {
-		short events = 0;
-		int rc = front_ssl_step(f->ssl, SSL_accept(f->ssl), &events);
-		if (rc > 0)
-			break;
-		if (rc < 0) {
-			front_log_ssl(f->address, "TLS handshake failed");
-			return rc;
-		}
-		err = front_wait(f->sock, events, f->stop_fd, deadline);
-		if (err < 0)
-			return err;
-	}
+	err = front_tls_accept(t, f, deadline, "TLS handshake failed");
+	if (err < 0)
+		return err;
 	uint8_t lengths[8];
 	err = front_read(f, lengths, sizeof(lengths), deadline);
 	if (err < 0)
@@ -400,24 +408,9 @@ static int front_channel(struct vnc_tls *t, struct vnc_front *f, char *token)
 	int err = front_fd_read(f->sock, preface, sizeof(preface), f->stop_fd, deadline);
 	if (err < 0)
 		return err;
-	f->ssl = SSL_new(t->ctx);
-	if (!f->ssl || !SSL_set_fd(f->ssl, f->sock)) {
-		front_log_ssl(f->address, "cannot start TLS");
-		return -ENOMEM;
-	}
-	for (;;) {
-		short events = 0;
-		int rc = front_ssl_step(f->ssl, SSL_accept(f->ssl), &events);
-		if (rc > 0)
-			break;
-		if (rc < 0) {
-			front_log_ssl(f->address, "TLS handshake of a side stream failed");
-			return rc;
-		}
-		err = front_wait(f->sock, events, f->stop_fd, deadline);
-		if (err < 0)
-			return err;
-	}
+	err = front_tls_accept(t, f, deadline, "TLS handshake of a side stream failed");
+	if (err < 0)
+		return err;
 	uint8_t len;
 	err = front_read(f, &len, 1, deadline);
 	if (!err && (len == 0 || len > VNC_FRONT_TOKEN_MAX))
