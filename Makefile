@@ -197,11 +197,13 @@ run: $(BIN)/vdi-server $(BIN)/vdi-vmm $(BIN)/vdictl
 bench: $(BIN)/vdi-vmm $(BIN)/vdi-server $(BENCH_BIN)
 	@tests/bench/run.sh
 
+# A target's seeds, when it has some, are in tests/fuzz/corpus/NAME; what it finds goes to build/corpus/NAME.
 FUZZ_SECONDS ?= 60
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do echo "== $$f ($(FUZZ_SECONDS)s)"; \
 	  mkdir -p $(BUILD)/corpus/$$(basename $$f); \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f) || exit 1; done
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/corpus/$$(basename $$f) \
+	    $$(ls -d tests/fuzz/corpus/$$(basename $$f) 2>/dev/null) || exit 1; done
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

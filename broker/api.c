@@ -1417,7 +1417,7 @@ static enum MHD_Result api_accept_policy(void *cls, const struct sockaddr *sa, s
 		return MHD_YES;
 	char host[INET6_ADDRSTRLEN] = "?";
 	getnameinfo(sa, len, host, sizeof(host), NULL, 0, NI_NUMERICHOST);
-	log_warn("api: refusing %s: %s", host, conn_verdict_reason(v));
+	conn_limit_log_refusal(api->limit, "api", host, conn_verdict_reason(v));
 	return MHD_NO;
 }
 

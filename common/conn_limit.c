@@ -2,6 +2,8 @@
  * bucket of new connections a second per address (see conn_limit.h). */
 #include "conn_limit.h"
 
+#include "log_limit.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -45,10 +47,13 @@ struct conn_limit {
 	struct limit_entry *buckets[LIMIT_BUCKETS];
 	size_t nadmin;
 	struct limit_cidr admin[LIMIT_ADMIN_MAX];
+	struct log_limit *refusals;
 };
 
-static int64_t limit_now_ns(void)
+static int64_t limit_now_ns(const struct conn_limit *l)
 {
+	if (l->cfg.clock_ms)
+		return l->cfg.clock_ms() * 1000000;
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
@@ -191,7 +196,8 @@ struct conn_limit *conn_limit_new(const struct conn_limit_config *cfg)
 	l->cfg = *cfg;
 	l->cfg.admin_addresses = NULL;
 	char err[128];
-	if (limit_parse_list(cfg->admin_addresses, l->admin, LIMIT_ADMIN_MAX, &l->nadmin, err, sizeof(err)) < 0) {
+	if (limit_parse_list(cfg->admin_addresses, l->admin, LIMIT_ADMIN_MAX, &l->nadmin, err, sizeof(err)) < 0 ||
+	    !(l->refusals = log_limit_new(cfg->clock_ms))) {
 		free(l);
 		return NULL;
 	}
@@ -208,6 +214,7 @@ void conn_limit_free(struct conn_limit *l)
 			next = e->next;
 			free(e);
 		}
+	log_limit_free(l->refusals);
 	pthread_mutex_destroy(&l->lock);
 	free(l);
 }
@@ -314,7 +321,7 @@ enum conn_verdict conn_limit_acquire(struct conn_limit *l, const struct sockaddr
 	if (cap && l->held >= cap) {
 		v = CONN_FULL;
 	} else if (known && !admin && (l->cfg.per_address || l->cfg.per_second)) {
-		int64_t now = limit_now_ns();
+		int64_t now = limit_now_ns(l);
 		struct limit_entry *e = limit_entry(l, &k, now);
 		if (!e) {
 			v = CONN_FULL;
@@ -369,6 +376,11 @@ unsigned conn_limit_held(struct conn_limit *l)
 	unsigned n = l->held;
 	pthread_mutex_unlock(&l->lock);
 	return n;
+}
+
+void conn_limit_log_refusal(struct conn_limit *l, const char *port, const char *address, const char *reason)
+{
+	log_limit_refusal(l ? l->refusals : NULL, port, address, reason);
 }
 
 const char *conn_verdict_reason(enum conn_verdict v)

@@ -5,12 +5,15 @@
  * under the cap, so an administrator from such an address always gets
  * through a flood. IPv6 addresses count per /64 (what one host or one
  * customer usually holds); IPv4 ones, including IPv4-mapped IPv6, each.
- * Every call is thread safe; the listeners of all ports share one. */
+ * The ports log their refusals through it, at most a line a minute each
+ * (common/log_limit.h). Every call is thread safe; the listeners of all
+ * ports share one. */
 #ifndef VDI_COMMON_CONN_LIMIT_H
 #define VDI_COMMON_CONN_LIMIT_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct conn_limit_config {
@@ -20,6 +23,9 @@ struct conn_limit_config {
 	/* Admin addresses: CIDRs or addresses separated by blanks or commas
 	 * ("10.1.2.0/24 ::1"); NULL or "" for none. */
 	const char *admin_addresses;
+	/* Milliseconds on a monotonic clock, for the new connections a
+	 * second and the refusal log; NULL: CLOCK_MONOTONIC. */
+	int64_t (*clock_ms)(void);
 };
 
 /* Places under max_connections kept for admin addresses. */
@@ -48,6 +54,12 @@ void conn_limit_release(struct conn_limit *l, const struct sockaddr *sa, socklen
 bool conn_limit_is_admin(const struct conn_limit *l, const struct sockaddr *sa, socklen_t len);
 /* Connections held now, in all. */
 unsigned conn_limit_held(struct conn_limit *l);
+
+/* Logs a refusal on `port` ("vnc", "rdp", "api") of the client at
+ * `address`: the first of a minute per port, address and reason, then a
+ * count a minute (common/log_limit.h), so a flood of refusals cannot flood
+ * the log. port and reason are string constants. l NULL: logged each time. */
+void conn_limit_log_refusal(struct conn_limit *l, const char *port, const char *address, const char *reason);
 
 /* What a refused client is told ("too many connections from your address;
  * try again later"). */

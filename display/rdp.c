@@ -701,7 +701,7 @@ static BOOL rdp_on_peer_accepted(freerdp_listener *listener, freerdp_peer *clien
 		salen = 0;
 	enum conn_verdict v = conn_limit_acquire(srv->limit, (struct sockaddr *)&sa, salen);
 	if (v != CONN_OK) {
-		log_warn("rdp: refusing %s: %s", client->hostname, conn_verdict_reason(v));
+		conn_limit_log_refusal(srv->limit, "rdp", client->hostname, conn_verdict_reason(v));
 		return FALSE;
 	}
 	/* The socket moves above FD_SETSIZE: the low numbers are for libvncserver (common/fd.h). A copy,

@@ -655,9 +655,9 @@ static void vnc_refuse(int sock, bool spoke_first, const char *address, const ch
 }
 
 /* Every low descriptor is taken. */
-static void vnc_refuse_full(int sock, bool spoke_first, const char *address)
+static void vnc_refuse_full(struct conn_limit *limit, int sock, bool spoke_first, const char *address)
 {
-	log_warn("vnc: refusing %s: no descriptor below %d is free for libvncserver", address, FD_SETSIZE);
+	conn_limit_log_refusal(limit, "vnc", address, "no descriptor below 1024 is free for libvncserver");
 	vnc_refuse(sock, spoke_first, address, conn_verdict_reason(CONN_FULL));
 }
 
@@ -733,7 +733,7 @@ static void *vnc_conn_thread(void *opaque)
 		/* libvncserver takes the client's socket as it is, and can only hold a low one. */
 		int low = fd_move_low(vnc->sock);
 		if (low < 0)
-			vnc_refuse_full(vnc->sock, srv->tls != NULL, display_conn_address(vnc->dc));
+			vnc_refuse_full(srv->limit, vnc->sock, srv->tls != NULL, display_conn_address(vnc->dc));
 		vnc->sock = low;
 		rc = low < 0 ? low : rc;
 	}
@@ -818,7 +818,7 @@ static void vnc_accept(struct vnc_server *srv)
 	/* Counted before anything is spent on the client; a refused one hears why. */
 	enum conn_verdict v = conn_limit_acquire(srv->limit, (struct sockaddr *)&sa, len);
 	if (v != CONN_OK) {
-		log_warn("vnc: refusing %s: %s", address, conn_verdict_reason(v));
+		conn_limit_log_refusal(srv->limit, "vnc", address, conn_verdict_reason(v));
 		vnc_refuse(sock, false, address, conn_verdict_reason(v));
 		return;
 	}

@@ -425,6 +425,55 @@ static int front_channel(struct vnc_tls *t, struct vnc_front *f, char *token)
 	return 0;
 }
 
+/* vnc_front_handshake() once the client has spoken or waited, as RFB clients do: everything after the
+ * sniff (tests/fuzz/fuzz_vnc_front.c runs it on bytes already sent). `channel`: the client sent the side
+ * stream's preface. */
+static int front_start(struct vnc_tls *t, int sock, int stop_fd, const char *address, bool channel,
+		       struct vnc_front **out, struct vnc_front_credentials *creds, char *token)
+{
+	*out = NULL;
+	memset(creds, 0, sizeof(*creds));
+	struct vnc_front *f = calloc(1, sizeof(*f));
+	if (!f) {
+		close(sock);
+		return -ENOMEM;
+	}
+	f->sock = sock;
+	f->stop_fd = stop_fd;
+	f->lib = -1;
+	f->plain = -1;
+	f->relay_end = -1;
+	snprintf(f->address, sizeof(f->address), "%s", address);
+	/* What libvncserver would do for a client it served directly: small updates go out at once. */
+	int one = 1;
+	if (setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
+		log_debug("vnc: %s: TCP_NODELAY: %s", address, strerror(errno));
+	int flags = fcntl(sock, F_GETFL);
+	int err = flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno
+		  : channel						    ? front_channel(t, f, token)
+									    : front_security(t, f, creds);
+	if (err == 0 && channel) {
+		/* The side stream ends with its connection, not with the server's stop: its last words (why the
+		 * connection ends) come after that. */
+		f->stop_fd = -1;
+		*out = f;
+		return 2;
+	}
+	if (err < 0) {
+		if (err != -ECANCELED)
+			log_info("vnc: %s: security handshake failed: %s", address, strerror(-err));
+		explicit_bzero(creds, sizeof(*creds));
+		vnc_front_close(f);
+		return err;
+	}
+	log_info("vnc: %s: RFB 3.%d, %s", address, f->minor,
+		 f->ssl
+		     ? creds->given ? "VeNCrypt X509Plain with a user name" : "VeNCrypt X509Plain without a user name"
+		     : "no security (the login screen asks)");
+	*out = f;
+	return 0;
+}
+
 int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *address, struct vnc_front **out,
 			struct vnc_front_credentials *creds, char *token)
 {
@@ -448,46 +497,11 @@ int vnc_front_handshake(struct vnc_tls *t, int sock, int stop_fd, const char *ad
 	}
 	if (err == 0)
 		return 1;
-	struct vnc_front *f = calloc(1, sizeof(*f));
-	if (!f || err == -ECANCELED) {
-		free(f);
+	if (err == -ECANCELED) {
 		close(sock);
-		return err == -ECANCELED ? err : -ENOMEM;
-	}
-	f->sock = sock;
-	f->stop_fd = stop_fd;
-	f->lib = -1;
-	f->plain = -1;
-	f->relay_end = -1;
-	snprintf(f->address, sizeof(f->address), "%s", address);
-	/* What libvncserver would do for a client it served directly: small updates go out at once. */
-	int one = 1;
-	if (setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
-		log_debug("vnc: %s: TCP_NODELAY: %s", address, strerror(errno));
-	int flags = fcntl(sock, F_GETFL);
-	err = flags < 0 || fcntl(sock, F_SETFL, flags | O_NONBLOCK) < 0 ? -errno
-	      : channel                                                 ? front_channel(t, f, token)
-									: front_security(t, f, creds);
-	if (err == 0 && channel) {
-		/* The side stream ends with its connection, not with the server's stop: its last words (why the
-		 * connection ends) come after that. */
-		f->stop_fd = -1;
-		*out = f;
-		return 2;
-	}
-	if (err < 0) {
-		if (err != -ECANCELED)
-			log_info("vnc: %s: security handshake failed: %s", address, strerror(-err));
-		explicit_bzero(creds, sizeof(*creds));
-		vnc_front_close(f);
 		return err;
 	}
-	log_info("vnc: %s: RFB 3.%d, %s", address, f->minor,
-		 f->ssl
-		     ? creds->given ? "VeNCrypt X509Plain with a user name" : "VeNCrypt X509Plain without a user name"
-		     : "no security (the login screen asks)");
-	*out = f;
-	return 0;
+	return front_start(t, sock, stop_fd, address, channel, out, creds, token);
 }
 
 /* The relay's socket pair: our end high, libvncserver's below FD_SETSIZE (all it can hold). */

@@ -36,8 +36,10 @@ for t in build/tests/fuzz/fuzz_*; do
 	name=fuzz/$(basename "$t")
 	log=$logs/$(basename "$t").log
 	corpus=build/corpus/$(basename "$t")
+	seeds=tests/fuzz/corpus/$(basename "$t")
+	[ -d "$seeds" ] || seeds=
 	mkdir -p "$corpus"
-	if "$t" -runs=20000 -max_total_time=30 "$corpus" >"$log" 2>&1; then
+	if "$t" -runs=20000 -max_total_time=30 "$corpus" $seeds >"$log" 2>&1; then
 		passed=$((passed + 1)); report "$name" ok "smoke run"
 	else
 		failed=$((failed + 1)); report "$name" FAILED "see $log"
