@@ -51,7 +51,7 @@ start_client() {
 type_text() {
 	local try
 	for try in 1 2; do
-		win=$(DISPLAY=$XDISPLAY xdotool search --class xfreerdp | tail -1)
+		win=$(DISPLAY=$XDISPLAY xdotool search --onlyvisible --class xfreerdp | tail -1)
 		DISPLAY=$XDISPLAY xdotool windowactivate --sync "$win" 2>/dev/null ||
 			DISPLAY=$XDISPLAY xdotool windowfocus --sync "$win"
 		DISPLAY=$XDISPLAY xdotool type --delay 50 "$1"
@@ -59,6 +59,8 @@ type_text() {
 		echo "the guest did not see '$1' (try $try)"
 	done
 	tail -5 "$WORK/d.out"
+	DISPLAY=$XDISPLAY xdotool search --class xfreerdp getwindowgeometry %@ 2>&1 | head -12
+	grep -v 'GFX frame\|GFX surface' "$WORK/server.err" | tail -15
 	fail "the guest did not see '$1'"
 }
 # stop_client N: the client goes; the server logs its frame counts, the Nth such line.
