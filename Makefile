@@ -36,7 +36,8 @@ DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-fo
 	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
 	libvncserver-dev freerdp2-dev libssl-dev libavcodec-dev \
 	libpam0g-dev libcrypt-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libpam-wrapper sqlite3 curl \
-	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium libsdl2-dev
+	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium libsdl2-dev \
+	desktop-file-utils
 
 COMMON_SRC := $(wildcard common/*.c)
 VMM_LIB_SRC := $(filter-out hypervisor/main.c,$(wildcard hypervisor/*.c hypervisor/boot/*.c hypervisor/devices/*.c))
@@ -74,7 +75,7 @@ GUEST_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffreestanding -fno-pic -f
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack \
 	-T hypervisor/guest/guest.ld
 
-.PHONY: all deps test unit integration run bench fuzz format clean
+.PHONY: all deps test unit integration run bench fuzz format clean install
 all: $(BIN)/vdi-vmm $(BIN)/vdi-server $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 deps:
@@ -230,3 +231,13 @@ $(BUILD)/obj/client/%.o: client/%.c | deps
 $(BIN)/vdi-client: $(CLIENT_OBJ) $(BUILD)/obj/guest/font_data.o $(BUILD)/obj/common/channel.o
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS_CLIENT)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the thin client and its desktop entry, which also makes it the
+# handler of vdi:// links (x-scheme-handler/vdi).
+PREFIX ?= /usr/local
+install: $(BIN)/vdi-client
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/applications
+	install -m 0755 $(BIN)/vdi-client $(DESTDIR)$(PREFIX)/bin/vdi-client
+	install -m 0644 client/data/vdi-client.desktop $(DESTDIR)$(PREFIX)/share/applications/vdi-client.desktop
+	@if [ -z "$(DESTDIR)" ] && command -v update-desktop-database >/dev/null; then \
+	  update-desktop-database -q $(PREFIX)/share/applications || true; fi

@@ -38,6 +38,9 @@ enum client_proto { PROTO_RDP, PROTO_VNC };
 #define CLIENT_HOST_MAX 256
 #define CLIENT_NAME_MAX 256
 #define CLIENT_PASS_MAX 1024
+#define CLIENT_URL_MAX  (CLIENT_HOST_MAX + 96)
+#define POOL_NAME_MAX   33
+#define CLIENT_API_PORT 8443
 
 struct client_opts {
 	enum client_proto proto;
@@ -46,8 +49,12 @@ struct client_opts {
 	char user[CLIENT_NAME_MAX];
 	char password[CLIENT_PASS_MAX];
 	bool have_url, have_password;
-	const char *pool;        /* --pool, or NULL */
-	const char *api;         /* --api, or NULL for https://HOST:8443 */
+	const char *pool; /* --pool, a vdi:// URL's pool (in url_pool), or NULL */
+	const char *api;  /* --api, a vdi:// URL's (in url_api), or NULL for https://HOST:8443 */
+	bool vdi_url;     /* the server came as vdi://: api and pool point into the buffers below */
+	int api_port;     /* a vdi:// URL's API port */
+	char url_api[CLIENT_URL_MAX];
+	char url_pool[POOL_NAME_MAX];
 	const char *cacert;      /* --cacert, or NULL */
 	const char *known_hosts; /* --known-hosts, or NULL for ~/.config/vdi/known_hosts */
 	bool no_dialog, trust_on_first_use, fullscreen, kiosk, lossless;
@@ -56,8 +63,12 @@ struct client_opts {
 
 /* options.c: parses argv into o. 0, 1 after --help (printed), or CLIENT_USAGE with the reason in e. */
 int client_parse_args(int argc, char **argv, struct client_opts *o, struct client_error *e);
-/* "[rdp|vnc]://[USER@]HOST[:PORT]" into o; -EINVAL when malformed. */
+/* "[rdp|vnc]://[USER@]HOST[:PORT]" or "vdi://[USER@]HOST[:APIPORT][/POOL][?rdp[=PORT]|?vnc[=PORT]]" into o
+ * (README "vdi:// links"); --api and --pool given on the command line win over a vdi:// URL's. -EINVAL when
+ * malformed, o then unchanged. */
 int client_parse_url(const char *url, struct client_opts *o);
+/* The server o names as a URL without the user, the form client_parse_url reads back (kept in client.ini). */
+void client_format_url(const struct client_opts *o, char *out, size_t size);
 /* The first line of path into out (at most size - 1 bytes); 0 or negative errno. */
 int client_read_first_line(const char *path, char *out, size_t size);
 
@@ -102,8 +113,7 @@ void https_reply_free(struct https_reply *r);
 
 /* pools_json.c: the body of GET /api/v1/me/pools. Untrusted: bounded, names checked (1 to 32 of
  * A-Z a-z 0-9 _ -), states one of the four words. 0, or -EINVAL / -E2BIG / -ENOMEM. */
-#define POOL_NAME_MAX 33
-#define POOLS_MAX     64
+#define POOLS_MAX 64
 enum pool_state { POOL_ASSIGNED, POOL_READY, POOL_STARTING, POOL_UNAVAILABLE };
 struct pool_entry {
 	char name[POOL_NAME_MAX];
@@ -166,6 +176,9 @@ struct input_sink {
 };
 /* Handles the window's events (waiting up to timeout_ms for the first); 1 when the user closed the window. */
 int window_poll(struct window *w, struct input_sink *s, int timeout_ms);
+/* The client's own key chords (Ctrl+Alt+Enter: full screen) on an SDL_Event; true when it was one (then it is
+ * not the screen's or the desktop's). */
+bool window_chord(struct window *w, const void *event);
 
 /* text.c: one line of text in the guest's DejaVu glyphs, its baseline at y; returns the x after it. */
 int text_draw(uint32_t *px, int width, int height, int x, int baseline, const char *s, uint32_t rgb, bool bold);
@@ -173,10 +186,11 @@ int text_width(const char *s, bool bold);
 int text_line_height(void);
 int text_ascent(void);
 /* Text screens (ui.c): a yes/no question; the user's pick of pools (its index, or -1 when the window closed);
- * the connect screen filling host/user/password in o (0, or -1 when closed). */
+ * the connect screen filling host/user/password in o (0, or -1 when closed), with why the last attempt failed
+ * (NULL: nothing) in red under the fields. */
 bool ui_confirm(void *window, const char *question);
 int ui_pick_pool(struct window *w, const struct pool_list *pools);
-int ui_connect_screen(struct window *w, struct client_opts *o);
+int ui_connect_screen(struct window *w, struct client_opts *o, const char *why);
 
 /* keymap.c: an SDL scancode (USB HID usage) to a PC set-1 scancode, 0x100 set for extended (E0) keys;
  * 0 when it has none. */

@@ -6,14 +6,26 @@
 
 #define RESIZE_SETTLE_MS 300
 
-static void key_event(struct window *w, struct input_sink *s, const SDL_KeyboardEvent *k)
+bool window_chord(struct window *w, const void *event)
 {
-	bool down = k->type == SDL_KEYDOWN, ctrl = k->keysym.mod & KMOD_CTRL, alt = k->keysym.mod & KMOD_ALT;
-	if ((k->keysym.scancode == SDL_SCANCODE_RETURN || k->keysym.scancode == SDL_SCANCODE_KP_ENTER) && ctrl && alt) {
-		if (down && !k->repeat)
-			window_toggle_fullscreen(w);
+	const SDL_Event *ev = event;
+	if (ev->type != SDL_KEYDOWN && ev->type != SDL_KEYUP)
+		return false;
+	const SDL_KeyboardEvent *k = &ev->key;
+	bool ctrl = k->keysym.mod & KMOD_CTRL, alt = k->keysym.mod & KMOD_ALT;
+	if ((k->keysym.scancode != SDL_SCANCODE_RETURN && k->keysym.scancode != SDL_SCANCODE_KP_ENTER) || !ctrl || !alt)
+		return false;
+	if (k->type == SDL_KEYDOWN && !k->repeat)
+		window_toggle_fullscreen(w);
+	return true;
+}
+
+static void key_event(struct window *w, struct input_sink *s, const SDL_Event *ev)
+{
+	const SDL_KeyboardEvent *k = &ev->key;
+	bool down = k->type == SDL_KEYDOWN;
+	if (window_chord(w, ev))
 		return;
-	}
 	uint32_t sc = keymap_scancode(k->keysym.scancode);
 	uint32_t sym = keymap_keysym(k->keysym.sym, (k->keysym.mod & KMOD_SHIFT) != 0);
 	if (sc || sym)
@@ -43,7 +55,7 @@ int window_poll(struct window *w, struct input_sink *s, int timeout_ms)
 			break;
 		case SDL_KEYDOWN:
 		case SDL_KEYUP:
-			key_event(w, s, &ev.key);
+			key_event(w, s, &ev);
 			break;
 		case SDL_MOUSEMOTION:
 			s->pointer(s->arg, ev.motion.x, ev.motion.y, s->buttons, 0);

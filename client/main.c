@@ -50,6 +50,11 @@ static int choose_pool(struct client_opts *o, const struct tls_policy *p, struct
 		if (pick < 0)
 			return 1;
 	}
+	/* The broker would put the login on its own screen with "no desktop available": say it here instead. */
+	if (pools.pools[pick].state == POOL_UNAVAILABLE)
+		return client_fail(e, CLIENT_NO_DESKTOP,
+				   "pool %s has no desktop available for %s right now; try again later",
+				   pools.pools[pick].name, o->user);
 	char ticket[256];
 	rc = api_ticket(o, p, pools.pools[pick].name, ticket, sizeof(ticket), e);
 	if (rc)
@@ -68,17 +73,35 @@ static int session(struct client_opts *o, const struct tls_policy *p, struct win
 	return o->proto == PROTO_RDP ? rdp_run(o, p, w, ch, e) : vnc_run(o, p, w, ch, e);
 }
 
-/* The connect screen when something is missing; 0, or 1 when the user closed the window. */
-static int ask(struct client_opts *o, struct window *w)
+/* The connect screen when something is missing or the last attempt failed (why); 0, or 1 when the user closed
+ * the window. */
+static int ask(struct client_opts *o, struct window *w, const char *why)
 {
-	if (o->have_url && o->have_password)
+	if (o->have_url && o->have_password && !(why && *why))
 		return 0;
 	if (!o->have_url)
 		settings_load(o);
-	if (ui_connect_screen(w, o) < 0)
+	if (ui_connect_screen(w, o, why) < 0)
 		return 1;
 	settings_save(o);
 	return 0;
+}
+
+/* Whether a failure is one the person can act on at the connect screen (another server, password, pool). */
+static bool shown_on_connect_screen(int status)
+{
+	return status >= CLIENT_UNREACHABLE && status <= CLIENT_PROTOCOL;
+}
+
+/* After a failure: the password goes (it is asked again), the reason stays for the connect screen. */
+static void forget_attempt(struct client_opts *o, struct client_error *e, char *why, size_t size)
+{
+	if (e->msg[0])
+		fprintf(stderr, "vdi-client: %s\n", e->msg);
+	snprintf(why, size, "%s", e->msg);
+	e->msg[0] = '\0';
+	OPENSSL_cleanse(o->password, sizeof(o->password));
+	o->have_password = false;
 }
 
 static void show_connecting(struct client_opts *o, struct window *w)
@@ -133,12 +156,14 @@ static int kiosk(struct client_opts *o, const struct tls_policy *p, struct windo
 		 struct client_error *e)
 {
 	char own[CLIENT_PASS_MAX] = ""; /* the user's password, for a reconnect without a (valid) ticket */
+	char why[sizeof(e->msg)] = "";  /* why the last login failed, for the connect screen */
 	unsigned delay = 0;             /* > 0: reconnecting */
 	int rc;
 	for (;;) {
 		if (!delay) {
-			if (ask(o, w))
+			if (ask(o, w, why))
 				return CLIENT_OK;
+			why[0] = '\0';
 			snprintf(own, sizeof(own), "%s", o->password);
 			show_connecting(o, w);
 		} else if (reconnect_wait(w, delay)) {
@@ -162,8 +187,8 @@ static int kiosk(struct client_opts *o, const struct tls_policy *p, struct windo
 		if (ch->user_closed)
 			break;
 		uint32_t reason = 0;
-		char why[CHANNEL_TEXT_MAX + 1];
-		bool bye = client_chan_said_bye(ch, &reason, why, sizeof(why));
+		char bye_text[CHANNEL_TEXT_MAX + 1];
+		bool bye = client_chan_said_bye(ch, &reason, bye_text, sizeof(bye_text));
 		if ((bye && channel_bye_reconnects(reason)) || (!bye && ch->established)) {
 			fprintf(stderr, "vdi-client: %s\n", e->msg[0] ? e->msg : "the connection was lost");
 			delay = KIOSK_BACKOFF_FIRST_MS;
@@ -181,13 +206,9 @@ static int kiosk(struct client_opts *o, const struct tls_policy *p, struct windo
 		/* Logged off, disconnected, or the login failed: the connect screen again. */
 		if (o->no_dialog)
 			break;
-		if (e->msg[0])
-			fprintf(stderr, "vdi-client: %s\n", e->msg);
-		e->msg[0] = '\0';
 		delay = 0;
 		client_chan_forget_ticket(ch);
-		OPENSSL_cleanse(o->password, sizeof(o->password));
-		o->have_password = false;
+		forget_attempt(o, e, why, sizeof(why));
 	}
 	OPENSSL_cleanse(own, sizeof(own));
 	return rc;
@@ -203,13 +224,24 @@ static int run(struct client_opts *o, struct window *w, struct client_chan *ch, 
 			       .confirm_arg = w};
 	if (o->kiosk)
 		return kiosk(o, &p, w, ch, e);
-	if (ask(o, w))
-		return CLIENT_OK;
-	show_connecting(o, w);
-	int rc = choose_pool(o, &p, w, e);
-	if (rc)
-		return rc == 1 ? CLIENT_OK : rc;
-	return session(o, &p, w, ch, e);
+	/* Interactively a failed login goes back to the connect screen with its reason; closing the window then
+	 * ends vdi-client with that failure's status. */
+	char why[sizeof(e->msg)] = "";
+	int last = CLIENT_OK;
+	for (;;) {
+		if (ask(o, w, why))
+			return last;
+		show_connecting(o, w);
+		int rc = choose_pool(o, &p, w, e);
+		if (rc == 1)
+			return CLIENT_OK;
+		if (rc == 0)
+			rc = session(o, &p, w, ch, e);
+		if (o->no_dialog || ch->user_closed || !shown_on_connect_screen(rc))
+			return rc;
+		last = rc;
+		forget_attempt(o, e, why, sizeof(why));
+	}
 }
 
 int main(int argc, char **argv)

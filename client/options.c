@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: vdi-client [OPTIONS] [[rdp|vnc]://[USER@]HOST[:PORT]]\n"
+    "usage: vdi-client [OPTIONS] [[rdp|vnc]://[USER@]HOST[:PORT] | vdi://[USER@]HOST[:PORT][/POOL]]\n"
     "  --user U             the user name (or USER@ in the URL)\n"
     "  --password-file F    the password is F's first line\n"
     "  --pool NAME          the pool to connect to, without asking\n"
@@ -22,6 +22,8 @@ static const char usage[] =
     "  --fullscreen         start full screen (Ctrl+Alt+Enter toggles)\n"
     "  --kiosk              full screen, no way out but logging off\n"
     "  --lossless           ask for lossless pictures only (no JPEG, H.264, RemoteFX or progressive)\n"
+    "vdi://HOST[:PORT][/POOL] names the broker's user API (https://HOST:PORT, default 8443) and the pool;\n"
+    "the desktop is then reached over RDP at HOST:3389, or as ?rdp=PORT or ?vnc=PORT says.\n"
     "Without a URL a connect screen asks for the server, user name and password.\n"
     "Exit status: 0 logged off or closed, 2 usage, 3 server unreachable, 4 wrong password, 5 locked out,\n"
     "6 not entitled, 7 pool exhausted or no desktop, 8 certificate refused or changed, 9 protocol error.\n";
@@ -45,53 +47,138 @@ static int copy(char *dst, size_t size, const char *src, size_t len)
 	return 0;
 }
 
+static int parse_port(const char *s, size_t len, int *out)
+{
+	char buf[8];
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	char *end;
+	errno = 0;
+	long v = strtol(buf, &end, 10);
+	if (errno || *end || v < 1 || v > 65535 || buf[0] == '+' || buf[0] == '-' || buf[0] == ' ')
+		return -EINVAL;
+	*out = (int)v;
+	return 0;
+}
+
+/* A vdi:// URL's tail after HOST[:PORT]: "/POOL" and "?rdp[=PORT]" or "?vnc[=PORT]". */
+static int parse_vdi_tail(const char *p, struct client_opts *n)
+{
+	if (*p == '/') {
+		size_t len = strcspn(++p, "?");
+		/* A trailing slash, as links get, is no part of the pool's name. */
+		size_t name_len = len && p[len - 1] == '/' ? len - 1 : len;
+		if (name_len) {
+			if (copy(n->url_pool, sizeof(n->url_pool), p, name_len) < 0 ||
+			    strspn(n->url_pool, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") !=
+				name_len)
+				return -EINVAL;
+		}
+		p += len;
+	}
+	if (*p == '?') {
+		p++;
+		if (!strncmp(p, "rdp", 3))
+			n->proto = PROTO_RDP;
+		else if (!strncmp(p, "vnc", 3))
+			n->proto = PROTO_VNC;
+		else
+			return -EINVAL;
+		n->port = n->proto == PROTO_RDP ? 3389 : 5900;
+		p += 3;
+		if (*p == '=') {
+			if (parse_port(p + 1, strlen(p + 1), &n->port) < 0)
+				return -EINVAL;
+			p += strlen(p);
+		}
+	}
+	return *p ? -EINVAL : 0;
+}
+
 int client_parse_url(const char *url, struct client_opts *o)
 {
+	struct client_opts n = *o;
 	const char *p = url;
-	o->proto = PROTO_RDP;
+	bool vdi = false;
+	n.proto = PROTO_RDP;
 	if (!strncmp(p, "rdp://", 6)) {
 		p += 6;
 	} else if (!strncmp(p, "vnc://", 6)) {
-		o->proto = PROTO_VNC;
+		n.proto = PROTO_VNC;
+		p += 6;
+	} else if (!strncmp(p, "vdi://", 6)) {
+		vdi = true;
 		p += 6;
 	} else if (strstr(p, "://")) {
 		return -EINVAL;
 	}
-	const char *at = strchr(p, '@');
+	size_t auth_len = strcspn(p, "/?");
+	const char *at = memchr(p, '@', auth_len);
 	if (at) {
-		if (copy(o->user, sizeof(o->user), p, (size_t)(at - p)) < 0)
+		if (copy(n.user, sizeof(n.user), p, (size_t)(at - p)) < 0 || strpbrk(n.user, ":/"))
 			return -EINVAL;
 		p = at + 1;
 	}
-	const char *host_end, *port = NULL;
+	const char *host_end, *port = NULL, *end = p + strcspn(p, vdi ? "/?" : "");
 	if (*p == '[') { /* [IPv6]:PORT */
-		host_end = strchr(p, ']');
+		host_end = memchr(p, ']', (size_t)(end - p));
 		if (!host_end)
 			return -EINVAL;
 		p++;
 		port = host_end[1] == ':' ? host_end + 2 : NULL;
-		if (host_end[1] && !port)
+		if (host_end + 1 != end && !port)
 			return -EINVAL;
 	} else {
-		host_end = strchr(p, ':');
+		host_end = memchr(p, ':', (size_t)(end - p));
 		if (host_end)
 			port = host_end + 1;
 		else
-			host_end = p + strlen(p);
+			host_end = end;
 	}
-	if (copy(o->host, sizeof(o->host), p, (size_t)(host_end - p)) < 0 || strpbrk(o->host, "/?#@ "))
+	if (copy(n.host, sizeof(n.host), p, (size_t)(host_end - p)) < 0 || strpbrk(n.host, "/?#@ []"))
 		return -EINVAL;
-	o->port = o->proto == PROTO_RDP ? 3389 : 5900;
-	if (port) {
-		char *end;
-		errno = 0;
-		long v = strtol(port, &end, 10);
-		if (errno || end == port || *end || v < 1 || v > 65535)
+	int port_num = vdi ? CLIENT_API_PORT : n.proto == PROTO_RDP ? 3389 : 5900;
+	if (port && parse_port(port, (size_t)(end - port), &port_num) < 0)
+		return -EINVAL;
+	n.url_pool[0] = '\0';
+	if (vdi) {
+		n.api_port = port_num;
+		n.port = 3389;
+		if (parse_vdi_tail(end, &n) < 0)
 			return -EINVAL;
-		o->port = (int)v;
+		snprintf(n.url_api, sizeof(n.url_api), strchr(n.host, ':') ? "https://[%s]:%d" : "https://%s:%d",
+			 n.host, n.api_port);
+	} else {
+		n.port = port_num;
 	}
+	/* What --api and --pool said stays; what an earlier vdi:// URL said goes. */
+	bool own_api = o->api == o->url_api, own_pool = o->pool == o->url_pool;
+	*o = n;
+	if (own_api || !o->api)
+		o->api = vdi ? o->url_api : NULL;
+	if (own_pool || !o->pool)
+		o->pool = vdi && o->url_pool[0] ? o->url_pool : NULL;
+	o->vdi_url = vdi;
 	o->have_url = true;
 	return 0;
+}
+
+void client_format_url(const struct client_opts *o, char *out, size_t size)
+{
+	const char *lb = strchr(o->host, ':') ? "[" : "", *rb = *lb ? "]" : "";
+	if (!o->vdi_url) {
+		snprintf(out, size, "%s://%s%s%s:%d", o->proto == PROTO_VNC ? "vnc" : "rdp", lb, o->host, rb, o->port);
+		return;
+	}
+	char port[16] = "", desk[32] = "";
+	if (o->api_port != CLIENT_API_PORT)
+		snprintf(port, sizeof(port), ":%d", o->api_port);
+	if (o->proto == PROTO_VNC || o->port != 3389)
+		snprintf(desk, sizeof(desk), "?%s=%d", o->proto == PROTO_VNC ? "vnc" : "rdp", o->port);
+	snprintf(out, size, "vdi://%s%s%s%s%s%s%s", lb, o->host, rb, port, o->url_pool[0] ? "/" : "", o->url_pool,
+		 desk);
 }
 
 int client_read_first_line(const char *path, char *out, size_t size)
@@ -213,7 +300,9 @@ int client_parse_args(int argc, char **argv, struct client_opts *o, struct clien
 	if (argc - optind > 1)
 		return client_fail(e, CLIENT_USAGE, "more than one URL\n%s", usage);
 	if (optind < argc && client_parse_url(argv[optind], o) < 0)
-		return client_fail(e, CLIENT_USAGE, "bad URL '%s': expected [rdp|vnc]://[USER@]HOST[:PORT]",
+		return client_fail(e, CLIENT_USAGE,
+				   "bad URL '%s': expected [rdp|vnc]://[USER@]HOST[:PORT] or "
+				   "vdi://[USER@]HOST[:PORT][/POOL][?rdp=PORT|?vnc=PORT]",
 				   argv[optind]);
 	if (user && copy(o->user, sizeof(o->user), user, strlen(user)) < 0)
 		return client_fail(e, CLIENT_USAGE, "bad --user");

@@ -37,13 +37,9 @@ void settings_load(struct client_opts *o)
 		return;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\r\n")] = '\0';
-		if (!strncmp(line, "server = ", 9)) {
-			struct client_opts parsed = *o;
-			if (client_parse_url(line + 9, &parsed) == 0) {
-				memcpy(o->host, parsed.host, sizeof(o->host));
-				o->port = parsed.port;
-				o->proto = parsed.proto;
-			}
+		/* The saved URL has no user: the one given on the command line stays. */
+		if (!strncmp(line, "server = ", 9) && !strchr(line + 9, '@')) {
+			client_parse_url(line + 9, o);
 		} else if (!strncmp(line, "user = ", 7) && !o->user[0] && strlen(line + 7) < sizeof(o->user)) {
 			strcpy(o->user, line + 7);
 		}
@@ -59,9 +55,9 @@ void settings_save(const struct client_opts *o)
 	FILE *f = fopen(path, "w");
 	if (!f)
 		return;
+	char url[CLIENT_URL_MAX];
+	client_format_url(o, url, sizeof(url));
 	fprintf(f, "# vdi-client: the last server and user (never the password)\n[client]\n");
-	fprintf(f, strchr(o->host, ':') ? "server = %s://[%s]:%d\n" : "server = %s://%s:%d\n",
-		o->proto == PROTO_VNC ? "vnc" : "rdp", o->host, o->port);
-	fprintf(f, "user = %s\n", o->user);
+	fprintf(f, "server = %s\nuser = %s\n", url, o->user);
 	fclose(f);
 }

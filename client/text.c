@@ -47,7 +47,7 @@ int text_draw(uint32_t *px, int width, int height, int x, int baseline, const ch
 	int64_t pen64 = 0;
 	for (; *s; s++) {
 		const struct glyph *g = glyph_of(f, *s);
-		int gx = x + (int)((pen64 + 32) >> 6) + g->left, gy = baseline - g->top;
+		int gx = x + (int)((pen64 + 32) >> 6) + g->left, gy = baseline + g->top;
 		const uint8_t *cov = f->coverage + g->offset;
 		for (int v = 0; v < g->height; v++) {
 			if (gy + v < 0 || gy + v >= height)

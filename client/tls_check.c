@@ -66,8 +66,9 @@ out:
 	return ok;
 }
 
-/* The fingerprint known_hosts keeps for key ("host:port"): 1 found (in out), 0 not there, negative errno. */
-static int known_lookup(const char *path, const char *key, char out[FP_LEN])
+/* The fingerprint known_hosts keeps for key ("host:port"): 1 found (in out), 0 not there, negative errno. With
+ * any_port, key is "host:" and a line of that host on any port with the fingerprint out counts. */
+static int known_lookup(const char *path, const char *key, char out[FP_LEN], bool any_port)
 {
 	FILE *f = fopen(path, "r");
 	if (!f)
@@ -76,11 +77,13 @@ static int known_lookup(const char *path, const char *key, char out[FP_LEN])
 	int found = 0;
 	size_t klen = strlen(key);
 	while (fgets(line, sizeof(line), f)) {
-		if (strncmp(line, key, klen) != 0 || line[klen] != ' ')
+		if (strncmp(line, key, klen) != 0)
 			continue;
-		const char *fp = line + klen + 1;
+		const char *fp = any_port ? line + klen + strspn(line + klen, "0123456789") : line + klen;
+		if (*fp++ != ' ')
+			continue;
 		size_t n = strcspn(fp, " \r\n");
-		if (n != FP_LEN - 1)
+		if (n != FP_LEN - 1 || (any_port && strncmp(fp, out, n) != 0))
 			continue;
 		memcpy(out, fp, n);
 		out[n] = '\0';
@@ -175,7 +178,7 @@ int tls_check(const struct tls_policy *p, const char *host, int port, void *leaf
 	else if (tls_default_known_hosts(path, sizeof(path)) < 0)
 		return client_fail(e, CLIENT_CERT_REFUSED, "no known_hosts file (HOME is not set; use --known-hosts)");
 	snprintf(key, sizeof(key), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
-	int rc = known_lookup(path, key, known);
+	int rc = known_lookup(path, key, known, false);
 	if (rc < 0)
 		return client_fail(e, CLIENT_CERT_REFUSED, "cannot read %s: %s", path, strerror(-rc));
 	if (rc == 1 && strcmp(known, fp) != 0)
@@ -184,11 +187,21 @@ int tls_check(const struct tls_policy *p, const char *host, int port, void *leaf
 				   "really has a new certificate, remove its line from %s)",
 				   key, known, fp, path);
 	if (rc == 0) {
-		if (!p->trust_on_first_use) {
+		/* The same certificate already trusted for this host on another port (the broker's API, RDP and VNC
+		 * share one): the person vouched for it once, and is not asked again per port. */
+		char host_key[CLIENT_HOST_MAX + 8];
+		snprintf(host_key, sizeof(host_key), strchr(host, ':') ? "[%s]:" : "%s:", host);
+		memcpy(known, fp, sizeof(known));
+		if (known_lookup(path, host_key, known, true) == 1) {
+		} else if (!p->trust_on_first_use) {
 			char question[512];
 			snprintf(question, sizeof(question),
 				 "%s shows a certificate nobody vouches for (%s). SHA-256 fingerprint: %s. Trust it?",
 				 key, why, fp);
+			if (!p->no_dialog && p->confirm)
+				fprintf(stderr,
+					"vdi-client: asking whether to trust the certificate of %s (SHA-256 %s)\n", key,
+					fp);
 			if (p->no_dialog || !p->confirm || !p->confirm(p->confirm_arg, question))
 				return client_fail(
 				    e, CLIENT_CERT_REFUSED,
@@ -199,6 +212,9 @@ int tls_check(const struct tls_policy *p, const char *host, int port, void *leaf
 		rc = known_add(path, key, fp);
 		if (rc < 0)
 			fprintf(stderr, "vdi-client: cannot remember the certificate in %s: %s\n", path, strerror(-rc));
+		else
+			fprintf(stderr, "vdi-client: trusting the certificate of %s (SHA-256 %s), kept in %s\n", key,
+				fp, path);
 	}
 	if (ca_is_temp)
 		*ca_is_temp = ca_out != NULL;

@@ -27,6 +27,24 @@ static void fill(uint32_t *px, int w, int h, int x, int y, int rw, int rh, uint3
 			px[(size_t)yy * w + xx] = rgb;
 }
 
+/* The bytes of a word too long for max_width that fit on a line: up to its last ':' that fits (fingerprints
+ * break between bytes), else as many characters as fit; at least one. */
+static size_t long_word_fit(const char *word, size_t len, int max_width)
+{
+	char line[256];
+	size_t fit = 1, colon = 0;
+	for (size_t n = 1; n <= len && n < sizeof(line); n++) {
+		memcpy(line, word, n);
+		line[n] = '\0';
+		if (text_width(line, false) > max_width)
+			break;
+		fit = n;
+		if (word[n - 1] == ':')
+			colon = n;
+	}
+	return colon ? colon : fit;
+}
+
 /* Draws text wrapped at max_width from y; returns the y after it. */
 static int draw_wrapped(uint32_t *px, int w, int h, int x, int y, int max_width, const char *text, uint32_t rgb)
 {
@@ -40,8 +58,11 @@ static int draw_wrapped(uint32_t *px, int w, int h, int x, int y, int max_width,
 				word = sizeof(line) - 1;
 			memcpy(line, p, word);
 			line[word] = '\0';
-			if (fit && text_width(line, false) > max_width)
+			if (text_width(line, false) > max_width) {
+				if (!fit) /* one word wider than the line */
+					fit = n = long_word_fit(p, word, max_width);
 				break;
+			}
 			fit = word;
 			n = p[word] ? word + 1 : word;
 		}
@@ -110,6 +131,8 @@ int ui_pick_pool(struct window *win, const struct pool_list *pools)
 		SDL_Event ev;
 		if (!SDL_WaitEvent(&ev) || ev.type == SDL_QUIT)
 			return -1;
+		if (window_chord(win, &ev))
+			continue;
 		if (ev.type == SDL_KEYDOWN) {
 			SDL_Keycode k = ev.key.keysym.sym;
 			if (k == SDLK_UP && sel > 0)
@@ -158,22 +181,23 @@ static void draw_connect(struct window *win, const struct field *f, int nf, int 
 	}
 	text_draw(px, w, h, x, y + 40 + nf * 56, "Tab: next field, Enter: connect", TEXT, false);
 	if (error && *error)
-		draw_wrapped(px, w, h, x, y + 70 + nf * 56, 400, error, ERROR);
+		draw_wrapped(px, w, h, x, y + 70 + nf * 56, w - x - 24, error, ERROR);
 	window_show_canvas(win);
 }
 
-int ui_connect_screen(struct window *win, struct client_opts *o)
+int ui_connect_screen(struct window *win, struct client_opts *o, const char *why)
 {
-	char server[CLIENT_HOST_MAX + 16] = "";
+	char server[CLIENT_URL_MAX] = "";
 	if (o->host[0])
-		snprintf(server, sizeof(server), o->proto == PROTO_VNC ? "vnc://%s:%d" : "%s:%d", o->host, o->port);
+		client_format_url(o, server, sizeof(server));
 	struct field f[] = {
-	    {"Server ([rdp|vnc]://HOST[:PORT])", server, sizeof(server), false},
+	    {"Server ([rdp|vnc]://HOST[:PORT] or vdi://HOST[/POOL])", server, sizeof(server), false},
 	    {"User name", o->user, sizeof(o->user), false},
 	    {"Password", o->password, sizeof(o->password), true},
 	};
 	int nf = 3, focus = !server[0] ? 0 : !o->user[0] ? 1 : 2;
-	char error[256] = "";
+	char error[CLIENT_URL_MAX + 600];
+	snprintf(error, sizeof(error), "%s", why ? why : "");
 	SDL_StartTextInput();
 	for (;;) {
 		draw_connect(win, f, nf, focus, error);
@@ -182,6 +206,8 @@ int ui_connect_screen(struct window *win, struct client_opts *o)
 			SDL_StopTextInput();
 			return -1;
 		}
+		if (window_chord(win, &ev))
+			continue;
 		if (ev.type == SDL_TEXTINPUT) {
 			size_t n = strlen(f[focus].text), add = strlen(ev.text.text);
 			if (n + add < f[focus].size)

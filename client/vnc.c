@@ -190,6 +190,12 @@ static int session_loop(rfbClient *client, struct vnc_session *s, struct client_
 			s->side = NULL;
 			if (client_chan_said_bye(s->ch, &reason, why, sizeof(why)))
 				return client_fail(e, CLIENT_OK, "the server ended the connection: %s", why);
+			/* A server with the channel says why it ends a session: an end without a word is a loss. */
+			pthread_mutex_lock(&s->ch->lock);
+			bool said_hello = s->ch->open;
+			pthread_mutex_unlock(&s->ch->lock);
+			if (said_hello)
+				return client_fail(e, CLIENT_PROTOCOL, "the VNC connection broke");
 			return client_fail(e, CLIENT_OK, "the VNC server closed the session");
 		}
 		if (s->updated) {

@@ -20,6 +20,7 @@ struct window {
 	bool showing_canvas;
 	SDL_Cursor *cursor;
 	bool fullscreen, kiosk;
+	SDL_Rect windowed;    /* where the window was before it went full screen */
 	SDL_Texture *overlay; /* a banner over the desktop ("reconnecting"), or NULL */
 	int overlay_w, overlay_h;
 };
@@ -150,12 +151,31 @@ void window_present(struct window *w)
 	SDL_RenderPresent(w->ren);
 }
 
+/* Full screen both ways: a window manager's (SDL's full-screen desktop mode) and, for an X server without one (thin
+ * clients often run none, and then nobody acts on the request), a borderless window over the display it is on. */
 void window_toggle_fullscreen(struct window *w)
 {
 	if (w->kiosk)
 		return;
 	w->fullscreen = !w->fullscreen;
-	SDL_SetWindowFullscreen(w->win, w->fullscreen ? SDL_WINDOW_FULLSCREEN_DESKTOP : 0);
+	SDL_Rect screen;
+	if (w->fullscreen) {
+		SDL_GetWindowPosition(w->win, &w->windowed.x, &w->windowed.y);
+		SDL_GetWindowSize(w->win, &w->windowed.w, &w->windowed.h);
+		if (SDL_GetDisplayBounds(SDL_GetWindowDisplayIndex(w->win), &screen) == 0) {
+			SDL_SetWindowBordered(w->win, SDL_FALSE);
+			SDL_SetWindowPosition(w->win, screen.x, screen.y);
+			SDL_SetWindowSize(w->win, screen.w, screen.h);
+		}
+		SDL_SetWindowFullscreen(w->win, SDL_WINDOW_FULLSCREEN_DESKTOP);
+	} else {
+		SDL_SetWindowFullscreen(w->win, 0);
+		if (w->windowed.w > 0 && w->windowed.h > 0) {
+			SDL_SetWindowBordered(w->win, SDL_TRUE);
+			SDL_SetWindowSize(w->win, w->windowed.w, w->windowed.h);
+			SDL_SetWindowPosition(w->win, w->windowed.x, w->windowed.y);
+		}
+	}
 	SDL_SetWindowKeyboardGrab(w->win, w->fullscreen ? SDL_TRUE : SDL_FALSE);
 }
 

@@ -52,6 +52,65 @@ start_client() {
 		--known-hosts "$WORK/known_hosts" "$@" >"$WORK/$name.out" 2>&1 &
 	client_pid=$!
 }
+# start_client_ui NAME ARGS...: as start_client, but a person's run: no --no-dialog, so failures go back to the
+# connect screen and questions are asked in the window.
+start_client_ui() {
+	local name=$1
+	shift
+	DISPLAY=$XDISPLAY timeout -k 5 ${CLIENT_TIMEOUT:-60} "$CLIENT" --api "https://127.0.0.1:$API_PORT" \
+		--known-hosts "$WORK/known_hosts" "$@" >"$WORK/$name.out" 2>&1 &
+	client_pid=$!
+}
+# pixcount PNG R G B: pixels of exactly that colour; pixdiff A B [X Y W H]: pixels that differ (all of them when
+# the sizes differ). Through PIL, quick on a loaded machine.
+pixcount() {
+	/usr/bin/python3 -c 'import sys; from PIL import Image
+im = Image.open(sys.argv[1]).convert("RGB"); want = tuple(int(v) for v in sys.argv[2:5])
+print(sum(n for n, c in im.getcolors(1 << 24) if c == want))' "$@"
+}
+pixdiff() {
+	/usr/bin/python3 -c 'import sys; from PIL import Image, ImageChops
+a, b = (Image.open(p).convert("RGB") for p in sys.argv[1:3])
+if a.size != b.size: print(a.size[0] * a.size[1]); sys.exit()
+if len(sys.argv) > 3:
+    x, y, w, h = (int(v) for v in sys.argv[3:7]); box = (x, y, min(x + w, a.size[0]), min(y + h, a.size[1]))
+    a, b = a.crop(box), b.crop(box)
+r, g, b = ImageChops.difference(a, b).split()
+m = ImageChops.lighter(ImageChops.lighter(r, g), b)
+print(m.size[0] * m.size[1] - m.histogram()[0])' "$@"
+}
+# wait_vm_size DESKTOP WxH: until the desktop's screen (vdi-vmm ctl screenshot) is that size, within 40 tries.
+wait_vm_size() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		dctl "$1" screenshot "$WORK/size.png" >/dev/null &&
+			[ "$(/usr/bin/python3 -c 'import sys; from PIL import Image; print("%dx%d" % Image.open(sys.argv[1]).size)' \
+				"$WORK/size.png")" = "$2" ] && return 0
+		sleep 0.25
+	done
+	return 1
+}
+# window_size WINDOW: its size as xdotool sees it, WxH.
+window_size() { DISPLAY=$XDISPLAY xdotool getwindowgeometry "$1" | sed -n 's/.*Geometry: //p'; }
+# wait_window_size WINDOW WxH: until the window is that size, within 10 s.
+wait_window_size() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		[ "$(window_size "$1")" = "$2" ] && return 0
+		sleep 0.25
+	done
+	return 1
+}
+# wait_screen WINDOW PNG: until the window shows one of vdi-client's own screens (mostly its background colour),
+# grabbed into PNG, within 40 tries.
+wait_screen() {
+	local i
+	for ((i = 0; i < 40; i++)); do
+		grab "$1" "$2" && [ "$(pixcount "$2" 32 40 48)" -gt 300000 ] && return 0
+		sleep 0.25
+	done
+	return 1
+}
 # run_client NAME ARGS...: vdi-client to its end; its exit status in $client_rc (bounded: 40 s).
 run_client() {
 	local name=$1

@@ -2,7 +2,8 @@
 # client_vnc.sh — vdi-client over VNC against a real vdi-server and desktop under Xvfb: it logs in through
 # VeNCrypt X509Plain (the certificate trusted on first use, then checked by libvncclient too) straight to the
 # desktop; with --lossless its window shows the desktop's screen pixel for pixel, with Tight's JPEG (the
-# default) within a small error; typed text reaches the guest; a wrong password
+# default) within a small error; typed text reaches the guest; Ctrl+Alt+Enter makes the window full screen and
+# back and a window resize resizes the VM (SetDesktopSize), the window showing it each time; a wrong password
 # ends it with 4, a port that speaks garbage or closes mid-handshake with 9, an unknown certificate under
 # --no-dialog without --trust-on-first-use with 8.
 source "$(dirname "$0")/lib.sh"
@@ -10,6 +11,7 @@ source "$(dirname "$0")/broker_lib.sh"
 source "$(dirname "$0")/client_lib.sh"
 
 client_server
+CLIENT_TIMEOUT=150
 # Without --trust-on-first-use an unknown certificate is refused under --no-dialog.
 run_client untrusted --password-file "$WORK/alice.pw" "vnc://alice@127.0.0.1:$VNC_PORT"
 [ $client_rc = 8 ] || fail "an unknown certificate gave exit $client_rc"
@@ -31,6 +33,23 @@ DISPLAY=$XDISPLAY xdotool type --delay 40 'Hello VNC 42!'
 wait_serial "$d" 'text "Hello VNC 42!"' 15
 echo "typed text reached $d: $(grep -o 'text "Hello VNC 42!"' "$(serial "$d")" | tail -1)"
 wait_shows "$win" "$d" "after typing" || fail "the window does not follow the desktop after typing"
+
+# Ctrl+Alt+Enter: full screen (Xvfb's 1280x1024, no window manager) and back; the desktop follows the window
+# through SetDesktopSize each way.
+DISPLAY=$XDISPLAY xdotool key ctrl+alt+Return
+wait_window_size "$win" 1280x1024 || fail "Ctrl+Alt+Enter did not make the window full screen: $(window_size "$win")"
+wait_vm_size "$d" 1280x1024 || fail "the desktop did not follow the full-screen window"
+W=1280 H=1024 wait_shows "$win" "$d" "full screen" || fail "the full-screen window does not show the desktop"
+DISPLAY=$XDISPLAY xdotool key ctrl+alt+Return
+wait_window_size "$win" 1024x768 || fail "Ctrl+Alt+Enter did not leave full screen: $(window_size "$win")"
+wait_vm_size "$d" 1024x768 || fail "the desktop did not follow the window back"
+echo "Ctrl+Alt+Enter: full screen at 1280x1024 and back to 1024x768, the desktop with it"
+# A resized window resizes the desktop.
+DISPLAY=$XDISPLAY xdotool windowsize "$win" 800 600
+wait_vm_size "$d" 800x600 || fail "the desktop did not become 800x600 over VNC"
+W=800 H=600 wait_shows "$win" "$d" "after resizing to 800x600" || fail "the window does not show the resized desktop"
+DISPLAY=$XDISPLAY xdotool windowsize "$win" 1024 768
+wait_vm_size "$d" 1024x768 || fail "the desktop did not become 1024x768 again"
 kill -TERM $client_pid
 wait $client_pid
 rc=$?
