@@ -1,10 +1,11 @@
 /* control.c — the control socket server: status, pause, resume, power off,
- * statistics, the screen's consumers, input and the label, served on a
+ * statistics, the screen's and the sound's consumers, input and the label, served on a
  * thread of its own to any number of clients. */
 #include "control.h"
 
 #include "../common/ipc.h"
 #include "../common/log.h"
+#include "audio.h"
 #include "scanout.h"
 
 #include <linux/input-event-codes.h>
@@ -25,6 +26,7 @@
 struct control_client {
 	int fd;       /* -1: free */
 	int consumer; /* scanout slot, -1 when not subscribed */
+	int listener; /* audio slot, -1 when not subscribed */
 	bool blocked; /* its socket was full: wait until writable */
 };
 
@@ -266,8 +268,10 @@ static void control_drop(struct control *ctl, struct control_client *c)
 {
 	if (c->consumer >= 0 && ctl->devices && ctl->devices->scanout)
 		scanout_unsubscribe(ctl->devices->scanout, c->consumer);
+	if (c->listener >= 0 && ctl->devices && ctl->devices->audio)
+		audio_unsubscribe(ctl->devices->audio, c->listener);
 	close(c->fd);
-	*c = (struct control_client){.fd = -1, .consumer = -1};
+	*c = (struct control_client){.fd = -1, .consumer = -1, .listener = -1};
 }
 
 static void control_push_events(struct control *ctl, struct control_client *c)
@@ -297,6 +301,25 @@ static size_t control_subscribe(struct control *ctl, struct control_client *c, u
 	return control_reply(ctl->out, sizeof(ctl->out), id, 0, &surface, sizeof(surface));
 }
 
+/* Sound: the rings and an eventfd of the connection's own. */
+static size_t control_audio_subscribe(struct control *ctl, struct control_client *c, uint32_t id, int *fds, int *nfds)
+{
+	struct audio *a = ctl->devices ? ctl->devices->audio : NULL;
+	if (!a)
+		return control_reply(ctl->out, sizeof(ctl->out), id, -ENODEV, NULL, 0);
+	if (c->listener >= 0)
+		audio_unsubscribe(a, c->listener);
+	struct vmm_audio reply;
+	c->listener = audio_subscribe(a, &reply, fds);
+	if (c->listener < 0) {
+		int err = c->listener;
+		c->listener = -1;
+		return control_reply(ctl->out, sizeof(ctl->out), id, err, NULL, 0);
+	}
+	*nfds = 3;
+	return control_reply(ctl->out, sizeof(ctl->out), id, 0, &reply, sizeof(reply));
+}
+
 static void control_serve_client(struct control *ctl, struct control_client *c)
 {
 	ssize_t n = ipc_recv(c->fd, ctl->in, sizeof(ctl->in), NULL, NULL);
@@ -309,13 +332,18 @@ static void control_serve_client(struct control *ctl, struct control_client *c)
 	size_t len = n == -EMSGSIZE ? 0 : (size_t)n;
 	struct vmm_msg h;
 	size_t reply;
-	int fd = -1;
-	if (len >= sizeof(h) && (memcpy(&h, ctl->in, sizeof(h)), h.version == VMM_PROTOCOL_VERSION) &&
-	    h.type == VMM_REQ_DISPLAY_SUBSCRIBE && h.length == len - sizeof(h))
-		reply = control_subscribe(ctl, c, h.id, &fd);
-	else
+	int fds[3] = {-1, -1, -1}, nfds = 0;
+	bool ours = len >= sizeof(h) && (memcpy(&h, ctl->in, sizeof(h)), h.version == VMM_PROTOCOL_VERSION) &&
+		    h.length == len - sizeof(h);
+	if (ours && h.type == VMM_REQ_DISPLAY_SUBSCRIBE) {
+		reply = control_subscribe(ctl, c, h.id, &fds[0]);
+		nfds = fds[0] >= 0;
+	} else if (ours && h.type == VMM_REQ_AUDIO_SUBSCRIBE) {
+		reply = control_audio_subscribe(ctl, c, h.id, fds, &nfds);
+	} else {
 		reply = control_handle_request(ctl->vm, ctl->devices, ctl->in, len, ctl->out, sizeof(ctl->out));
-	if (ipc_send(c->fd, ctl->out, reply, fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0) < 0) {
+	}
+	if (ipc_send(c->fd, ctl->out, reply, nfds ? fds : NULL, nfds) < 0) {
 		control_drop(ctl, c);
 		return;
 	}
@@ -333,7 +361,7 @@ static void control_accept(struct control *ctl)
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++) {
 		if (ctl->clients[i].fd < 0) {
-			ctl->clients[i] = (struct control_client){.fd = fd, .consumer = -1};
+			ctl->clients[i] = (struct control_client){.fd = fd, .consumer = -1, .listener = -1};
 			return;
 		}
 	}
@@ -408,7 +436,7 @@ struct control *control_start(struct vm *vm, struct control_devices *devices, co
 	ctl->devices = devices;
 	ctl->wake_fd = -1;
 	for (int i = 0; i < CONTROL_MAX_CLIENTS; i++)
-		ctl->clients[i] = (struct control_client){.fd = -1, .consumer = -1};
+		ctl->clients[i] = (struct control_client){.fd = -1, .consumer = -1, .listener = -1};
 	ctl->listen_fd = ipc_listen(path);
 	if (ctl->listen_fd < 0) {
 		log_error("control socket %s: %s", path,

@@ -18,6 +18,7 @@ struct control_devices {
 	struct virtio_input *keyboard;
 	struct virtio_input *tablet;
 	struct label *label;
+	struct audio *audio; /* the sound device's rings */
 	const struct snapshot_devices *all; /* for VMM_REQ_SNAPSHOT */
 	uint32_t pointer_buttons;           /* VMM_BUTTON_* the tablet holds down now */
 };
@@ -30,8 +31,8 @@ void control_stop(struct control *ctl);
 
 /* One request in, one reply out: the whole protocol logic, separate from the
  * socket so it can be tested and fuzzed. Returns the reply's length.
- * VMM_REQ_DISPLAY_SUBSCRIBE needs the connection and is answered by the
- * socket side; here it gets -EINVAL. */
+ * VMM_REQ_DISPLAY_SUBSCRIBE and VMM_REQ_AUDIO_SUBSCRIBE need the connection and is answered by the
+ * socket side; here they get -EINVAL. */
 size_t control_handle_request(struct vm *vm, struct control_devices *devices, const uint8_t *msg, size_t len,
 			      uint8_t *reply, size_t cap);
 

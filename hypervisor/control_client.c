@@ -33,7 +33,11 @@ static const char control_usage[] =
     "  snapshot DIR [--pause|--stop]\n"
     "                          write the VM's RAM and state to DIR/memory and DIR/state,\n"
     "                          then resume it, keep it paused, or power it off (suspend\n"
-    "                          to disk); vdi-vmm --restore DIR starts it again\n";
+    "                          to disk); vdi-vmm --restore DIR starts it again\n"
+    "  audio-record FILE.wav SECONDS\n"
+    "                          what the guest plays during SECONDS, as a 48 kHz stereo WAV\n"
+    "  audio-play FILE.wav     play a 16-bit 48 kHz WAV (mono or stereo) into the guest's\n"
+    "                          microphone, in real time\n";
 
 /* How long `type` keeps retrying while the guest is not taking input. */
 #define CONTROL_INPUT_PATIENCE_MS 10000
@@ -55,8 +59,10 @@ static int64_t control_now_ms(void)
 
 /* Sends a request and waits for its reply, skipping events. Returns the
  * reply's result (or -errno when the exchange failed, logged); the payload
- * stays in c->buf after the header, *len its size, *fd a passed descriptor. */
-static int control_call(struct ctl *c, uint16_t type, const void *payload, uint32_t length, uint32_t *len, int *fd)
+ * stays in c->buf after the header, *len its size, fds[0..max_fds) the
+ * descriptors passed with it (the rest closed; unfilled ones keep -1). */
+static int control_call_fds(struct ctl *c, uint16_t type, const void *payload, uint32_t length, uint32_t *len,
+			    int *fds_out, int max_fds)
 {
 	struct vmm_msg req = {.version = VMM_PROTOCOL_VERSION, .type = type, .id = ++c->next_id, .length = length};
 	if (sizeof(req) + length > sizeof(c->buf))
@@ -89,8 +95,8 @@ static int control_call(struct ctl *c, uint16_t type, const void *payload, uint3
 			continue;
 		}
 		for (int i = 0; i < nfds; i++) {
-			if (fd && *fd < 0)
-				*fd = fds[i];
+			if (i < max_fds)
+				fds_out[i] = fds[i];
 			else
 				close(fds[i]);
 		}
@@ -98,6 +104,11 @@ static int control_call(struct ctl *c, uint16_t type, const void *payload, uint3
 			*len = rep.length;
 		return rep.result;
 	}
+}
+
+static int control_call(struct ctl *c, uint16_t type, const void *payload, uint32_t length, uint32_t *len, int *fd)
+{
+	return control_call_fds(c, type, payload, length, len, fd, fd ? 1 : 0);
 }
 
 /* A request whose only answer is success or failure. */
@@ -452,6 +463,277 @@ static int control_snapshot(struct ctl *c, int argc, char **argv)
 	return control_simple(c, "snapshot", VMM_REQ_SNAPSHOT, &msg, (uint32_t)(sizeof(msg.req) + (size_t)n));
 }
 
+/* --- Sound --- */
+
+#define WAV_HEADER_BYTES 44
+#define WAV_FILE_MAX     (64u << 20) /* audio-play reads at most this much */
+#define AUDIO_PLAY_LEAD  960         /* frames written ahead of the clock: 20 ms */
+
+struct audio_rings {
+	int fds[3]; /* output, microphone, eventfd */
+	struct vmm_audio info;
+	const struct vmm_audio_ring *out;
+	struct vmm_audio_ring *mic;
+};
+
+static void control_audio_close(struct audio_rings *a)
+{
+	if (a->out)
+		munmap((void *)a->out, a->info.out_bytes);
+	if (a->mic)
+		munmap(a->mic, a->info.mic_bytes);
+	for (int i = 0; i < 3; i++)
+		if (a->fds[i] >= 0)
+			close(a->fds[i]);
+}
+
+static bool control_ring_valid(const struct vmm_audio_ring *r, uint64_t bytes, uint32_t channels)
+{
+	return r->rate == VMM_AUDIO_RATE && r->channels == channels && r->format == VMM_AUDIO_FORMAT_S16 && r->frames &&
+	       !(r->frames & (r->frames - 1)) && bytes == sizeof(*r) + (uint64_t)r->frames * channels * sizeof(int16_t);
+}
+
+/* Subscribes and maps both rings, checking what the VMM says of them. */
+static int control_audio_open(struct ctl *c, const char *cmd, struct audio_rings *a)
+{
+	*a = (struct audio_rings){.fds = {-1, -1, -1}};
+	uint32_t len = 0;
+	int r = control_call_fds(c, VMM_REQ_AUDIO_SUBSCRIBE, NULL, 0, &len, a->fds, 3);
+	if (r < 0 || len != sizeof(a->info) || a->fds[2] < 0) {
+		log_error("ctl: %s: %s", cmd,
+			  r == -ENODEV ? "the VM has no sound device (vdi-vmm --sound)"
+			  : r < 0      ? strerror(-r)
+				       : "reply of unexpected shape");
+		control_audio_close(a);
+		return -1;
+	}
+	memcpy(&a->info, c->buf + sizeof(struct vmm_msg), sizeof(a->info));
+	void *out = MAP_FAILED, *mic = MAP_FAILED;
+	if (a->info.out_bytes >= sizeof(struct vmm_audio_ring) && a->info.out_bytes <= (1u << 30) &&
+	    a->info.mic_bytes >= sizeof(struct vmm_audio_ring) && a->info.mic_bytes <= (1u << 30)) {
+		out = mmap(NULL, a->info.out_bytes, PROT_READ, MAP_SHARED, a->fds[0], 0);
+		mic = mmap(NULL, a->info.mic_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, a->fds[1], 0);
+	}
+	a->out = out == MAP_FAILED ? NULL : out;
+	a->mic = mic == MAP_FAILED ? NULL : mic;
+	if (!a->out || !a->mic || !control_ring_valid(a->out, a->info.out_bytes, 2) ||
+	    !control_ring_valid(a->mic, a->info.mic_bytes, 1)) {
+		log_error("ctl: %s: the VMM's audio rings cannot be used", cmd);
+		control_audio_close(a);
+		return -1;
+	}
+	return 0;
+}
+
+static void control_put_le(uint8_t *p, uint32_t v, int bytes)
+{
+	for (int i = 0; i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t control_get_le(const uint8_t *p, int bytes)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < bytes; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static int control_write_wav(const char *file, const int16_t *samples, uint32_t frames, uint32_t channels)
+{
+	uint32_t data = frames * channels * 2;
+	uint8_t h[WAV_HEADER_BYTES];
+	memcpy(h, "RIFF", 4);
+	control_put_le(h + 4, 36 + data, 4);
+	memcpy(h + 8, "WAVEfmt ", 8);
+	control_put_le(h + 16, 16, 4);
+	control_put_le(h + 20, 1, 2); /* PCM */
+	control_put_le(h + 22, channels, 2);
+	control_put_le(h + 24, VMM_AUDIO_RATE, 4);
+	control_put_le(h + 28, VMM_AUDIO_RATE * channels * 2, 4);
+	control_put_le(h + 32, channels * 2, 2);
+	control_put_le(h + 34, 16, 2);
+	memcpy(h + 36, "data", 4);
+	control_put_le(h + 40, data, 4);
+	FILE *f = fopen(file, "wb");
+	if (!f || fwrite(h, sizeof(h), 1, f) != 1 || (data && fwrite(samples, data, 1, f) != 1) || fclose(f)) {
+		log_error("ctl: audio-record: cannot write %s: %s", file, strerror(errno));
+		if (f)
+			fclose(f);
+		return -1;
+	}
+	return 0;
+}
+
+/* What the guest played during SECONDS, on the device's clock: each chunk
+ * goes where its timestamp puts it, so a pause in the guest's playback is
+ * silence in the file, as a listener would have heard it. */
+static int control_audio_record(struct ctl *c, const char *file, const char *seconds_text)
+{
+	int32_t seconds;
+	if (!control_parse_int(seconds_text, 1, 3600, &seconds)) {
+		log_error("ctl: audio-record FILE.wav SECONDS (1 to 3600)");
+		return 1;
+	}
+	struct audio_rings a;
+	if (control_audio_open(c, "audio-record", &a) < 0)
+		return 1;
+	const uint32_t frames = a.out->frames;
+	uint32_t total = (uint32_t)seconds * VMM_AUDIO_RATE;
+	int16_t *pcm = calloc((size_t)total * 2, sizeof(int16_t));
+	int16_t *chunk = malloc((size_t)frames * 2 * sizeof(int16_t));
+	if (!pcm || !chunk) {
+		log_error("ctl: audio-record: out of memory");
+		free(pcm);
+		free(chunk);
+		control_audio_close(&a);
+		return 1;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	uint64_t taken = __atomic_load_n(&a.out->write, __ATOMIC_ACQUIRE);
+	int64_t next_at = -1; /* where the next chunk goes if it follows on from the last */
+	int64_t deadline = control_now_ms() + (int64_t)seconds * 1000;
+	for (int64_t left; (left = deadline - control_now_ms()) > 0;) {
+		struct pollfd p = {.fd = a.fds[2], .events = POLLIN};
+		if (poll(&p, 1, left < 50 ? (int)left : 50) > 0) {
+			uint64_t count;
+			if (read(a.fds[2], &count, sizeof(count)) < 0 && errno != EAGAIN)
+				break;
+		}
+		uint64_t w, end_ns;
+		do {
+			w = __atomic_load_n(&a.out->write, __ATOMIC_ACQUIRE);
+			end_ns = __atomic_load_n(&a.out->write_ns, __ATOMIC_RELAXED);
+		} while (__atomic_load_n(&a.out->write, __ATOMIC_ACQUIRE) != w);
+		if (w == taken)
+			continue;
+		uint64_t from = w - taken > frames ? w - frames : taken;
+		for (uint64_t f = from; f < w; f++)
+			for (int ch = 0; ch < 2; ch++)
+				chunk[(f - from) * 2 + ch] = __atomic_load_n(
+				    &((const int16_t *)(a.out + 1))[(f & (frames - 1)) * 2 + ch], __ATOMIC_RELAXED);
+		/* Frames overwritten while they were copied are not kept. */
+		uint64_t now_w = __atomic_load_n(&a.out->write, __ATOMIC_ACQUIRE);
+		uint64_t keep_from = now_w - from > frames ? now_w - frames : from;
+		int64_t end_index =
+		    end_ns > start_ns ? (int64_t)((end_ns - start_ns) * VMM_AUDIO_RATE / 1000000000ull) : 0;
+		int64_t at = end_index - (int64_t)(w - from);
+		if (from == taken && next_at >= 0 && at - next_at <= 2 && next_at - at <= 2)
+			at = next_at;
+		for (uint64_t f = keep_from; f < w; f++) {
+			int64_t i = at + (int64_t)(f - from);
+			if (i >= 0 && i < (int64_t)total)
+				memcpy(&pcm[i * 2], &chunk[(f - from) * 2], 2 * sizeof(int16_t));
+		}
+		next_at = at + (int64_t)(w - from);
+		taken = w;
+	}
+	int r = control_write_wav(file, pcm, total, 2);
+	free(pcm);
+	free(chunk);
+	control_audio_close(&a);
+	if (r < 0)
+		return 1;
+	printf("ok\n");
+	return 0;
+}
+
+/* A 16-bit PCM WAV at VMM_AUDIO_RATE, mono or stereo, as mono frames. */
+static int16_t *control_read_wav(const char *file, uint32_t *frames_out)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f) {
+		log_error("ctl: audio-play: %s: %s", file, strerror(errno));
+		return NULL;
+	}
+	uint8_t *buf = malloc(WAV_FILE_MAX);
+	size_t n = buf ? fread(buf, 1, WAV_FILE_MAX, f) : 0;
+	bool too_big = buf && n == WAV_FILE_MAX && fgetc(f) != EOF;
+	fclose(f);
+	const char *why = !buf ? "out of memory" : too_big ? "larger than 64 MiB" : NULL;
+	uint32_t channels = 0, rate = 0, bits = 0, format = 0;
+	const uint8_t *data = NULL;
+	uint32_t data_len = 0;
+	if (!why && (n < 12 || memcmp(buf, "RIFF", 4) || memcmp(buf + 8, "WAVE", 4)))
+		why = "not a RIFF WAVE file";
+	for (size_t at = 12; !why && at + 8 <= n && !data;) {
+		uint32_t len = control_get_le(buf + at + 4, 4);
+		if (len > n - at - 8) {
+			why = "a chunk runs past the end of the file";
+			break;
+		}
+		if (!memcmp(buf + at, "fmt ", 4) && len >= 16) {
+			format = control_get_le(buf + at + 8, 2);
+			channels = control_get_le(buf + at + 10, 2);
+			rate = control_get_le(buf + at + 12, 4);
+			bits = control_get_le(buf + at + 22, 2);
+		} else if (!memcmp(buf + at, "data", 4)) {
+			data = buf + at + 8;
+			data_len = len;
+		}
+		at += 8 + (size_t)len + (len & 1);
+	}
+	if (!why && (!data || !format))
+		why = "no fmt or data chunk";
+	if (!why && (format != 1 || bits != 16 || rate != VMM_AUDIO_RATE || (channels != 1 && channels != 2)))
+		why = "not 16-bit PCM at 48000 Hz, mono or stereo";
+	if (why) {
+		log_error("ctl: audio-play: %s: %s", file, why);
+		free(buf);
+		return NULL;
+	}
+	uint32_t frames = data_len / (2 * channels);
+	int16_t *mono = malloc(((size_t)frames + 1) * sizeof(int16_t));
+	for (uint32_t i = 0; mono && i < frames; i++) {
+		int32_t sum = 0;
+		for (uint32_t ch = 0; ch < channels; ch++)
+			sum += (int16_t)control_get_le(data + ((size_t)i * channels + ch) * 2, 2);
+		mono[i] = (int16_t)(sum / (int32_t)channels);
+	}
+	free(buf);
+	if (!mono)
+		log_error("ctl: audio-play: out of memory");
+	*frames_out = frames;
+	return mono;
+}
+
+/* Feeds the file to the microphone in real time, a little ahead of the
+ * clock, and returns once it has all been heard. */
+static int control_audio_play(struct ctl *c, const char *file)
+{
+	uint32_t frames;
+	int16_t *pcm = control_read_wav(file, &frames);
+	if (!pcm)
+		return 1;
+	struct audio_rings a;
+	if (control_audio_open(c, "audio-play", &a) < 0) {
+		free(pcm);
+		return 1;
+	}
+	int16_t *ring = (int16_t *)(a.mic + 1);
+	const uint32_t mask = a.mic->frames - 1;
+	uint64_t w = __atomic_load_n(&a.mic->write, __ATOMIC_RELAXED);
+	int64_t start = control_now_ms();
+	uint32_t sent = 0;
+	while (sent < frames) {
+		uint64_t due = (uint64_t)(control_now_ms() - start) * VMM_AUDIO_RATE / 1000 + AUDIO_PLAY_LEAD;
+		uint32_t upto = due < frames ? (uint32_t)due : frames;
+		for (; sent < upto; sent++, w++)
+			__atomic_store_n(&ring[w & mask], pcm[sent], __ATOMIC_RELAXED);
+		__atomic_store_n(&a.mic->write, w, __ATOMIC_RELEASE);
+		struct timespec nap = {.tv_nsec = 5000000};
+		nanosleep(&nap, NULL);
+	}
+	struct timespec drain = {.tv_nsec = 50000000};
+	nanosleep(&drain, NULL);
+	free(pcm);
+	control_audio_close(&a);
+	printf("ok\n");
+	return 0;
+}
+
 static int control_run(struct ctl *c, const char *cmd, int argc, char **argv)
 {
 	bool none = argc == 0, one = argc == 1;
@@ -483,6 +765,10 @@ static int control_run(struct ctl *c, const char *cmd, int argc, char **argv)
 		return control_events(c, argc, argv);
 	if (!strcmp(cmd, "snapshot"))
 		return control_snapshot(c, argc, argv);
+	if (!strcmp(cmd, "audio-record") && argc == 2)
+		return control_audio_record(c, argv[0], argv[1]);
+	if (!strcmp(cmd, "audio-play") && one)
+		return control_audio_play(c, argv[0]);
 	log_error("ctl: wrong arguments for '%s' (see vdi-vmm ctl --help)", cmd);
 	return 1;
 }
@@ -492,9 +778,10 @@ static const struct {
 	const char *name;
 	int min_args, max_args;
 } control_commands[] = {
-    {"status", 0, 0},     {"stats", 0, 0}, {"pause", 0, 0},  {"resume", 0, 0},   {"poweroff", 0, 0},
-    {"screenshot", 1, 1}, {"type", 1, 1},  {"key", 1, 1},    {"pointer", 2, 3},  {"wheel", 1, 2},
-    {"display", 1, 1},    {"label", 1, 1}, {"events", 0, 1}, {"snapshot", 1, 2},
+    {"status", 0, 0},   {"stats", 0, 0},      {"pause", 0, 0},        {"resume", 0, 0},
+    {"poweroff", 0, 0}, {"screenshot", 1, 1}, {"type", 1, 1},         {"key", 1, 1},
+    {"pointer", 2, 3},  {"wheel", 1, 2},      {"display", 1, 1},      {"label", 1, 1},
+    {"events", 0, 1},   {"snapshot", 1, 2},   {"audio-record", 2, 2}, {"audio-play", 1, 1},
 };
 
 static int control_check(const char *cmd, int argc)

@@ -4,6 +4,7 @@
 #include "boot/boot.h"
 #include "control.h"
 #include "devices/devices.h"
+#include "audio.h"
 #include "scanout.h"
 #include "snapshot_vm.h"
 #include "vmm.h"
@@ -38,7 +39,7 @@ static const char vmm_usage[] =
     "usage: vdi-vmm [--mem MIB] [--cpus N] (--guest desktop | --kernel FILE [--initrd FILE])\n"
     "               [--cmdline STRING] [--serial stdout|file:PATH|none] [--serial-max BYTES]\n"
     "               [--control PATH]\n"
-    "               [--display WxH] [--label TEXT]\n"
+    "               [--display WxH] [--label TEXT] [--sound | --no-sound]\n"
     "       vdi-vmm --restore DIR [--clone] [--label TEXT] [--serial WHERE] [--control PATH]\n"
     "       vdi-vmm ctl SOCKET COMMAND (vdi-vmm ctl --help lists them)\n"
     "\n"
@@ -56,6 +57,9 @@ static const char vmm_usage[] =
     "  --control PATH    serve the control socket at PATH (see vmm_control.h)\n"
     "  --display WxH     the virtual display's size (default 1024x768; clients may change it)\n"
     "  --label TEXT      the label the desktop guest shows on its taskbar (the user's name)\n"
+    "  --sound, --no-sound  a virtio-snd device (48 kHz stereo out, mono microphone) whose\n"
+    "                    streams the control socket carries (default: on with --guest desktop,\n"
+    "                    off with --kernel; a restored VM has it if its snapshot does)\n"
     "  --restore DIR     start from a snapshot (vdi-vmm ctl SOCKET snapshot DIR): RAM, vCPUs and\n"
     "                    devices as they were; the guest goes on where it stopped\n"
     "  --clone           with --restore: map DIR/memory copy-on-write, shared with every other\n"
@@ -81,6 +85,7 @@ struct vmm_options {
 	const char *restore;
 	bool clone;
 	bool shaped; /* --mem, --cpus, --display or --cmdline given */
+	int sound;   /* 1 --sound, 0 --no-sound, -1 the default */
 };
 
 static int vmm_parse_number(const char *flag, const char *text, long long min, long long max, long long *out)
@@ -127,10 +132,13 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 	    {"restore", required_argument, NULL, 'R'},
 	    {"clone", no_argument, NULL, 'K'},
 	    {"serial-max", required_argument, NULL, 'S'},
+	    {"sound", no_argument, NULL, 'a'},
+	    {"no-sound", no_argument, NULL, 'A'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
-	*o = (struct vmm_options){.mem_mib = 256, .cpus = 1, .serial = "stdout", .width = 1024, .height = 768};
+	*o = (struct vmm_options){
+	    .mem_mib = 256, .cpus = 1, .serial = "stdout", .width = 1024, .height = 768, .sound = -1};
 	opterr = 0;
 	int c;
 	long long v;
@@ -184,6 +192,11 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 		case 'K':
 			o->clone = true;
 			break;
+		case 'a':
+		case 'A':
+			o->sound = c == 'a';
+			o->shaped = true;
+			break;
 		case 'L':
 			if (strlen(optarg) > VMM_LABEL_MAX) {
 				log_error("--label: at most %d bytes", VMM_LABEL_MAX);
@@ -211,8 +224,8 @@ static int vmm_parse_options(int argc, char **argv, struct vmm_options *o)
 		return -EINVAL;
 	}
 	if (o->restore && (o->guest || o->kernel || o->initrd || o->shaped)) {
-		log_error("--restore takes the guest, its memory, vCPUs and display from the snapshot: drop "
-			  "--guest, --kernel, --initrd, --cmdline, --mem, --cpus and --display");
+		log_error("--restore takes the guest, its memory, vCPUs, display and sound from the snapshot: drop "
+			  "--guest, --kernel, --initrd, --cmdline, --mem, --cpus, --display, --sound and --no-sound");
 		return -EINVAL;
 	}
 	if (!o->restore && !o->guest == !o->kernel) {
@@ -285,10 +298,12 @@ struct vmm_devices {
 	struct virtio_input *keyboard;
 	struct virtio_input *tablet;
 	struct virtio_rng *rng;
+	struct audio *audio;
+	struct virtio_snd *snd; /* NULL without sound */
 };
 
 /* PCI INTx lines for the virtio devices: ISA IRQs no platform device uses. */
-static const uint32_t vmm_pci_gsis[] = {10, 11, 5, 9};
+static const uint32_t vmm_pci_gsis[] = {10, 11, 5, 9, 7};
 
 static const struct virtio_pci_config *vmm_slot(struct virtio_pci_config *cfg, int n)
 {
@@ -297,9 +312,10 @@ static const struct virtio_pci_config *vmm_slot(struct virtio_pci_config *cfg, i
 	return cfg;
 }
 
-/* The virtio devices, in slot order gpu, keyboard, tablet, rng, with BARs
- * laid out from the bottom of the PCI hole as firmware would. */
-static int vmm_create_virtio(struct vm *vm, const struct vmm_options *o, struct vmm_devices *d)
+/* The virtio devices, in slot order gpu, keyboard, tablet, rng, and sound
+ * when it is on, with BARs laid out from the bottom of the PCI hole as
+ * firmware would. */
+static int vmm_create_virtio(struct vm *vm, const struct vmm_options *o, bool sound, struct vmm_devices *d)
 {
 	struct virtio_pci_config cfg = {
 	    .pci = d->pci,
@@ -315,10 +331,18 @@ static int vmm_create_virtio(struct vm *vm, const struct vmm_options *o, struct 
 	d->rng = d->tablet ? virtio_rng_create(vmm_slot(&cfg, 3)) : NULL;
 	if (!d->rng)
 		return -ENOMEM;
-	return 0;
+	if (!sound)
+		return 0;
+	d->audio = audio_create();
+	if (d->audio) {
+		struct snd_host_ops host = audio_snd_ops(d->audio);
+		d->snd = virtio_snd_create(vmm_slot(&cfg, 4), &host, NULL);
+	}
+	return d->snd ? 0 : -ENOMEM;
 }
 
-static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, int serial_fd, struct vmm_devices *d)
+static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, bool sound, int serial_fd,
+			      struct vmm_devices *d)
 {
 	d->uart = uart_create(&vm->pio, UART_COM1_BASE, UART_COM1_IRQ, vm->irq, serial_fd);
 	if (d->uart && o->serial_max)
@@ -330,7 +354,7 @@ static int vmm_create_devices(struct vm *vm, const struct vmm_options *o, int se
 	d->label = label_create(&vm->pio, vm->msi);
 	d->scanout = scanout_create();
 	if (!d->uart || !d->rtc || !d->i8042 || !d->poweroff || !d->pci || !d->label || !d->scanout ||
-	    vmm_create_virtio(vm, o, d) < 0) {
+	    vmm_create_virtio(vm, o, sound, d) < 0) {
 		log_error("cannot create the platform devices");
 		return -ENOMEM;
 	}
@@ -352,6 +376,7 @@ static struct snapshot_devices vmm_snapshot_devices(const struct vmm_devices *d)
 	    .keyboard = d->keyboard,
 	    .tablet = d->tablet,
 	    .rng = d->rng,
+	    .snd = d->snd,
 	};
 }
 
@@ -371,7 +396,8 @@ static int vmm_restore(struct vm *vm, const struct vmm_options *o, int serial_fd
 	    .mem_private = o->clone,
 	};
 	int r;
-	if ((r = vm_create(vm, &cfg)) < 0 || (r = vmm_create_devices(vm, o, serial_fd, d)) < 0 ||
+	bool sound = snap_image_find(img, SNAP_SEC_VIRTIO_SND, 0) != NULL;
+	if ((r = vm_create(vm, &cfg)) < 0 || (r = vmm_create_devices(vm, o, sound, serial_fd, d)) < 0 ||
 	    (r = cpuid_init(vm, img->header.flags & SNAP_F_CPUID_PROBED)) < 0)
 		return r;
 	struct snapshot_devices all = vmm_snapshot_devices(d);
@@ -385,6 +411,10 @@ static int vmm_restore(struct vm *vm, const struct vmm_options *o, int serial_fd
 
 static void vmm_destroy_devices(struct vmm_devices *d)
 {
+	if (d->snd)
+		virtio_snd_destroy(d->snd);
+	if (d->audio)
+		audio_destroy(d->audio);
 	if (d->rng)
 		virtio_rng_destroy(d->rng);
 	if (d->tablet)
@@ -522,7 +552,8 @@ int main(int argc, char **argv)
 			goto out;
 	} else {
 		struct vm_config cfg = {.mem_bytes = o.mem_mib << 20, .cpus = o.cpus};
-		if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, &o, serial_fd, &devices) < 0 ||
+		bool sound = o.sound >= 0 ? o.sound : o.guest != NULL;
+		if (vm_create(&vm, &cfg) < 0 || vmm_create_devices(&vm, &o, sound, serial_fd, &devices) < 0 ||
 		    vmm_boot(&vm, &o) < 0)
 			goto out;
 	}
@@ -533,8 +564,13 @@ int main(int argc, char **argv)
 	    .keyboard = devices.keyboard,
 	    .tablet = devices.tablet,
 	    .label = devices.label,
+	    .audio = devices.audio,
 	    .all = &all,
 	};
+	if (devices.snd && virtio_snd_start_clock(devices.snd) < 0) {
+		log_error("cannot start the sound device's clock");
+		goto out;
+	}
 	if (o.control && !(control = control_start(&vm, &control_devices, o.control)))
 		goto out;
 	struct timespec now;

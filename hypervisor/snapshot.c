@@ -450,6 +450,7 @@ SNAP_DEVICE_ADAPTERS(pci, struct pci_bus)
 SNAP_DEVICE_ADAPTERS(virtio_gpu, struct virtio_gpu)
 SNAP_DEVICE_ADAPTERS(virtio_input, struct virtio_input)
 SNAP_DEVICE_ADAPTERS(virtio_rng, struct virtio_rng)
+SNAP_DEVICE_ADAPTERS(virtio_snd, struct virtio_snd)
 
 struct snap_device {
 	uint32_t type, instance;
@@ -473,6 +474,8 @@ static int snapshot_device_table(const struct snapshot_devices *d, struct snap_d
 	SNAP_ADD(d->keyboard, SNAP_SEC_VIRTIO_INPUT, 0, virtio_input);
 	SNAP_ADD(d->tablet, SNAP_SEC_VIRTIO_INPUT, 1, virtio_input);
 	SNAP_ADD(d->rng, SNAP_SEC_VIRTIO_RNG, 0, virtio_rng);
+	if (d->snd)
+		SNAP_ADD(d->snd, SNAP_SEC_VIRTIO_SND, 0, virtio_snd);
 #undef SNAP_ADD
 	return n;
 }

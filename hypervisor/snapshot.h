@@ -47,6 +47,7 @@ enum snap_section_type {
 	SNAP_SEC_VIRTIO_GPU = 22,
 	SNAP_SEC_VIRTIO_INPUT = 23, /* instance: 0 keyboard, 1 tablet */
 	SNAP_SEC_VIRTIO_RNG = 24,
+	SNAP_SEC_VIRTIO_SND = 25, /* only in a VM with sound */
 	SNAP_SEC_END = 0xffff,
 };
 

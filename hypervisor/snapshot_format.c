@@ -241,6 +241,8 @@ const char *snap_section_name(uint32_t type)
 		return "virtio-input";
 	case SNAP_SEC_VIRTIO_RNG:
 		return "virtio-rng";
+	case SNAP_SEC_VIRTIO_SND:
+		return "virtio-snd";
 	case SNAP_SEC_END:
 		return "end";
 	default:

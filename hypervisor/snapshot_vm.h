@@ -19,6 +19,7 @@ struct snapshot_devices {
 	struct virtio_input *keyboard;
 	struct virtio_input *tablet;
 	struct virtio_rng *rng;
+	struct virtio_snd *snd; /* NULL: the VM has no sound device */
 };
 
 #define SNAPSHOT_PAUSE VMM_SNAPSHOT_PAUSE /* stay paused afterwards */

@@ -28,6 +28,9 @@
  *                                         input, nothing of it was queued)
  *   VMM_REQ_SET_LABEL the label's bytes   none (-EINVAL: longer than
  *                     (no NUL)            VMM_LABEL_MAX or contains a NUL)
+ *   VMM_REQ_AUDIO_SUBSCRIBE
+ *                     none                struct vmm_audio + 3 fds (-ENODEV:
+ *                                         the VM has no sound device)
  *   VMM_REQ_SNAPSHOT  struct vmm_snapshot none (returns once DIR/memory and
  *                     + a directory path  DIR/state are complete on disk;
  *                     (absolute, no NUL)  -EINVAL bad path or flags, -EIO
@@ -61,6 +64,37 @@
  * without bound. Right after subscribing, the current cursor image and
  * position follow if the guest has set them; the whole surface counts as
  * new.
+ *
+ * Sound. VMM_REQ_AUDIO_SUBSCRIBE hands the connection three descriptors, in
+ * this order: the output ring (a memfd to map read-only, MAP_SHARED: what
+ * the guest's sound device played), the microphone ring (a memfd to map
+ * read-write: what the guest records), and an eventfd of the connection's
+ * own that the VMM signals each time new output is in the ring (every
+ * few ms while the guest plays; nothing while it is silent). Each ring is a
+ * struct vmm_audio_ring, then `frames` frames of `channels` interleaved
+ * signed 16-bit little-endian samples at `rate` Hz; frame number f (counted
+ * from the VM's start) sits at index f % frames.
+ *
+ * Output: the VMM alone writes it, by the sound device's clock, never
+ * waiting for anyone: it writes the frames, then `write_ns`, then moves
+ * `write` (release). A consumer remembers the last frame number it took,
+ * reads `write` (acquire), copies frames from max(its own, write - frames)
+ * up to write, then reads `write` again: frames below the new write -
+ * frames were being overwritten while it copied and are dropped. A slow or
+ * absent consumer thus loses the oldest audio, never the newest, and never
+ * slows the guest. `write_ns` is CLOCK_MONOTONIC when frame write - 1
+ * ended on the device's clock: frame f ended (write - 1 - f) / rate
+ * seconds before it, while the guest was playing without a pause (each
+ * start of playback begins a new run; read write_ns between two equal
+ * reads of write).
+ *
+ * Microphone: one consumer at a time writes it (the session's user). It
+ * writes frames at `write` onwards, then moves `write` (release); the VMM
+ * takes them as the guest records, at the device's clock, and publishes
+ * how far it took in `read`. A producer more than VMM_AUDIO_MIC_LAG_MAX
+ * frames ahead of `read` (the guest was not recording, or the producer ran
+ * fast) has its older frames skipped: the guest hears what is recent. When
+ * nothing comes the guest records silence.
  */
 #ifndef VDI_HYPERVISOR_VMM_CONTROL_H
 #define VDI_HYPERVISOR_VMM_CONTROL_H
@@ -88,6 +122,7 @@ enum vmm_msg_type {
 	VMM_REQ_INPUT = 23,
 	VMM_REQ_SET_LABEL = 24,
 	VMM_REQ_SNAPSHOT = 25,
+	VMM_REQ_AUDIO_SUBSCRIBE = 26,
 };
 
 struct vmm_msg {
@@ -192,6 +227,29 @@ struct vmm_input {
 	uint32_t code;
 	int32_t x;
 	int32_t y;
+};
+
+/* VMM_REQ_AUDIO_SUBSCRIBE's reply; the rings' layout. */
+#define VMM_AUDIO_RATE        48000
+#define VMM_AUDIO_OUT_FRAMES  65536 /* about 1.4 s */
+#define VMM_AUDIO_MIC_FRAMES  16384 /* about 0.34 s */
+#define VMM_AUDIO_MIC_LAG_MAX 4800  /* 100 ms */
+#define VMM_AUDIO_MIC_LAG     960   /* what the VMM keeps of a backlog: 20 ms */
+#define VMM_AUDIO_FORMAT_S16  1
+struct vmm_audio_ring {
+	uint32_t rate;     /* VMM_AUDIO_RATE */
+	uint32_t channels; /* output 2, microphone 1 */
+	uint32_t frames;   /* capacity, a power of two */
+	uint32_t format;   /* VMM_AUDIO_FORMAT_S16 */
+	uint64_t write;    /* frames written since the VM started */
+	uint64_t write_ns; /* output: CLOCK_MONOTONIC when frame write - 1 ended */
+	uint64_t read;     /* microphone: frames the VMM has taken */
+	uint64_t reserved[3];
+	/* frames * channels int16 samples follow */
+};
+struct vmm_audio {
+	uint64_t out_bytes; /* size of the output memfd */
+	uint64_t mic_bytes; /* size of the microphone memfd */
 };
 
 /* VMM_REQ_SNAPSHOT: this, then the directory's path (at most

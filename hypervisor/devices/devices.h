@@ -233,4 +233,54 @@ void virtio_gpu_destroy(struct virtio_gpu *gpu);
 void virtio_gpu_save(struct virtio_gpu *gpu, struct snap_buf *out);
 int virtio_gpu_load(struct virtio_gpu *gpu, struct snap_cursor *in);
 
+/* virtio-snd: no jacks, two PCM streams at SND_RATE, S16 little-endian:
+ * stream 0 output (stereo, the desktop's sound), stream 1 input (mono, the
+ * microphone). The device plays and records by its own clock, never at the
+ * guest's pace: every SND_TICK_NS, virtio_snd_tick() takes the frames due
+ * since the stream started from the guest's tx buffers (silence where the
+ * guest fell behind) and hands them to `playback`, and fills rx buffers with
+ * what `capture` gives; a buffer goes back to the guest once all of it has
+ * been played (or recorded). The host side (hypervisor/audio.c) implements
+ * these callbacks; they run with the device lock held, on the clock's
+ * thread (or the caller of virtio_snd_tick), and must not block. */
+#define SND_RATE           48000
+#define SND_OUT_CHANNELS   2
+#define SND_IN_CHANNELS    1
+#define SND_TICK_NS        5000000ull
+#define SND_BUFFER_MAX     (SND_RATE * 2 * SND_OUT_CHANNELS) /* bytes: one second of output */
+#define SND_HELD_MAX       64                                /* buffers a stream holds at once; more wait in the ring */
+#define SND_CATCHUP_FRAMES (SND_RATE / 10)                   /* a tick never makes up more than this (a paused VM) */
+struct snd_host_ops {
+	/* `frames` stereo frames (2 x int16 each) the output stream played; the
+	 * last of them ends at `end_ns` on the device's clock. */
+	void (*playback)(void *opaque, const int16_t *samples, uint32_t frames, uint64_t end_ns);
+	/* Fills `frames` mono frames for the input stream: the microphone, or
+	 * silence when nothing came. */
+	void (*capture)(void *opaque, int16_t *samples, uint32_t frames);
+	void *opaque;
+};
+struct virtio_snd;
+/* `clock` gives the device's time in ns (NULL: CLOCK_MONOTONIC); unit tests
+ * pass their own and drive virtio_snd_tick() themselves. */
+struct virtio_snd *virtio_snd_create(const struct virtio_pci_config *cfg, const struct snd_host_ops *host,
+				     uint64_t (*clock)(void));
+/* Starts the device's clock thread: it ticks every SND_TICK_NS while a
+ * stream runs and sleeps otherwise. 0 or -errno. */
+int virtio_snd_start_clock(struct virtio_snd *snd);
+/* One tick at the clock's time now: what the clock thread does. */
+void virtio_snd_tick(struct virtio_snd *snd);
+/* Counters for tests and statistics. */
+struct virtio_snd_stats {
+	uint64_t frames_played, frames_recorded;
+	uint64_t underrun_frames; /* output frames played as silence: the guest was late */
+	uint64_t skipped_frames;  /* frames the clock skipped after a stall (SND_CATCHUP_FRAMES) */
+};
+void virtio_snd_stats(struct virtio_snd *snd, struct virtio_snd_stats *out);
+void virtio_snd_destroy(struct virtio_snd *snd);
+/* Saved: both streams' state and parameters, the buffers the device holds
+ * (by descriptor head) and the output not yet played. A restored running
+ * stream starts its clock anew at the load. */
+void virtio_snd_save(struct virtio_snd *snd, struct snap_buf *out);
+int virtio_snd_load(struct virtio_snd *snd, struct snap_cursor *in);
+
 #endif

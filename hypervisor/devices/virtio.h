@@ -26,6 +26,7 @@
 #define VIRTIO_ID_RNG          4
 #define VIRTIO_ID_GPU          16
 #define VIRTIO_ID_INPUT        18
+#define VIRTIO_ID_SOUND        25
 #define VIRTIO_PCI_VENDOR      0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
 
@@ -93,6 +94,11 @@ int virtq_enable(struct virtqueue *vq);
  * validated but get no iovec, so nreadable/nwritable count iovecs. Chains
  * carry at most UINT32_MAX readable and UINT32_MAX writable bytes. */
 int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain);
+/* Walks again the chain at `head` that the device took earlier and still
+ * holds (a device that returns buffers later keeps only their heads), with
+ * virtq_pop()'s checks; -EINVAL (device marked broken) when the guest broke
+ * a rule or the queue is not enabled. */
+int virtq_chain_at(struct virtqueue *vq, uint16_t head, struct virtq_chain *chain);
 /* Returns a chain to the guest with `written` bytes written into its
  * writable part (clamped to writable_bytes). Does not interrupt the guest:
  * see virtio_notify_queue. Does nothing on a disabled queue or a broken
@@ -160,7 +166,7 @@ void virtio_device_reset(struct virtio_device *vdev);
 
 /* The PCI side (configuration in devices.h): puts `vdev` on the PCI bus
  * with its BAR, capabilities, MSI-X with num_queues + 1 vectors and INTx.
- * The PCI class code follows device_id (GPU display, input, others
+ * The PCI class code follows device_id (GPU display, input, sound audio, others
  * unclassified). Returns 0 or -errno. */
 int virtio_pci_init(struct virtio_device *vdev, const struct virtio_pci_config *cfg);
 /* Takes the device off the PCI and MMIO buses and destroys its lock. Call

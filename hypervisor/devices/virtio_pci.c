@@ -139,6 +139,8 @@ static uint32_t vp_class_code(uint16_t device_id)
 		return 0x038000; /* display, other */
 	case VIRTIO_ID_INPUT:
 		return 0x098000; /* input, other */
+	case VIRTIO_ID_SOUND:
+		return 0x040100; /* multimedia, audio */
 	default:
 		return 0x00ff00; /* unclassified */
 	}

@@ -187,6 +187,15 @@ int virtq_pop(struct virtqueue *vq, struct virtq_chain *chain)
 	return 1;
 }
 
+int virtq_chain_at(struct virtqueue *vq, uint16_t head, struct virtq_chain *chain)
+{
+	if (!vq->enabled || head >= vq->size) {
+		virtio_mark_broken(vq->vdev, "queue %u: held descriptor %u is not in the queue", vq->index, head);
+		return -EINVAL;
+	}
+	return virtq_walk(vq, head, chain);
+}
+
 void virtq_push(struct virtqueue *vq, const struct virtq_chain *chain, uint32_t written)
 {
 	if (!vq->enabled || vq->vdev->broken)

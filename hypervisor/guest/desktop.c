@@ -20,6 +20,16 @@ static int32_t pointer_x, pointer_y;
 static bool pointer_moved;
 static uint32_t label_generation;
 static bool flush_failed;
+static bool have_sound;
+
+#define BELL_HZ          880
+#define BELL_FRAMES      (SOUND_RATE / 5)      /* 200 ms */
+#define TEST_TONE_FRAMES (SOUND_RATE * 3 / 20) /* 150 ms each */
+#define TEST_RECORD      SOUND_RECORD_MAX
+#define TEST_SKIP        (SOUND_RATE / 10) /* the first 100 ms of a recording settle */
+static const uint32_t test_tones[] = {440, 660, 880};
+static int16_t sound_buffer[3 * TEST_TONE_FRAMES * 2];
+_Static_assert(BELL_FRAMES <= 3 * TEST_TONE_FRAMES, "the bell fits the sound buffer");
 
 static bool set_mode(uint32_t width, uint32_t height)
 {
@@ -108,6 +118,65 @@ static const char *button_name(uint16_t code)
 	}
 }
 
+/* Notes' bell (Ctrl+G): a 200 ms tone at 880 Hz. */
+static void ring_bell(void)
+{
+	uint32_t phase = 0;
+	tone_fill(sound_buffer, BELL_FRAMES, 2, BELL_HZ, 12000, &phase);
+	int r = have_sound ? sound_play(sound_buffer, BELL_FRAMES) : -19;
+	if (r < 0)
+		guest_log("bell: no sound (error %d)", r);
+	else
+		guest_log("bell %u Hz %u ms", BELL_HZ, BELL_FRAMES * 1000 / SOUND_RATE);
+}
+
+/* The sound test (Ctrl+T): plays a known sequence and records the
+ * microphone meanwhile; report_recording() says what it heard. */
+static void sound_test(void)
+{
+	if (!have_sound) {
+		guest_log("sound test: no sound device");
+		return;
+	}
+	uint32_t phase = 0;
+	for (unsigned i = 0; i < 3; i++)
+		tone_fill(sound_buffer + i * TEST_TONE_FRAMES * 2, TEST_TONE_FRAMES, 2, test_tones[i], 12000, &phase);
+	int r = sound_play(sound_buffer, 3 * TEST_TONE_FRAMES);
+	int rr = sound_record(TEST_RECORD);
+	guest_log("sound test: playing 440 660 880 Hz (%d), recording %u ms (%d)", r, TEST_RECORD * 1000 / SOUND_RATE,
+		  rr);
+}
+
+/* The dominant frequency by zero crossings (going up through a hysteresis
+ * band, so noise near zero does not count), and the peak level. */
+static void report_recording(const int16_t *pcm, uint32_t frames)
+{
+	int32_t peak = 0;
+	for (uint32_t i = TEST_SKIP; i < frames; i++) {
+		int32_t v = pcm[i] < 0 ? -pcm[i] : pcm[i];
+		if (v > peak)
+			peak = v;
+	}
+	int32_t band = peak / 4;
+	uint32_t crossings = 0, first = 0, last = 0;
+	bool low = false;
+	for (uint32_t i = TEST_SKIP; i < frames && band > 0; i++) {
+		if (pcm[i] < -band) {
+			low = true;
+		} else if (low && pcm[i] > band) {
+			low = false;
+			if (!crossings)
+				first = i;
+			last = i;
+			crossings++;
+		}
+	}
+	uint32_t hz = crossings > 1
+			  ? (uint32_t)(((uint64_t)(crossings - 1) * SOUND_RATE + (last - first) / 2) / (last - first))
+			  : 0;
+	guest_log("sound test: microphone %u Hz, peak %d", hz, peak);
+}
+
 static void on_key(const struct input_event *ev)
 {
 	const char *button = button_name(ev->code);
@@ -117,7 +186,15 @@ static void on_key(const struct input_event *ev)
 		return;
 	}
 	char c = keymap_event(&keymap, ev->code, ev->value);
-	if (!c)
+	if (c == '\a' && ev->value == 1) {
+		ring_bell();
+		return;
+	}
+	if (c == 0x14 && ev->value == 1) {
+		sound_test();
+		return;
+	}
+	if (!c || (c < 0x20 && c != '\n' && c != '\b' && c != '\t'))
 		return;
 	switch (scene_type(&scene, c, &damage)) {
 	case SCENE_EDIT_TEXT:
@@ -208,6 +285,11 @@ _Noreturn void desktop_main(void)
 	if (!have_input)
 		guest_log("desktop: no input (error %d)", err);
 
+	err = sound_init();
+	have_sound = err >= 0;
+	if (!have_sound && err != -19)
+		guest_log("desktop: no sound (error %d)", err);
+
 	uint32_t width, height;
 	gpu_display_size(&width, &height);
 	if (width == 0 || height == 0 || width > DISPLAY_MAX || height > DISPLAY_MAX) {
@@ -242,6 +324,10 @@ _Noreturn void desktop_main(void)
 		struct input_event ev;
 		while (have_input && input_next(&ev))
 			on_input(&ev);
+		const int16_t *recorded;
+		uint32_t frames;
+		if (have_sound && (events & EVENT_SOUND) && sound_poll(&recorded, &frames))
+			report_recording(recorded, frames);
 		if (events & (EVENT_TIMER | EVENT_LABEL)) {
 			update_clock();
 			uint32_t seen = label_generation;

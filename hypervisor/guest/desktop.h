@@ -80,11 +80,12 @@ int32_t font_draw(struct surface *s, struct rect clip, const struct font *f, int
 
 /* keymap.c — evdev key events to characters, US layout. */
 struct keymap {
-	bool shift_left, shift_right, caps_lock;
+	bool shift_left, shift_right, caps_lock, ctrl_left, ctrl_right;
 };
 /* The character a key event types (on press and autorepeat): printable
- * ASCII, '\n' for Enter, '\b' for Backspace, '\t' for Tab; 0 for anything
- * else (releases, modifiers, keys that type nothing). */
+ * ASCII, '\n' for Enter, '\b' for Backspace, '\t' for Tab, a control
+ * character for Ctrl with a letter (1 to 26); 0 for anything else
+ * (releases, modifiers, keys that type nothing). */
 char keymap_event(struct keymap *k, uint16_t code, int32_t value);
 
 /* cursor.c — the pointer: a black-outlined white arrow, antialiased. */

@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 /* Events sys_wait() reports, one bit each. */
-#define EVENT_TIMER 0x1u /* the once-a-second tick (taskbar clock) */
-#define EVENT_GPU   0x2u /* a virtio-gpu interrupt (queue or configuration change) */
-#define EVENT_INPUT 0x4u /* a virtio-input interrupt */
-#define EVENT_LABEL 0x8u /* the host set a new label (label_notify) */
+#define EVENT_TIMER 0x1u  /* the once-a-second tick (taskbar clock) */
+#define EVENT_GPU   0x2u  /* a virtio-gpu interrupt (queue or configuration change) */
+#define EVENT_INPUT 0x4u  /* a virtio-input interrupt */
+#define EVENT_LABEL 0x8u  /* the host set a new label (label_notify) */
+#define EVENT_SOUND 0x10u /* a virtio-snd interrupt (a buffer played or recorded) */
 
 /* Halts the vCPU until at least one event is pending (returns at once if
  * one already is); returns the pending bits and clears them. */
@@ -88,6 +89,26 @@ void input_set_display_size(uint32_t width, uint32_t height);
 /* The next event from either device; false when none is pending. Buffers
  * go back to the device as events are taken. */
 bool input_next(struct input_event *ev);
+
+/* virtio-snd: 48 kHz, S16; output stereo, input (the microphone) mono.
+ * sound_init() finds the device and sets both streams up (prepared, not
+ * running: an idle desktop keeps the device's clock asleep). */
+#define SOUND_RATE 48000
+int sound_init(void);
+/* Plays `frames` stereo frames (copied): the output stream runs until they
+ * have been played, then stops. -EBUSY while something still plays. */
+int sound_play(const int16_t *stereo, uint32_t frames);
+/* Records `frames` mono frames (at most SOUND_RECORD_MAX) from the
+ * microphone; sound_poll() says when they are in. -EBUSY while recording. */
+#define SOUND_RECORD_MAX (SOUND_RATE / 2)
+int sound_record(uint32_t frames);
+/* Called after EVENT_SOUND: takes finished buffers, stops finished
+ * streams. True once a recording is complete, with its samples. */
+bool sound_poll(const int16_t **recorded, uint32_t *frames);
+
+/* tone.c: a sine of `hz` at `amplitude` (0..32767) into `frames` frames of
+ * `channels` interleaved samples, going on from *phase. */
+void tone_fill(int16_t *out, uint32_t frames, uint32_t channels, uint32_t hz, int32_t amplitude, uint32_t *phase);
 
 /* The desktop shell (desktop.c): entered in CPL3 when the command line asks
  * for no test. */

@@ -185,6 +185,7 @@ user_return:
 	irq_stub irq_gpu_entry, PENDING_GPU
 	irq_stub irq_input_entry, PENDING_INPUT
 	irq_stub irq_label_entry, PENDING_LABEL
+	irq_stub irq_sound_entry, PENDING_SOUND
 
 /* The LAPIC sends the spurious vector without expecting an EOI. */
 	.global irq_spurious_entry

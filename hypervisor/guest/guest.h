@@ -24,11 +24,13 @@
 #define VECTOR_GPU      0x31
 #define VECTOR_INPUT    0x32
 #define VECTOR_LABEL    0x33
+#define VECTOR_SOUND    0x34
 #define VECTOR_SPURIOUS 0xff
 #define PENDING_TIMER   0x1
 #define PENDING_GPU     0x2
 #define PENDING_INPUT   0x4
 #define PENDING_LABEL   0x8
+#define PENDING_SOUND   0x10
 #define LAPIC_BASE      0xfee00000
 #define LAPIC_EOI       0xfee000b0
 
@@ -100,6 +102,7 @@ extern uint32_t sys_pending; /* EVENT_* bits set by interrupt handlers */
 uint32_t user_syscall(uint32_t number);
 void irq_timer_entry(void);
 void irq_gpu_entry(void);
+void irq_sound_entry(void);
 void irq_input_entry(void);
 void irq_label_entry(void);
 void irq_spurious_entry(void);

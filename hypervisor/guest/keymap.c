@@ -1,10 +1,13 @@
 /* keymap.c — evdev key codes to characters on a US keyboard, with both
- * shift keys and caps lock (which, as on a PC, affects only letters). */
+ * shift keys and caps lock (which, as on a PC, affects only letters), and
+ * control with a letter as its ASCII control character (Ctrl+G: BEL). */
 #include "desktop.h"
 
 #define KEY_BACKSPACE  14
 #define KEY_TAB        15
 #define KEY_ENTER      28
+#define KEY_LEFTCTRL   29
+#define KEY_RIGHTCTRL  97
 #define KEY_LEFTSHIFT  42
 #define KEY_RIGHTSHIFT 54
 #define KEY_CAPSLOCK   58
@@ -35,6 +38,12 @@ char keymap_event(struct keymap *k, uint16_t code, int32_t value)
 	case KEY_LEFTSHIFT:
 		k->shift_left = pressed;
 		return 0;
+	case KEY_LEFTCTRL:
+		k->ctrl_left = pressed;
+		return 0;
+	case KEY_RIGHTCTRL:
+		k->ctrl_right = pressed;
+		return 0;
 	case KEY_RIGHTSHIFT:
 		k->shift_right = pressed;
 		return 0;
@@ -61,6 +70,8 @@ char keymap_event(struct keymap *k, uint16_t code, int32_t value)
 	if (code >= sizeof(us_keys) / sizeof(us_keys[0]))
 		return 0;
 	struct key_chars kc = us_keys[code];
+	if (k->ctrl_left || k->ctrl_right)
+		return kc.plain >= 'a' && kc.plain <= 'z' ? (char)(kc.plain & 0x1f) : 0;
 	bool shift = k->shift_left || k->shift_right;
 	if (kc.plain >= 'a' && kc.plain <= 'z')
 		shift ^= k->caps_lock;

@@ -23,7 +23,7 @@
 #define LABEL_READ_TRIES 8
 
 _Static_assert(EVENT_TIMER == PENDING_TIMER && EVENT_GPU == PENDING_GPU && EVENT_INPUT == PENDING_INPUT &&
-		   EVENT_LABEL == PENDING_LABEL,
+		   EVENT_LABEL == PENDING_LABEL && EVENT_SOUND == PENDING_SOUND,
 	       "entry.S's interrupt handlers set drivers.h's event bits");
 
 uint32_t sys_pending;

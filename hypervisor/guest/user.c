@@ -96,5 +96,6 @@ void user_init(void)
 	idt_set_gate(VECTOR_GPU, irq_gpu_entry, 0);
 	idt_set_gate(VECTOR_INPUT, irq_input_entry, 0);
 	idt_set_gate(VECTOR_LABEL, irq_label_entry, 0);
+	idt_set_gate(VECTOR_SOUND, irq_sound_entry, 0);
 	idt_set_gate(VECTOR_SPURIOUS, irq_spurious_entry, 0);
 }

@@ -11,6 +11,7 @@
 #define VIRTIO_ID_RNG   4
 #define VIRTIO_ID_GPU   16
 #define VIRTIO_ID_INPUT 18
+#define VIRTIO_ID_SOUND 25
 
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
 #define VIRTIO_STATUS_DRIVER      0x02
@@ -21,7 +22,7 @@
 
 #define VIRTIO_F_VERSION_1 32
 
-#define VIRTIO_QUEUES_MAX 2  /* every driver here uses at most two */
+#define VIRTIO_QUEUES_MAX 4  /* virtio-snd has four */
 #define VIRTQ_SIZE_MAX    64 /* the rings of one queue fit in one page */
 
 /* One split virtqueue, driver side. */

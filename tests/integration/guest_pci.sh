@@ -9,5 +9,6 @@ expect "$WORK/pci.out" '^vdi-guest: pci 00:01\.0 1af4:1050 class 038000$'
 expect "$WORK/pci.out" '^vdi-guest: pci 00:02\.0 1af4:1052 class 098000$'
 expect "$WORK/pci.out" '^vdi-guest: pci 00:03\.0 1af4:1052 class 098000$'
 expect "$WORK/pci.out" '^vdi-guest: pci 00:04\.0 1af4:1044 class 00ff00$'
-expect "$WORK/pci.out" '^vdi-guest: pci ok 5 functions$'
+expect "$WORK/pci.out" '^vdi-guest: pci 00:05\.0 1af4:1059 class 040100$'
+expect "$WORK/pci.out" '^vdi-guest: pci ok 6 functions$'
 echo ok
