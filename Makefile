@@ -36,7 +36,7 @@ DEPS := gcc make libc6-dev binutils pkg-config clang libclang-rt-14-dev clang-fo
 	xz-utils zstd lz4 gzip python3 procps apt dpkg python3-pil fonts-dejavu-core \
 	libvncserver-dev freerdp2-dev libssl-dev libavcodec-dev \
 	libpam0g-dev libcrypt-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev libgnutls28-dev libpam-wrapper sqlite3 curl \
-	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 imagemagick xdotool novnc chromium libsdl2-dev \
+	vncsnapshot tigervnc-viewer xvfb freerdp2-x11 rdesktop imagemagick xdotool novnc chromium libsdl2-dev \
 	desktop-file-utils
 
 COMMON_SRC := $(wildcard common/*.c)

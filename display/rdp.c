@@ -1,4 +1,5 @@
-/* rdp.c — the RDP server (FreeRDP 2): TLS, one thread and one surface viewer
+/* rdp.c — the RDP server (FreeRDP 2): TLS (our front's, rdp_front.c, with
+ * FreeRDP on a socket pair behind it), one thread and one surface viewer
  * per client, damaged rectangles over the graphics pipeline where the client
  * has it (rdp_gfx.c) and as bitmap updates and RemoteFX where not
  * (rdp_classic.c), the surface's cursor as pointer updates, keyboard and
@@ -8,6 +9,7 @@
 #include "rdp_chan.h"
 #include "rdp_classic.h"
 #include "rdp_disp.h"
+#include "rdp_front.h"
 #include "rdp_gfx.h"
 
 #include "../common/conn_deadline.h"
@@ -47,6 +49,7 @@ struct rdp_server {
 	pthread_t thread;
 	char cert_path[RDP_PATH_MAX];
 	char key_path[RDP_PATH_MAX];
+	struct rdp_front_tls *front_tls;
 	struct conn_limit *limit;
 	unsigned handshake_timeout_s, login_timeout_s;
 	pthread_mutex_t lock;
@@ -85,7 +88,8 @@ struct rdp_peer {
 	 * connection sequence up to the client info PDU). */
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	bool counted; /* held in srv->limit */
+	bool counted;            /* held in srv->limit */
+	struct rdp_front *front; /* owns the client's socket and TLS; FreeRDP serves its pair */
 	bool tls_done;
 	int64_t connected_s;
 	struct conn_deadline deadline;
@@ -595,6 +599,7 @@ static bool rdp_peer_setup(freerdp_peer *client, struct rdp_server *srv)
 static void rdp_peer_release(freerdp_peer *client)
 {
 	struct rdp_peer *p = rdp_peer_of(client->context);
+	struct rdp_front *front = p->front;
 	conn_deadline_disarm(&p->deadline);
 	if (p->counted)
 		conn_limit_release(p->srv->limit, (struct sockaddr *)&p->sa, p->salen);
@@ -609,7 +614,9 @@ static void rdp_peer_release(freerdp_peer *client)
 	rdp_disp_free(p->disp);
 	rdp_gfx_free(p->gfx);
 	rdp_classic_free(p->classic);
+	/* FreeRDP's end of the pair closes with its context; then the front. */
 	freerdp_peer_context_free(client);
+	rdp_front_stop(front);
 }
 
 /* FreeRDP accepts TLS inside the call that negotiated it: once the
@@ -624,7 +631,7 @@ static void rdp_tls_done(struct rdp_peer *p)
 		return;
 	}
 	int64_t left = p->connected_s + srv->login_timeout_s - rdp_now_s();
-	conn_deadline_arm(&p->deadline, p->ctx.peer->sockfd, left > 0 ? (unsigned)left : 1, "RDP login",
+	conn_deadline_arm(&p->deadline, rdp_front_socket(p->front), left > 0 ? (unsigned)left : 1, "RDP login",
 			  p->ctx.peer->hostname);
 }
 
@@ -704,29 +711,37 @@ static BOOL rdp_on_peer_accepted(freerdp_listener *listener, freerdp_peer *clien
 		conn_limit_log_refusal(srv->limit, "rdp", client->hostname, conn_verdict_reason(v));
 		return FALSE;
 	}
-	/* The socket moves above FD_SETSIZE: the low numbers are for libvncserver (common/fd.h). A copy,
-	 * as the listener closes the number it accepted when this returns FALSE; the low one is closed
-	 * once the connection is under way. */
+	/* The front owns the client's socket (a copy above FD_SETSIZE: the low numbers are for
+	 * libvncserver, common/fd.h; the listener closes the number it accepted when this returns FALSE,
+	 * and we close it once the connection is under way) and its TLS; FreeRDP serves the front's pair. */
 	int low = client->sockfd;
-	int high = fcntl(low, F_DUPFD_CLOEXEC, FD_SETSIZE);
-	if (high >= 0)
-		client->sockfd = high;
+	int sock = fcntl(low, F_DUPFD_CLOEXEC, FD_SETSIZE);
+	if (sock < 0)
+		sock = fcntl(low, F_DUPFD_CLOEXEC, 0);
+	int peer_fd = -1;
+	struct rdp_front *front = sock >= 0 ? rdp_front_start(srv->front_tls, sock, client->hostname, &peer_fd) : NULL;
+	if (!front) {
+		conn_limit_release(srv->limit, (struct sockaddr *)&sa, salen);
+		return FALSE;
+	}
+	client->sockfd = peer_fd;
 	client->ContextSize = sizeof(struct rdp_peer);
 	if (!freerdp_peer_context_new(client)) {
+		rdp_front_stop(front);
 		conn_limit_release(srv->limit, (struct sockaddr *)&sa, salen);
 		return FALSE;
 	}
 	struct rdp_peer *p = rdp_peer_of(client->context);
 	p->srv = srv;
+	p->front = front;
 	p->sa = sa;
 	p->salen = salen;
 	p->counted = true;
 	p->connected_s = rdp_now_s();
 	if (srv->handshake_timeout_s)
-		conn_deadline_arm(&p->deadline, client->sockfd, srv->handshake_timeout_s, "TLS handshake",
-				  client->hostname);
+		conn_deadline_arm(&p->deadline, sock, srv->handshake_timeout_s, "TLS handshake", client->hostname);
 	else
-		conn_deadline_arm(&p->deadline, client->sockfd, srv->login_timeout_s, "RDP login", client->hostname);
+		conn_deadline_arm(&p->deadline, sock, srv->login_timeout_s, "RDP login", client->hostname);
 	if (!rdp_peer_setup(client, srv)) {
 		log_error("rdp: cannot set up a connection from %s", client->hostname);
 		rdp_peer_release(client);
@@ -747,8 +762,7 @@ static BOOL rdp_on_peer_accepted(freerdp_listener *listener, freerdp_peer *clien
 		rdp_peer_release(client);
 		return FALSE;
 	}
-	if (high >= 0)
-		close(low);
+	close(low);
 	return TRUE;
 }
 
@@ -795,7 +809,7 @@ struct rdp_server *rdp_server_start(const struct display_hooks *hooks, const str
 	pthread_cond_init(&srv->peers_gone, NULL);
 	if ((size_t)snprintf(srv->cert_path, sizeof(srv->cert_path), "%s", cert_path) >= sizeof(srv->cert_path) ||
 	    (size_t)snprintf(srv->key_path, sizeof(srv->key_path), "%s", key_path) >= sizeof(srv->key_path) ||
-	    tls_identity(cert_path, key_path) < 0)
+	    tls_identity(cert_path, key_path) < 0 || !(srv->front_tls = rdp_front_tls_new(cert_path, key_path)))
 		goto fail;
 	srv->stop = CreateEvent(NULL, TRUE, FALSE, NULL);
 	srv->listener = freerdp_listener_new();
@@ -821,6 +835,7 @@ fail:
 		freerdp_listener_free(srv->listener);
 	if (srv->stop)
 		CloseHandle(srv->stop);
+	rdp_front_tls_free(srv->front_tls);
 	pthread_cond_destroy(&srv->peers_gone);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);
@@ -840,6 +855,7 @@ void rdp_server_stop(struct rdp_server *srv)
 		pthread_cond_wait(&srv->peers_gone, &srv->lock);
 	pthread_mutex_unlock(&srv->lock);
 	CloseHandle(srv->stop);
+	rdp_front_tls_free(srv->front_tls);
 	pthread_cond_destroy(&srv->peers_gone);
 	pthread_mutex_destroy(&srv->lock);
 	free(srv);

@@ -144,6 +144,18 @@ bool rdp_classic_reset(struct rdp_classic *b, uint32_t width, uint32_t height)
 {
 	rdpSettings *settings = b->ctx->settings;
 	rdp_classic_forget(b);
+	/* Planar without its alpha plane only for a client that says it takes
+	 * that (DRAW_ALLOW_SKIP_ALPHA): rdesktop, which does not, decodes only
+	 * run-length planes with alpha. */
+	if (b->planar->AllowSkipAlpha != settings->DrawAllowSkipAlpha) {
+		BITMAP_PLANAR_CONTEXT *planar = freerdp_bitmap_planar_context_new(
+		    (settings->DrawAllowSkipAlpha ? PLANAR_FORMAT_HEADER_NA : 0) | PLANAR_FORMAT_HEADER_RLE,
+		    RDP_CLASSIC_TILE, RDP_CLASSIC_TILE);
+		if (!planar)
+			return false;
+		freerdp_bitmap_planar_context_free(b->planar);
+		b->planar = planar;
+	}
 	b->width = width;
 	b->height = height;
 	b->cols = (width + RDP_CLASSIC_TILE - 1) / RDP_CLASSIC_TILE;
