@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <linux/input-event-codes.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -66,6 +67,7 @@ struct greeter {
 	enum greeter_mode mode;
 	enum greeter_focus focus;
 	bool busy;
+	bool pristine;  /* never repainted: the surface shows the shared picture */
 	unsigned phase; /* busy dots, advanced by greeter_tick() */
 	bool shift_left, shift_right, ctrl_left, ctrl_right, alt_left, alt_right, caps_lock, caps_held;
 	uint32_t buttons;
@@ -439,11 +441,11 @@ static void paint_list(const struct greeter *g, const struct text_canvas *c)
 	}
 }
 
-/* Under g->lock: repaints everything inside clip and damages it. */
-static void repaint(struct greeter *g, struct text_rect clip)
+/* Under g->lock: paints everything inside clip into px (the layout's size). */
+static void paint(const struct greeter *g, uint8_t *px, struct text_rect clip)
 {
 	const struct layout *l = &g->lay;
-	struct text_canvas c = {surface_pixels(g->surface), l->width, l->height, (uint32_t)l->width * 4, {0, 0, 0, 0}};
+	struct text_canvas c = {px, l->width, l->height, (uint32_t)l->width * 4, {0, 0, 0, 0}};
 	c.clip = rect_intersect(clip, (struct text_rect){0, 0, l->width, l->height});
 	if (rect_empty(c.clip) || !c.px)
 		return;
@@ -483,7 +485,68 @@ static void repaint(struct greeter *g, struct text_rect clip)
 					  g->message, error ? COL_ERROR : COL_INFO);
 		}
 	}
-	surface_damage(g->surface, (uint32_t)c.clip.x, (uint32_t)c.clip.y, (uint32_t)c.clip.w, (uint32_t)c.clip.h);
+}
+
+/* Under g->lock: repaints everything inside clip and damages it. The first
+ * repaint gives the greeter pixels of its own (the shared picture copied). */
+static void repaint(struct greeter *g, struct text_rect clip)
+{
+	const struct layout *l = &g->lay;
+	clip = rect_intersect(clip, (struct text_rect){0, 0, l->width, l->height});
+	uint8_t *px = rect_empty(clip) ? NULL : surface_pixels(g->surface);
+	if (!px)
+		return;
+	g->pristine = false;
+	paint(g, px, clip);
+	surface_damage(g->surface, (uint32_t)clip.x, (uint32_t)clip.y, (uint32_t)clip.w, (uint32_t)clip.h);
+}
+
+/* ---- the pristine login screen, one picture a size shared by every greeter showing it ---- */
+
+#define PICTURES_MAX 8 /* sizes kept while no greeter shows them */
+
+static struct {
+	pthread_mutex_t lock;
+	struct surface_picture *pictures[PICTURES_MAX];
+	char host[PICTURES_MAX][64];
+} pristine = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Under pristine.lock: forgets pictures nobody else holds. */
+static void pristine_prune(void)
+{
+	for (size_t i = 0; i < PICTURES_MAX; i++) {
+		if (pristine.pictures[i] && surface_picture_refs(pristine.pictures[i]) == 1) {
+			surface_picture_unref(pristine.pictures[i]);
+			pristine.pictures[i] = NULL;
+		}
+	}
+}
+
+/* The login screen as a greeter just created shows it, at g's layout (g
+ * pristine: empty fields, user name focused, no message); a reference. A
+ * size shown by no greeter is painted anew, the others shared. */
+static struct surface_picture *pristine_picture(const struct greeter *g)
+{
+	uint32_t w = (uint32_t)g->lay.width, h = (uint32_t)g->lay.height;
+	pthread_mutex_lock(&pristine.lock);
+	struct surface_picture *p = NULL;
+	for (size_t i = 0; i < PICTURES_MAX && !p; i++)
+		if (pristine.pictures[i] && surface_picture_width(pristine.pictures[i]) == w &&
+		    surface_picture_height(pristine.pictures[i]) == h && !strcmp(pristine.host[i], g->host))
+			p = surface_picture_ref(pristine.pictures[i]);
+	if (!p && (p = surface_picture_new(w, h))) {
+		paint(g, surface_picture_pixels(p), (struct text_rect){0, 0, g->lay.width, g->lay.height});
+		pristine_prune();
+		for (size_t i = 0; i < PICTURES_MAX; i++) {
+			if (!pristine.pictures[i]) {
+				pristine.pictures[i] = surface_picture_ref(p);
+				snprintf(pristine.host[i], sizeof(pristine.host[i]), "%s", g->host);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&pristine.lock);
+	return p;
 }
 
 static void repaint_all(struct greeter *g)
@@ -847,7 +910,16 @@ static void on_resize(void *opaque, uint32_t width, uint32_t height)
 	struct greeter *g = opaque;
 	fit_size(&width, &height);
 	pthread_mutex_lock(&g->lock);
-	if (width != (uint32_t)g->lay.width || height != (uint32_t)g->lay.height) {
+	if ((width != (uint32_t)g->lay.width || height != (uint32_t)g->lay.height) && g->pristine) {
+		int32_t old_width = g->lay.width, old_height = g->lay.height;
+		layout_compute(g, (int32_t)width, (int32_t)height);
+		struct surface_picture *p = pristine_picture(g);
+		if (!p || surface_set_picture(g->surface, p) < 0) {
+			log_warn("greeter: no memory for a %ux%u screen", width, height);
+			layout_compute(g, old_width, old_height);
+		}
+		surface_picture_unref(p);
+	} else if (width != (uint32_t)g->lay.width || height != (uint32_t)g->lay.height) {
 		int err = surface_resize(g->surface, width, height);
 		if (err < 0) {
 			log_warn("greeter: cannot resize to %ux%u: %s", width, height, strerror(-err));
@@ -869,22 +941,22 @@ struct greeter *greeter_create(uint32_t width, uint32_t height, const struct gre
 		log_error("greeter: out of memory");
 		return NULL;
 	}
-	g->surface = surface_create(width, height);
+	if (ops)
+		g->ops = *ops;
+	if (gethostname(g->host, sizeof(g->host) - 1) < 0)
+		g->host[0] = 0;
+	g->host[sizeof(g->host) - 1] = 0;
+	g->pristine = true;
+	layout_compute(g, (int32_t)width, (int32_t)height);
+	struct surface_picture *p = pristine_picture(g);
+	g->surface = p ? surface_create_shared(p) : NULL;
+	surface_picture_unref(p);
 	if (!g->surface) {
 		log_error("greeter: no memory for a %ux%u screen", width, height);
 		free(g);
 		return NULL;
 	}
 	pthread_mutex_init(&g->lock, NULL);
-	if (ops)
-		g->ops = *ops;
-	if (gethostname(g->host, sizeof(g->host) - 1) < 0)
-		g->host[0] = 0;
-	g->host[sizeof(g->host) - 1] = 0;
-	pthread_mutex_lock(&g->lock);
-	layout_compute(g, (int32_t)width, (int32_t)height);
-	repaint_all(g);
-	pthread_mutex_unlock(&g->lock);
 	set_arrow_cursor(g->surface);
 	surface_move_cursor(g->surface, (int32_t)width / 2, (int32_t)height / 2, true);
 	struct surface_input_ops in = {on_key, on_pointer, on_wheel, on_resize, g};
@@ -981,6 +1053,10 @@ void greeter_destroy(struct greeter *g)
 	/* once this returns no input call is running or will start */
 	surface_set_input(g->surface, NULL);
 	surface_destroy(g->surface);
+	/* A burst gone leaves no pictures behind (those viewers still hold go at the next prune). */
+	pthread_mutex_lock(&pristine.lock);
+	pristine_prune();
+	pthread_mutex_unlock(&pristine.lock);
 	pthread_mutex_destroy(&g->lock);
 	explicit_bzero(g, sizeof(*g));
 	free(g);

@@ -1,4 +1,5 @@
-/* mem_trim.c — malloc_trim() after connections close, rate-limited (see mem_trim.h). */
+/* mem_trim.c — a fixed mapping threshold, and malloc_trim() after connections close, rate-limited (see
+ * mem_trim.h). */
 #include "mem_trim.h"
 
 #include <malloc.h>
@@ -7,6 +8,11 @@
 #include <time.h>
 
 static _Atomic int64_t trim_last_s;
+
+void mem_trim_init(void)
+{
+	mallopt(M_MMAP_THRESHOLD, MEM_TRIM_MMAP_THRESHOLD);
+}
 
 void mem_trim_after_close(bool none_left)
 {

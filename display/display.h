@@ -54,6 +54,29 @@ struct surface *surface_attach_vmm(const char *control_socket);
 struct surface *surface_ref(struct surface *s);
 void surface_destroy(struct surface *s);
 
+/* A picture painted once and then shown read-only by any number of surfaces
+ * and viewers at no cost of their own (the login screen every idle greeter
+ * of a size shows). Counted: each holder keeps a reference. Its pixels are
+ * written only by its creator, before any surface shows it. */
+struct surface_picture;
+/* width x height, zeroed; NULL when a side is 0 or over 16384, or out of memory. */
+struct surface_picture *surface_picture_new(uint32_t width, uint32_t height);
+uint8_t *surface_picture_pixels(struct surface_picture *p);
+uint32_t surface_picture_width(const struct surface_picture *p);
+uint32_t surface_picture_height(const struct surface_picture *p);
+struct surface_picture *surface_picture_ref(struct surface_picture *p);
+void surface_picture_unref(struct surface_picture *p);
+/* How many hold it (a cache keeping pictures drops those only it holds). */
+unsigned surface_picture_refs(const struct surface_picture *p);
+/* A surface showing p (it takes a reference) until its owner writes it:
+ * the first surface_pixels() copies the picture into pixels of the
+ * surface's own (copy-on-write). Viewers show the picture itself, without
+ * a frame of their own, until then. */
+struct surface *surface_create_shared(struct surface_picture *p);
+/* The owner shows p again (a reference taken), at p's size: its own pixels
+ * are freed and every viewer starts over. -EPERM on an attached surface. */
+int surface_set_picture(struct surface *s, struct surface_picture *p);
+
 /* For the owner of a surface_create() surface: the pixels to write (width *
  * 4 bytes a row), then surface_damage() for what changed (clipped to the
  * surface). Resizing replaces the pixels (zeroed). An attached surface has
@@ -82,11 +105,15 @@ int surface_viewer_wake_fd(const struct surface_viewer *v);
 
 /* What changed for a viewer since it last took an update. The frame is a
  * private copy of the damaged pixels (the whole frame when size changed),
- * so the viewer reads it while the guest goes on writing the surface. */
+ * so the viewer reads it while the guest goes on writing the surface; or,
+ * while the surface shows a shared picture, that picture itself. */
 struct surface_update {
 	uint32_t width, height, stride; /* the viewer's frame */
 	const uint8_t *pixels;          /* stride * height bytes, valid until the next take */
-	bool resized;                   /* the size changed: everything is new (rects[0] is the whole frame) */
+	/* Non-NULL: pixels are this shared picture's, which never change; a
+	 * reference (surface_picture_ref()) keeps them past the next take. */
+	struct surface_picture *picture;
+	bool resized; /* the size changed: everything is new (rects[0] is the whole frame) */
 	uint32_t nrects;
 	struct surface_rect rects[SURFACE_MAX_RECTS];
 	bool cursor_changed; /* a new cursor image */

@@ -45,7 +45,7 @@
 struct rdp_classic {
 	rdpContext *ctx;
 	BITMAP_PLANAR_CONTEXT *planar;
-	uint8_t *tiles; /* RDP_CLASSIC_BATCH compressed tiles */
+	uint8_t *tiles; /* RDP_CLASSIC_BATCH compressed tiles, while a frame is sent (NULL between frames) */
 	BITMAP_DATA batch[RDP_CLASSIC_BATCH];
 	uint32_t nbatch;
 	size_t batch_bytes;
@@ -66,6 +66,9 @@ struct rdp_classic {
 	 * went out after the last reset. */
 	struct motion *motion;
 	uint8_t *held;
+	/* Where a whole frame was a shared picture (the login screen): what
+	 * the client holds, copied into held only once something changes. */
+	struct surface_picture *held_picture;
 	bool *lossy;
 	bool held_valid;
 	/* Frames, where the client acknowledges them. */
@@ -84,8 +87,7 @@ struct rdp_classic *rdp_classic_new(rdpContext *ctx)
 	b->ctx = ctx;
 	b->planar = freerdp_bitmap_planar_context_new(PLANAR_FORMAT_HEADER_NA | PLANAR_FORMAT_HEADER_RLE,
 						      RDP_CLASSIC_TILE, RDP_CLASSIC_TILE);
-	b->tiles = malloc((size_t)RDP_CLASSIC_BATCH * RDP_CLASSIC_TILE_MAX);
-	if (!b->planar || !b->tiles) {
+	if (!b->planar) {
 		rdp_classic_free(b);
 		return NULL;
 	}
@@ -97,6 +99,8 @@ static void rdp_classic_drop_motion(struct rdp_classic *b)
 {
 	motion_free(b->motion);
 	free(b->held);
+	surface_picture_unref(b->held_picture);
+	b->held_picture = NULL;
 	free(b->lossy);
 	b->motion = NULL;
 	b->held = NULL;
@@ -136,7 +140,6 @@ void rdp_classic_free(struct rdp_classic *b)
 			 (unsigned long long)b->bytes);
 	rdp_classic_forget(b);
 	freerdp_bitmap_planar_context_free(b->planar);
-	free(b->tiles);
 	free(b);
 }
 
@@ -485,6 +488,9 @@ static bool rdp_classic_rect(struct rdp_classic *b, const struct surface_update 
 	return true;
 }
 
+static bool rdp_classic_frame(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *rects,
+			      uint32_t nrects, uint32_t w, uint32_t h, uint64_t now, bool moving, bool picture);
+
 bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *rects,
 		      uint32_t nrects)
 {
@@ -495,6 +501,30 @@ bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, con
 	b->clip_w = w;
 	b->clip_h = h;
 	uint64_t now = GetTickCount64();
+	bool moving = b->motion && w == b->width && h == b->height;
+	/* A shared picture, whole: the client will hold it as it is. */
+	bool picture = moving && f->picture && nrects == 1 && !rects[0].x && !rects[0].y && rects[0].width >= w &&
+		       rects[0].height >= h;
+	if (moving && b->held_picture && !picture) {
+		memcpy(b->held, surface_picture_pixels(b->held_picture), (size_t)b->width * b->height * 4);
+		surface_picture_unref(b->held_picture);
+		b->held_picture = NULL;
+	}
+	/* The batch's buffer lives while a frame is sent: an idle client costs none (common/mem_trim.h). */
+	b->tiles = malloc((size_t)RDP_CLASSIC_BATCH * RDP_CLASSIC_TILE_MAX);
+	if (!b->tiles) {
+		log_error("rdp: no memory for a frame's tiles");
+		return false;
+	}
+	bool ok = rdp_classic_frame(b, f, rects, nrects, w, h, now, moving, picture);
+	free(b->tiles);
+	b->tiles = NULL;
+	return ok;
+}
+
+static bool rdp_classic_frame(struct rdp_classic *b, const struct surface_update *f, const struct surface_rect *rects,
+			      uint32_t nrects, uint32_t w, uint32_t h, uint64_t now, bool moving, bool picture)
+{
 	if (b->inflight_max) {
 		b->sent++;
 		b->sent_at = now;
@@ -503,7 +533,6 @@ bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, con
 	}
 	if (b->rfx)
 		rdp_classic_rfx_clear(b);
-	bool moving = b->motion && w == b->width && h == b->height;
 	/* The damage on the desktop; moves looked for among it (a surface's
 	 * viewer gives SURFACE_MAX_RECTS rectangles at most). */
 	struct surface_rect damage[SURFACE_MAX_RECTS], left[MOTION_MAX_RESIDUAL];
@@ -529,7 +558,11 @@ bool rdp_classic_send(struct rdp_classic *b, const struct surface_update *f, con
 			return false;
 	/* The client's picture is the new one over all the damage now (lossy
 	 * where RemoteFX went, which lossy_at says). */
-	for (uint32_t i = 0; moving && i < nrects; i++) {
+	if (picture) {
+		surface_picture_unref(b->held_picture);
+		b->held_picture = surface_picture_ref(f->picture);
+	}
+	for (uint32_t i = 0; moving && !picture && i < nrects; i++) {
 		const struct surface_rect *r = &rects[i];
 		if (r->x >= w || r->y >= h || !r->width || !r->height)
 			continue;

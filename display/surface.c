@@ -1,6 +1,7 @@
 /* surface.c — surfaces and their viewers: damage accumulated per viewer
  * (bounded), cursor state, the private frame copy each viewer encodes from,
- * and input passed on to the surface's sink. */
+ * shared read-only pictures (copied on the owner's first write, never copied
+ * for a viewer), and input passed on to the surface's sink. */
 #include "surface_internal.h"
 
 #include "../common/fd.h"
@@ -16,6 +17,12 @@
 
 #define SURFACE_DIM_MAX 16384 /* larger than any scanout; keeps sizes far from overflow */
 
+struct surface_picture {
+	atomic_uint refs;
+	uint32_t width, height;
+	uint8_t *pixels; /* width * 4 bytes a row */
+};
+
 struct surface_viewer {
 	struct surface *s;
 	struct surface_viewer *next;
@@ -25,16 +32,20 @@ struct surface_viewer {
 	uint32_t nrects;
 	struct surface_rect rects[SURFACE_MAX_RECTS];
 	bool cursor_changed, cursor_moved;
-	/* the viewer's own copies, read by its encoder without the lock */
+	/* the viewer's own copies, read by its encoder without the lock; or,
+	 * while the surface showed a shared picture at the last take, that
+	 * picture (frame NULL) */
+	struct surface_picture *picture;
 	uint8_t *frame;
 	uint32_t frame_width, frame_height;
 	uint8_t cursor[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
 };
 
 struct surface {
-	atomic_uint refs;     /* the creator's, and one per connection showing it */
-	pthread_mutex_t lock; /* everything below but the input sink */
-	uint8_t *own_pixels;  /* surface_create() surfaces: width * 4 bytes a row */
+	atomic_uint refs;                /* the creator's, and one per connection showing it */
+	pthread_mutex_t lock;            /* everything below but the input sink */
+	uint8_t *own_pixels;             /* surface_create() surfaces: width * 4 bytes a row */
+	struct surface_picture *picture; /* shown instead of own_pixels until the owner writes */
 	const uint8_t *pixels;
 	uint32_t width, height, stride;
 	uint64_t frame;
@@ -84,6 +95,73 @@ struct surface *surface_create(uint32_t width, uint32_t height)
 	return s;
 }
 
+struct surface_picture *surface_picture_new(uint32_t width, uint32_t height)
+{
+	if (!width || !height || width > SURFACE_DIM_MAX || height > SURFACE_DIM_MAX)
+		return NULL;
+	struct surface_picture *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	/* Large: a mapping of its own (common/mem_trim.h), returned on the last unref. */
+	p->pixels = calloc((size_t)width * height, 4);
+	if (!p->pixels) {
+		free(p);
+		return NULL;
+	}
+	atomic_init(&p->refs, 1);
+	p->width = width;
+	p->height = height;
+	return p;
+}
+
+uint8_t *surface_picture_pixels(struct surface_picture *p)
+{
+	return p->pixels;
+}
+
+uint32_t surface_picture_width(const struct surface_picture *p)
+{
+	return p->width;
+}
+
+uint32_t surface_picture_height(const struct surface_picture *p)
+{
+	return p->height;
+}
+
+struct surface_picture *surface_picture_ref(struct surface_picture *p)
+{
+	if (p)
+		atomic_fetch_add(&p->refs, 1);
+	return p;
+}
+
+void surface_picture_unref(struct surface_picture *p)
+{
+	if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
+		return;
+	free(p->pixels);
+	free(p);
+}
+
+unsigned surface_picture_refs(const struct surface_picture *p)
+{
+	return atomic_load(&((struct surface_picture *)p)->refs);
+}
+
+struct surface *surface_create_shared(struct surface_picture *p)
+{
+	struct surface *s = surface_alloc();
+	if (!s)
+		return NULL;
+	s->picture = surface_picture_ref(p);
+	s->pixels = p->pixels;
+	s->width = p->width;
+	s->height = p->height;
+	s->stride = p->width * 4;
+	return s;
+}
+
 struct surface *surface_create_external(void)
 {
 	return surface_alloc();
@@ -98,6 +176,7 @@ void surface_set_owner(struct surface *s, void (*destroy)(void *opaque), void *o
 static void viewer_free(struct surface_viewer *v)
 {
 	close(v->wake_fd);
+	surface_picture_unref(v->picture);
 	free(v->frame);
 	free(v);
 }
@@ -125,12 +204,30 @@ void surface_destroy(struct surface *s)
 	pthread_mutex_destroy(&s->input_lock);
 	pthread_mutex_destroy(&s->lock);
 	free(s->own_pixels);
+	surface_picture_unref(s->picture);
 	free(s);
 }
 
 uint8_t *surface_pixels(struct surface *s)
 {
-	return s->own_pixels;
+	if (!s->picture)
+		return s->own_pixels;
+	/* The owner is about to write: its own copy of the picture. The viewers
+	 * showing the picture keep it until their next take. */
+	uint8_t *own = malloc((size_t)s->stride * s->height);
+	if (!own) {
+		log_error("display: no memory for a %ux%u surface of its own", s->width, s->height);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->lock);
+	memcpy(own, s->picture->pixels, (size_t)s->stride * s->height);
+	struct surface_picture *p = s->picture;
+	s->picture = NULL;
+	s->own_pixels = own;
+	s->pixels = own;
+	pthread_mutex_unlock(&s->lock);
+	surface_picture_unref(p);
+	return own;
 }
 
 static void viewer_wake(struct surface_viewer *v)
@@ -154,7 +251,7 @@ static void surface_all_new(struct surface *s)
 
 int surface_resize(struct surface *s, uint32_t width, uint32_t height)
 {
-	if (!s->own_pixels)
+	if (!s->own_pixels && !s->picture)
 		return -EPERM; /* an attached surface follows its VMM */
 	if (!width || !height || width > SURFACE_DIM_MAX || height > SURFACE_DIM_MAX)
 		return -EINVAL;
@@ -163,6 +260,8 @@ int surface_resize(struct surface *s, uint32_t width, uint32_t height)
 		return -ENOMEM;
 	pthread_mutex_lock(&s->lock);
 	free(s->own_pixels);
+	struct surface_picture *old = s->picture;
+	s->picture = NULL;
 	s->own_pixels = pixels;
 	s->pixels = pixels;
 	s->width = width;
@@ -170,6 +269,28 @@ int surface_resize(struct surface *s, uint32_t width, uint32_t height)
 	s->stride = width * 4;
 	surface_all_new(s);
 	pthread_mutex_unlock(&s->lock);
+	surface_picture_unref(old);
+	return 0;
+}
+
+int surface_set_picture(struct surface *s, struct surface_picture *p)
+{
+	if (!s->own_pixels && !s->picture)
+		return -EPERM;
+	surface_picture_ref(p);
+	pthread_mutex_lock(&s->lock);
+	uint8_t *own = s->own_pixels;
+	struct surface_picture *old = s->picture;
+	s->own_pixels = NULL;
+	s->picture = p;
+	s->pixels = p->pixels;
+	s->width = p->width;
+	s->height = p->height;
+	s->stride = p->width * 4;
+	surface_all_new(s);
+	pthread_mutex_unlock(&s->lock);
+	free(own);
+	surface_picture_unref(old);
 	return 0;
 }
 
@@ -377,6 +498,19 @@ static void viewer_copy(struct surface_viewer *v, const struct surface *s, const
 		       s->pixels + (size_t)row * s->stride + (size_t)r->x * 4, row_bytes);
 }
 
+/* Under s->lock: the viewer shows the surface's shared picture, at no cost of its own. */
+static void viewer_show_picture(struct surface_viewer *v, struct surface *s)
+{
+	if (v->picture != s->picture) {
+		surface_picture_unref(v->picture);
+		v->picture = surface_picture_ref(s->picture);
+	}
+	free(v->frame);
+	v->frame = NULL;
+	v->frame_width = s->width;
+	v->frame_height = s->height;
+}
+
 /* Under s->lock: a frame buffer of the surface's size for the viewer. */
 static int viewer_fit_frame(struct surface_viewer *v, const struct surface *s)
 {
@@ -406,18 +540,32 @@ bool surface_viewer_take(struct surface_viewer *v, struct surface_update *u)
 	ssize_t n = read(v->wake_fd, &count, sizeof(count));
 	(void)n;
 	bool any = v->resized || v->nrects || v->cursor_changed || v->cursor_moved;
-	if (v->resized) {
+	/* The surface was copied on write since the viewer showed its picture:
+	 * the same pixels but for the damage, so the whole frame is copied and
+	 * only the damage reported. */
+	bool leave_picture = !v->resized && v->nrects && v->picture && v->picture != s->picture;
+	if (v->resized && s->picture) {
+		viewer_show_picture(v, s);
+		v->nrects = 0;
+		v->rects[v->nrects++] = (struct surface_rect){0, 0, s->width, s->height};
+	} else if (v->resized || leave_picture) {
 		if (viewer_fit_frame(v, s) < 0) {
 			pthread_mutex_unlock(&s->lock);
 			log_error("display: no memory for a viewer's %ux%u frame", s->width, s->height);
 			return false;
 		}
-		v->nrects = 0;
-		if (s->width && s->height) {
-			v->rects[v->nrects++] = (struct surface_rect){0, 0, s->width, s->height};
+		surface_picture_unref(v->picture);
+		v->picture = NULL;
+		struct surface_rect whole = {0, 0, s->width, s->height};
+		if (leave_picture) {
+			viewer_copy(v, s, &whole);
+		} else {
+			v->nrects = 0;
+			if (s->width && s->height)
+				v->rects[v->nrects++] = whole;
 		}
 	}
-	for (uint32_t i = 0; i < v->nrects; i++)
+	for (uint32_t i = 0; !v->picture && !leave_picture && i < v->nrects; i++)
 		viewer_copy(v, s, &v->rects[i]);
 	u->resized = v->resized;
 	u->nrects = v->nrects;
@@ -444,6 +592,7 @@ bool surface_viewer_take(struct surface_viewer *v, struct surface_update *u)
 	u->width = v->frame_width;
 	u->height = v->frame_height;
 	u->stride = v->frame_width * 4;
-	u->pixels = v->frame;
+	u->pixels = v->picture ? v->picture->pixels : v->frame;
+	u->picture = v->picture;
 	return any;
 }

@@ -83,13 +83,19 @@ struct vnc_conn {
 	struct surface_viewer *viewer;
 	rfbScreenInfoPtr screen;
 	rfbClientPtr client; /* the one client of the screen, until libvncserver frees it */
-	char *fb; /* ours: written only on `thread`, between rfbProcessEvents() calls, when no encoder reads it */
+	/* What libvncserver encodes from: a shared picture the surface shows (the login screen), read-only, at no
+	 * cost of our own; otherwise fb, ours, written only on `thread` between rfbProcessEvents() calls, when no
+	 * encoder reads it. libvncserver also draws the cursor into its frame buffer for a client that takes no
+	 * cursor shapes: such a client gets fb (see vnc_fit_fb()). */
+	struct surface_picture *picture;
+	char *fb;
 	uint32_t width, height;
 	bool chan_token_sent; /* the client was given its side stream's token */
 	/* the guest's cursor, kept so that showing it again after it was hidden needs no new image */
 	uint8_t cursor_argb[SURFACE_CURSOR_MAX * SURFACE_CURSOR_MAX * 4];
 	uint32_t cursor_width, cursor_height, cursor_hot_x, cursor_hot_y;
 	bool cursor_visible;
+	bool cursor_pending; /* a cursor to give libvncserver once vnc_cursor_allowed() */
 	/* The address the connection counts against, and the time limit of
 	 * its handshakes (ours, then libvncserver's up to ClientInit). */
 	struct sockaddr_storage sa;
@@ -167,26 +173,79 @@ static char *vnc_fb_alloc(uint32_t width, uint32_t height)
 
 /* ---- from the surface to the clients ---- */
 
-static void vnc_resize(struct vnc_conn *vnc, uint32_t width, uint32_t height)
+/* A shared picture may be shown as it is unless libvncserver would draw the cursor into it: for a client
+ * whose encodings (SetEncodings) include no cursor shapes. */
+static bool vnc_may_share(const struct vnc_conn *vnc)
 {
-	char *fb = vnc_fb_alloc(width, height);
+	const rfbClientRec *cl = vnc->client;
+	return !cl || cl->preferredEncoding == -1 || cl->enableCursorShapeUpdates;
+}
+
+/* libvncserver may hold a cursor (screen->cursor) once drawing it touches no shared picture: with a frame
+ * buffer of our own, or for a client known to take cursor shapes. Until then the cursor waits. */
+static bool vnc_cursor_allowed(const struct vnc_conn *vnc)
+{
+	const rfbClientRec *cl = vnc->client;
+	return vnc->fb || (cl && cl->preferredEncoding != -1 && cl->enableCursorShapeUpdates);
+}
+
+/* Shows `picture` (a reference taken) or, when NULL, a frame buffer of our own (allocated, or NULL when out of
+ * memory) at width x height. */
+static bool vnc_resize(struct vnc_conn *vnc, uint32_t width, uint32_t height, struct surface_picture *picture)
+{
+	char *fb = picture ? (char *)surface_picture_pixels(picture) : vnc_fb_alloc(width, height);
 	if (!fb) {
 		log_error("vnc: no frame buffer for %ux%u; clients keep seeing %ux%u", width, height, vnc->width,
 			  vnc->height);
-		return;
+		return false;
 	}
-	rfbNewFramebuffer(vnc->screen, fb, (int)width, (int)height, 8, 3, 4);
-	vnc_set_format(vnc->screen);
-	/* The clients' pixel translation was chosen for the format rfbNewFramebuffer() set; choose again. */
-	rfbClientIteratorPtr it = rfbGetClientIterator(vnc->screen);
-	rfbClientPtr cl;
-	while ((cl = rfbClientIteratorNext(it)))
-		vnc->screen->setTranslateFunction(cl);
-	rfbReleaseClientIterator(it);
+	if (width == vnc->width && height == vnc->height) {
+		vnc->screen->frameBuffer = fb; /* the same size: nothing for the clients to hear */
+	} else {
+		rfbNewFramebuffer(vnc->screen, fb, (int)width, (int)height, 8, 3, 4);
+		vnc_set_format(vnc->screen);
+		/* The clients' pixel translation was chosen for the format rfbNewFramebuffer() set; choose again. */
+		rfbClientIteratorPtr it = rfbGetClientIterator(vnc->screen);
+		rfbClientPtr cl;
+		while ((cl = rfbClientIteratorNext(it)))
+			vnc->screen->setTranslateFunction(cl);
+		rfbReleaseClientIterator(it);
+	}
 	free(vnc->fb);
-	vnc->fb = fb;
+	surface_picture_unref(vnc->picture);
+	vnc->fb = picture ? NULL : fb;
+	vnc->picture = surface_picture_ref(picture);
 	vnc->width = width;
 	vnc->height = height;
+	return true;
+}
+
+static rfbCursorPtr vnc_cursor_make(const struct vnc_conn *vnc);
+
+/* Before libvncserver runs: the shared picture shown stops being enough (the client takes no cursor shapes)
+ * and becomes a copy of our own; the cursor waiting for that (or for the client's encodings) is set. */
+static void vnc_fit_fb(struct vnc_conn *vnc)
+{
+	if (vnc->cursor_pending && vnc_cursor_allowed(vnc)) {
+		rfbCursorPtr c = vnc_cursor_make(vnc);
+		if (c)
+			rfbSetCursor(vnc->screen, c);
+		vnc->cursor_pending = false;
+	}
+	if (!vnc->picture || vnc_may_share(vnc))
+		return;
+	char *fb = vnc_fb_alloc(vnc->width, vnc->height);
+	if (!fb) {
+		log_error("vnc: no frame buffer for %ux%u; closing the client", vnc->width, vnc->height);
+		rfbCloseClient(vnc->client);
+		return;
+	}
+	memcpy(fb, surface_picture_pixels(vnc->picture), (size_t)vnc->width * vnc->height * 4);
+	vnc->screen->frameBuffer = fb;
+	vnc->fb = fb;
+	surface_picture_unref(vnc->picture);
+	vnc->picture = NULL;
+	vnc_fit_fb(vnc); /* the cursor, now that it may be drawn */
 }
 
 static void vnc_copy_rect(struct vnc_conn *vnc, const struct surface_update *u, const struct surface_rect *r)
@@ -206,14 +265,30 @@ static void vnc_copy_rect(struct vnc_conn *vnc, const struct surface_update *u, 
 static void vnc_apply_frame(struct vnc_conn *vnc, const struct surface_update *u)
 {
 	/* A 0x0 surface (no mode yet) leaves the last frame up. */
-	if (!u->pixels || !u->width || !u->height)
+	if (!u->pixels || !u->width || !u->height || u->stride != u->width * 4)
 		return;
-	if (u->width != vnc->width || u->height != vnc->height)
-		vnc_resize(vnc, u->width, u->height);
-	if (u->width != vnc->width || u->height != vnc->height || u->stride < u->width * 4)
-		return;
-	for (uint32_t i = 0; i < u->nrects && i < SURFACE_MAX_RECTS; i++)
-		vnc_copy_rect(vnc, u, &u->rects[i]);
+	bool share = u->picture && vnc_may_share(vnc);
+	bool whole = false; /* the frame buffer is new to what it shows: all of it is copied */
+	if (u->width != vnc->width || u->height != vnc->height || (share && u->picture != vnc->picture) ||
+	    (!share && !vnc->fb)) {
+		if (!vnc_resize(vnc, u->width, u->height, share ? u->picture : NULL))
+			return;
+		whole = !share;
+	}
+	if (whole) {
+		struct surface_rect all = {0, 0, u->width, u->height};
+		vnc_copy_rect(vnc, u, &all);
+	}
+	for (uint32_t i = 0; i < u->nrects && i < SURFACE_MAX_RECTS; i++) {
+		const struct surface_rect *r = &u->rects[i];
+		if (vnc->fb && !whole)
+			vnc_copy_rect(vnc, u, r);
+		else if (r->x < vnc->width && r->y < vnc->height)
+			rfbMarkRectAsModified(
+			    vnc->screen, (int)r->x, (int)r->y,
+			    (int)(r->x + (r->width < vnc->width - r->x ? r->width : vnc->width - r->x)),
+			    (int)(r->y + (r->height < vnc->height - r->y ? r->height : vnc->height - r->y)));
+	}
 }
 
 /* An rfbCursor libvncserver owns and frees: the rich image in the server's pixel format (the surface's, so the
@@ -272,7 +347,9 @@ static void vnc_apply_cursor(struct vnc_conn *vnc, const struct surface_update *
 		vnc->cursor_visible = u->cursor_visible;
 		reshape = true;
 	}
-	if (reshape) {
+	if (reshape && !vnc_cursor_allowed(vnc)) {
+		vnc->cursor_pending = true;
+	} else if (reshape) {
 		rfbCursorPtr c = vnc_cursor_make(vnc);
 		if (c)
 			rfbSetCursor(vnc->screen, c);
@@ -624,6 +701,7 @@ static void vnc_conn_loop(struct vnc_conn *vnc)
 			vnc_conn_event(vnc);
 		if (n > 0 && (p[1].revents || p[2].revents))
 			vnc_take(vnc);
+		vnc_fit_fb(vnc);
 		rfbProcessEvents(vnc->screen, 0);
 		display_conn_chan_tick(vnc->dc);
 		/* libvncserver frees a closed client on the next round; rfbProcessEvents did it, or will. */
@@ -669,8 +747,10 @@ static bool vnc_conn_screen(struct vnc_conn *vnc)
 	bool have_frame = u.pixels && u.width && u.height && u.width <= VNC_MAX_DIM && u.height <= VNC_MAX_DIM;
 	vnc->width = have_frame ? u.width : VNC_EMPTY_WIDTH;
 	vnc->height = have_frame ? u.height : VNC_EMPTY_HEIGHT;
-	vnc->fb = vnc_fb_alloc(vnc->width, vnc->height);
-	if (!vnc->fb)
+	/* Before the handshake a shared picture is shown as it is; otherwise a frame buffer of our own. */
+	vnc->picture = have_frame ? surface_picture_ref(u.picture) : NULL;
+	vnc->fb = vnc->picture ? NULL : vnc_fb_alloc(vnc->width, vnc->height);
+	if (!vnc->fb && !vnc->picture)
 		return false;
 	int argc = 1;
 	char *argv[] = {"vdi-server", NULL};
@@ -679,7 +759,7 @@ static bool vnc_conn_screen(struct vnc_conn *vnc)
 		return false;
 	rfbScreenInfoPtr screen = vnc->screen;
 	vnc_set_format(screen);
-	screen->frameBuffer = vnc->fb;
+	screen->frameBuffer = vnc->picture ? (char *)surface_picture_pixels(vnc->picture) : vnc->fb;
 	screen->screenData = vnc;
 	screen->desktopName = "vdi";
 	screen->alwaysShared = TRUE;
@@ -782,6 +862,7 @@ static void *vnc_conn_thread(void *opaque)
 		conn_limit_release(srv->limit, (struct sockaddr *)&vnc->sa, vnc->salen);
 	display_conn_end(vnc->dc);
 	free(vnc->fb);
+	surface_picture_unref(vnc->picture);
 	free(vnc);
 	pthread_mutex_lock(&srv->lock);
 	bool none_left = !--srv->nconns;

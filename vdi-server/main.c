@@ -8,6 +8,7 @@
 #include "../common/conn_limit.h"
 #include "../common/fd.h"
 #include "../common/log.h"
+#include "../common/mem_trim.h"
 #include "../common/tls.h"
 #include "../display/display.h"
 #include "config.h"
@@ -425,6 +426,7 @@ int main(int argc, char **argv)
 {
 	log_set_program("vdi-server");
 	log_init_from_env();
+	mem_trim_init();
 	struct server_options o;
 	if (server_parse(argc, argv, &o) < 0)
 		return 1;

@@ -10,5 +10,6 @@ build/tests/bench/gpu_transfer
 build/tests/bench/display
 echo "== the broker: logons, connect to a desktop, memory per connection"
 build/tests/bench/broker build/bin/vdi-vmm build/bin/vdi-server
+tests/bench/greeter_memory.sh --quiet 500 500
 echo "== snapshots and instant clones: time to a running desktop, memory per idle clone"
 build/tests/bench/clone build/bin/vdi-vmm

@@ -356,6 +356,60 @@ static void test_input(void **state)
 	surface_destroy(s);
 }
 
+/* A shared picture: viewers show it without a copy; the owner's first write
+ * copies it for the surface alone, and a viewer then gets a frame of its own
+ * with the picture outside the damage; the picture itself never changes. */
+static void test_shared_picture(void **state)
+{
+	(void)state;
+	struct surface_picture *p = surface_picture_new(64, 32);
+	assert_non_null(p);
+	memset(surface_picture_pixels(p), 0x11, 64 * 32 * 4);
+	struct surface *a = surface_create_shared(p), *b = surface_create_shared(p);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(surface_picture_refs(p), 3);
+	struct surface_viewer *va = surface_viewer_add(a), *vb = surface_viewer_add(b);
+	struct surface_update u;
+	assert_true(surface_viewer_take(va, &u));
+	assert_ptr_equal(u.picture, p);
+	assert_ptr_equal(u.pixels, surface_picture_pixels(p));
+	assert_int_equal(u.width, 64);
+	assert_int_equal(u.height, 32);
+	assert_true(surface_viewer_take(vb, &u));
+	assert_ptr_equal(u.pixels, surface_picture_pixels(p));
+	/* a's owner writes: a copy of a's own, b and the picture untouched */
+	uint8_t *px = surface_pixels(a);
+	assert_non_null(px);
+	assert_ptr_not_equal(px, surface_picture_pixels(p));
+	assert_int_equal(px[100], 0x11);
+	memset(px, 0x22, 4 * 4);
+	surface_damage(a, 0, 0, 4, 1);
+	assert_int_equal(surface_picture_pixels(p)[0], 0x11);
+	assert_true(surface_viewer_take(va, &u));
+	assert_null(u.picture);
+	assert_false(u.resized);
+	assert_int_equal(u.nrects, 1);
+	assert_int_equal(u.pixels[0], 0x22);
+	assert_int_equal(u.pixels[64 * 32 * 4 - 1], 0x11);
+	assert_false(surface_viewer_take(vb, &u));
+	assert_ptr_equal(u.pixels, surface_picture_pixels(p));
+	/* back to a picture of another size */
+	struct surface_picture *q = surface_picture_new(32, 16);
+	assert_int_equal(surface_set_picture(a, q), 0);
+	assert_true(surface_viewer_take(va, &u));
+	assert_true(u.resized);
+	assert_ptr_equal(u.picture, q);
+	assert_int_equal(u.width, 32);
+	surface_picture_unref(q);
+	surface_viewer_remove(va);
+	surface_viewer_remove(vb);
+	surface_destroy(a);
+	surface_destroy(b);
+	assert_int_equal(surface_picture_refs(p), 1);
+	surface_picture_unref(p);
+}
+
 static void test_create_limits(void **state)
 {
 	(void)state;
@@ -614,6 +668,7 @@ int main(void)
 	    cmocka_unit_test(test_resize),
 	    cmocka_unit_test(test_cursor),
 	    cmocka_unit_test(test_input),
+	    cmocka_unit_test(test_shared_picture),
 	    cmocka_unit_test(test_create_limits),
 	    cmocka_unit_test(test_attach_vmm),
 	    cmocka_unit_test(test_attach_vmm_unreachable),
