@@ -803,7 +803,9 @@ static void *vnc_conn_thread(void *opaque)
 	if (rc <= 0 || rc == 2)
 		vnc->sock = -1; /* the front's now, or closed */
 	if (rc == 2) {
-		/* A side stream of vdi's private channel: no picture of its own. */
+		/* A side stream of vdi's private channel: no picture of its own, and its handshake (TLS, the
+		 * token) is over, so its time limit is too. */
+		conn_deadline_disarm(&vnc->deadline);
 		vnc_chan_serve(srv->tokens, vnc->front, token, display_conn_address(vnc->dc));
 		explicit_bzero(token, sizeof(token));
 		vnc->front = NULL;

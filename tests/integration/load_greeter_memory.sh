@@ -4,7 +4,7 @@
 # held, then 200 RDP clients (libfreerdp, TLS, the picture received): each VNC client may add at most
 # 1 MiB of RSS (they share one picture of the login screen; 9 MiB each before), each RDP client at most
 # 8 MiB (the picture shared, encoders' buffers only while sending; 16 MiB before; most of the rest is
-# FreeRDP's per-connection compression state). Once every client closed, RSS comes back within 16 MiB
+# FreeRDP's per-connection compression state). Once every client closed, RSS comes back within 32 MiB
 # of where it started (the allocator's free memory trimmed; a burst once left RSS at its peak). Last, a
 # client types into its login screen, which makes that one its own; 20 more VNC clients after it still
 # cost under 1 MiB each (the others go on sharing the picture).
@@ -17,7 +17,7 @@ ulimit -n "$(ulimit -Hn)"
 N=200
 VNC_MIB_MAX=1
 RDP_MIB_MAX=8
-BACK_MIB_MAX=16
+BACK_MIB_MAX=32
 RDP_PORT=$((35000 + ($$ % 1000) * 2))
 VNC_PORT=$((RDP_PORT + 1))
 cat >"$WORK/vdi.ini" <<EOF
