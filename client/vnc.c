@@ -185,6 +185,12 @@ static int session_loop(rfbClient *client, struct vnc_session *s, struct client_
 			return client_fail(e, CLIENT_OK, "the server ended the connection: %s", why);
 		int n = WaitForMessage(client, 10000);
 		if (n < 0 || (n > 0 && !HandleRFBServerMessage(client))) {
+			/* A quit interrupts the wait (SIGTERM becomes SDL's quit event, and the read sees EINTR): the
+			 * user's end, not a loss. */
+			if (window_poll(s->w, &sink, 0)) {
+				s->ch->user_closed = true;
+				return CLIENT_OK;
+			}
 			/* The server writes its BYE to the side stream before it closes this connection. */
 			vnc_side_stop(s->side, 1000);
 			s->side = NULL;
