@@ -4,6 +4,7 @@
 #   make test     unit tests (ASan+UBSan) and integration tests; ends "N passed, N failed"
 #   make run      start vdi on its embedded default
 #   make bench    print performance figures beside their anchors
+#   make soak     thousands of idle connections held against vdi-server (not in CI)
 #   make fuzz     run every fuzz target for FUZZ_SECONDS each
 #   make format   clang-format every source file
 
@@ -75,7 +76,7 @@ GUEST_CFLAGS := -std=c11 -Wall -Wextra -Werror -O2 -g -ffreestanding -fno-pic -f
 GUEST_LDFLAGS := -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack \
 	-T hypervisor/guest/guest.ld
 
-.PHONY: all deps test unit integration run bench fuzz format clean install
+.PHONY: all deps test unit integration run bench soak fuzz format clean install
 all: $(BIN)/vdi-vmm $(BIN)/vdi-server $(UNIT_BIN) $(FUZZ_BIN) $(BENCH_BIN) $(TOOL_BIN)
 
 deps:
@@ -197,6 +198,10 @@ run: $(BIN)/vdi-server $(BIN)/vdi-vmm $(BIN)/vdictl
 
 bench: $(BIN)/vdi-vmm $(BIN)/vdi-server $(BENCH_BIN)
 	@tests/bench/run.sh
+
+# Not in CI: thousands of idle connections held against one vdi-server (minutes, GiBs).
+soak: $(BIN)/vdi-vmm $(BIN)/vdi-server $(BENCH_BIN)
+	@tests/bench/soak.sh
 
 # A target's seeds, when it has some, are in tests/fuzz/corpus/NAME; what it finds goes to build/corpus/NAME.
 FUZZ_SECONDS ?= 60

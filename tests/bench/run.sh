@@ -11,5 +11,7 @@ build/tests/bench/display
 echo "== the broker: logons, connect to a desktop, memory per connection"
 build/tests/bench/broker build/bin/vdi-vmm build/bin/vdi-server
 tests/bench/greeter_memory.sh --quiet 500 500
+echo "== the broker under load: 1,000 connection attempts at once, a logon storm (VDI_BENCH_STORM users)"
+build/tests/bench/load build/bin/vdi-vmm build/bin/vdi-server burst,storm
 echo "== snapshots and instant clones: time to a running desktop, memory per idle clone"
 build/tests/bench/clone build/bin/vdi-vmm
